@@ -1,0 +1,69 @@
+//! The `vouch` subcommands. Each one parses its arguments, calls the library, prints, and picks an
+//! [`ExitCode`]; none holds logic of its own that a test could not reach through the library.
+
+mod keygen;
+mod verify;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Process exit codes, the same for every subcommand (also listed in `docs/CLI.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// Success: the command did what it was asked, or what was checked verified.
+    Ok = 0,
+    /// Verification failed: a log, receipt or checkpoint is not what it claims to be.
+    VerificationFailed = 1,
+    /// The command line itself was wrong (clap's own code for usage errors).
+    Usage = 2,
+    /// An input file or value was malformed (not a verification failure: it could not be read as
+    /// what it should be).
+    BadInput = 3,
+    /// Reading or writing a file, or opening the store, failed.
+    Io = 4,
+    /// The policy denied the request (`vouch policy eval`).
+    Denied = 5,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "vouch", version, about = "Serve ONNX models, judge every call by readable rules, and prove what was done in a signed ledger.")]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VOUCH_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a log signing key: a private key file (mode 0600) and a public verifier key.
+    Keygen(keygen::Args),
+    /// Verify a ledger: every entry, block, link, history-tree node and checkpoint signature.
+    Verify(verify::Args),
+}
+
+/// Sets up `tracing` on standard error. `RUST_LOG` chooses the level (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs one parsed command line and returns its exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Verify(args) => verify::run(args),
+    }
+}

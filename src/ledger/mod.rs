@@ -1,0 +1,1 @@
+//! The append-only, Merkle-chained, signed ledger (format v1, `docs/LEDGER.md`).

@@ -1,0 +1,29 @@
+//! vouch serves machine-learning models (ONNX) over HTTP, judges intellectual-property, privacy
+//! and liability rules before every call, and records every call — allowed, denied or failed — in
+//! an append-only, Merkle-chained, signed ledger. Callers get a signed receipt with every answer;
+//! anyone holding the log's verifier key can check a receipt, a checkpoint or the whole log offline.
+//!
+//! # Layout
+//!
+//! | module | owns | knows nothing of |
+//! | --- | --- | --- |
+//! | [`ledger`] | entries, blocks, the Merkle structures, checkpoints, proofs, receipts, storage on sled, group commit, the verifying walker | HTTP, models, policies |
+//! | [`policy`] | the Cedar rule bundle in `policies/`, decisions with reasons and obligations, personal-data detectors, the caller registry | HTTP, storage |
+//! | [`inference`] | the model registry in `models/`, manifests, ONNX Runtime sessions, tensor conversion | HTTP, policies, storage |
+//! | [`server`] | actix-web routes, authentication, the path of one call, metrics | file formats |
+//! | [`cli`] | the `vouch` subcommands: parse, call the library, print, choose the exit code | — |
+//!
+//! `docs/ARCHITECTURE.md` walks through the path of one call; the ledger format is specified in
+//! `docs/LEDGER.md`.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
+pub mod cli;
+pub mod inference;
+pub mod ledger;
+pub mod policy;
+pub mod server;

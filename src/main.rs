@@ -1,0 +1,11 @@
+//! The `vouch` binary: parse the command line, set up logging, hand over to [`vouch::cli`], and
+//! turn the outcome into the process exit code (see `vouch::cli::ExitCode`).
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = vouch::cli::Cli::parse();
+    vouch::cli::init_tracing(args.log_format);
+    let code = vouch::cli::run(args);
+    std::process::ExitCode::from(code as u8)
+}
