@@ -1,1 +1,354 @@
-//! The append-only, Merkle-chained, signed ledger (format v1, `docs/LEDGER.md`).
+//! The append-only, Merkle-chained, signed ledger (format v1, specified in `docs/LEDGER.md`).
+//!
+//! Every call becomes an [`Entry`]; entries appended together form a block whose header commits
+//! to them (a CBMT root) and to the previous block (`prev`); block hashes are the leaves of an
+//! RFC 9162 history tree; after every block the log signs a C2SP checkpoint of that tree. Callers
+//! get a [`Receipt`] that [`Receipt::verify`] checks with the verifier key alone.
+//!
+//! Knows nothing of HTTP, models or policies: an entry is ids, digests and facts.
+
+mod block;
+mod entry;
+mod hash;
+mod history;
+mod keyfile;
+mod note;
+mod query;
+mod receipt;
+mod store;
+mod walker;
+mod writer;
+
+use std::path::Path;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use block::{block_hash, BlockHeader, EntriesTree, EntryProof, EntryProofError, HeaderError};
+pub use entry::{commit, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError, ModelRef, FORMAT_VERSION};
+pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
+pub use history::{
+    consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError, InclusionProof,
+    MemoryNodes, MissingNode, NodeSource, ProofRequestError,
+};
+pub use keyfile::{
+    read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError, PRIVATE_KEY_FILE,
+    VERIFIER_KEY_FILE,
+};
+pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
+pub use query::{Filter, Page};
+pub use receipt::{Receipt, ReceiptError, VerifiedReceipt};
+pub use store::{Store, StoreError};
+pub use walker::{verify_store, Fault, Place, VerifyError, VerifySummary};
+pub use writer::{format_time, CommitStats, Head, SealedBlock};
+
+use writer::{Msg, Tail, Writer};
+
+/// Errors of the ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key: {0}")]
+    Key(NoteError),
+    #[error("entry refused: {0}")]
+    Entry(EntryError),
+    #[error("block header: {0}")]
+    Header(HeaderError),
+    #[error("this ledger belongs to log {stored:?} (key {stored_key}), not to the key given ({given})")]
+    WrongKey { stored: String, stored_key: String, given: String },
+    #[error("the ledger's tail does not hold together at {what}: expected {expected}, found {found}")]
+    Tail { what: &'static str, expected: String, found: String },
+    #[error("the ledger is closed")]
+    Closed,
+    #[error("a ledger write failed earlier ({0}); restart to check the tail and resume")]
+    Poisoned(String),
+    #[error("no entry {seq}: the log holds {size} entries")]
+    NoEntry { seq: u64, size: u64 },
+    #[error("no block {height}: the log holds {size} blocks")]
+    NoBlock { height: u64, size: u64 },
+    #[error("proof request: {0}")]
+    Proof(String),
+}
+
+/// Tuning of group commit.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// Most entries in one block.
+    pub max_batch: usize,
+    /// How long the writer waits for more entries once it has one; zero takes only what is
+    /// already waiting (appends that arrive during a flush form the next block).
+    pub max_wait: Duration,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { max_batch: 4096, max_wait: Duration::ZERO }
+    }
+}
+
+/// An appended entry: its seq and the block it was sealed in (for the receipt).
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub seq: u64,
+    pub block: Arc<SealedBlock>,
+    index: usize,
+}
+
+impl Appended {
+    /// The entry's receipt, without a nonce.
+    pub fn receipt(&self) -> Receipt {
+        // PANIC SAFETY: the writer hands out indexes of entries it put into this very block.
+        #[allow(clippy::expect_used)]
+        self.block.receipt(self.index).expect("the writer answers with an index inside its block")
+    }
+
+    /// The entry's bytes.
+    pub fn entry_bytes(&self) -> &[u8] {
+        self.block.entries.get(self.index).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+struct Inner {
+    store: Store,
+    verifier: VerifierKey,
+    tx: Sender<Msg>,
+    head: Arc<RwLock<Head>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A handle on an open ledger; cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ledger({})", self.inner.verifier.name())
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger in `dir` (creating it if empty), checks that its tail holds together, and
+    /// starts the writer.
+    pub fn open(dir: &Path, signer: SignerKey, config: LedgerConfig) -> Result<Ledger, LedgerError> {
+        Self::open_with(dir, signer, config, None)
+    }
+
+    /// As [`Ledger::open`], calling `on_commit` after every durable block (for metrics).
+    pub fn open_with(
+        dir: &Path,
+        signer: SignerKey,
+        config: LedgerConfig,
+        on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
+    ) -> Result<Ledger, LedgerError> {
+        let store = Store::open(dir)?;
+        let verifier = signer.verifier();
+        match store.meta("verifier")? {
+            Some(stored) if stored != verifier.to_string() => {
+                return Err(LedgerError::WrongKey {
+                    stored: store.meta("origin")?.unwrap_or_default(),
+                    stored_key: stored,
+                    given: verifier.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                if store.last(store::BLOCK)?.is_some() || store.last(store::ENTRY)?.is_some() {
+                    return Err(LedgerError::Tail {
+                        what: "metadata",
+                        expected: "a verifier key for a non-empty ledger".into(),
+                        found: "none".into(),
+                    });
+                }
+                store.set_meta("format", "1")?;
+                store.set_meta("origin", verifier.name())?;
+                store.set_meta("verifier", &verifier.to_string())?;
+            }
+        }
+        let (tail, head) = recover(&store, &verifier)?;
+        let head = Arc::new(RwLock::new(head));
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            store: store.clone(),
+            signer,
+            tail,
+            head: Arc::clone(&head),
+            max_batch: config.max_batch.max(1),
+            max_wait: config.max_wait,
+            on_commit,
+        };
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| LedgerError::Store(StoreError::Sled(sled::Error::Io(e))))?;
+        Ok(Ledger { inner: Arc::new(Inner { store, verifier, tx, head, thread: Mutex::new(Some(thread)) }) })
+    }
+
+    /// Appends one entry; resolves once it is durable and covered by a signed checkpoint.
+    pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner.tx.send(Msg::Append(draft, reply)).map_err(|_| LedgerError::Closed)?;
+        let (block, index) = rx.await.map_err(|_| LedgerError::Closed)??;
+        Ok(Appended { seq: block.header.first_seq + index as u64, block, index })
+    }
+
+    /// [`Ledger::append`] for threads outside an async runtime.
+    pub fn append_blocking(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.inner.tx.send(Msg::Append(draft, reply)).map_err(|_| LedgerError::Closed)?;
+        let (block, index) = rx.blocking_recv().map_err(|_| LedgerError::Closed)??;
+        Ok(Appended { seq: block.header.first_seq + index as u64, block, index })
+    }
+
+    /// Stops the writer after it has written everything already sent, and waits for it.
+    pub fn close(&self) {
+        let _ = self.inner.tx.send(Msg::Stop);
+        let handle = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+
+    /// The log's verifier key.
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.inner.verifier
+    }
+
+    /// Sizes and the latest checkpoint.
+    pub fn head(&self) -> Head {
+        self.inner.head.read().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// The underlying store, for readers (queries, export, verification).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// A fresh receipt for the entry at `seq`, against the latest checkpoint.
+    pub fn receipt(&self, seq: u64) -> Result<Receipt, LedgerError> {
+        let head = self.head();
+        if seq >= head.entries {
+            return Err(LedgerError::NoEntry { seq, size: head.entries });
+        }
+        let checkpoint = head.checkpoint.ok_or(LedgerError::NoEntry { seq, size: 0 })?;
+        receipt_at(&self.inner.store, seq, head.blocks, checkpoint)
+    }
+
+    /// The signed checkpoint of the tree of `size` blocks.
+    pub fn checkpoint(&self, size: u64) -> Result<String, LedgerError> {
+        let blocks = self.head().blocks;
+        if size == 0 || size > blocks {
+            return Err(LedgerError::NoBlock { height: size.saturating_sub(1), size: blocks });
+        }
+        self.inner.store.checkpoint(size - 1)?.ok_or(LedgerError::NoBlock { height: size - 1, size: blocks })
+    }
+
+    /// RFC 9162 inclusion proof of block `height` in the tree of `size` blocks.
+    pub fn inclusion_proof(&self, height: u64, size: u64) -> Result<InclusionProof, LedgerError> {
+        let blocks = self.head().blocks;
+        if size > blocks {
+            return Err(LedgerError::NoBlock { height: size.saturating_sub(1), size: blocks });
+        }
+        inclusion_proof(&self.inner.store, height, size).map_err(proof_error)
+    }
+
+    /// RFC 9162 consistency proof between the trees of `old` and `new` blocks.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, LedgerError> {
+        let blocks = self.head().blocks;
+        if new > blocks {
+            return Err(LedgerError::NoBlock { height: new.saturating_sub(1), size: blocks });
+        }
+        consistency_proof(&self.inner.store, old, new).map_err(proof_error)
+    }
+}
+
+fn proof_error(e: ProofRequestError<StoreError>) -> LedgerError {
+    match e {
+        ProofRequestError::Source(s) => LedgerError::Store(s),
+        other => LedgerError::Proof(other.to_string()),
+    }
+}
+
+/// Builds the receipt of `seq` against the tree of `blocks` blocks whose checkpoint is given.
+fn receipt_at(store: &Store, seq: u64, blocks: u64, checkpoint: String) -> Result<Receipt, LedgerError> {
+    let corrupt = |what: &str| LedgerError::Store(StoreError::Corrupt(format!("{what} for seq {seq} is missing")));
+    let height = store.block_of(seq)?.ok_or_else(|| corrupt("the block"))?;
+    let header_bytes = store.header(height)?.ok_or_else(|| corrupt("the block header"))?;
+    let header = BlockHeader::from_bytes(&header_bytes).map_err(LedgerError::Header)?;
+    let nodes = store.cbmt_nodes(height)?.ok_or_else(|| corrupt("the CBMT"))?;
+    let tree = EntriesTree::from_nodes(nodes).ok_or_else(|| corrupt("a whole CBMT"))?;
+    let entry_proof = tree.proof(seq - header.first_seq).ok_or_else(|| corrupt("the entry proof"))?;
+    let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
+    let block_proof = inclusion_proof(store, height, blocks).map_err(proof_error)?;
+    Ok(Receipt {
+        v: FORMAT_VERSION,
+        entry: entry.to_vec(),
+        entry_proof,
+        block: header_bytes.to_vec(),
+        block_proof,
+        checkpoint,
+        nonce: None,
+    })
+}
+
+/// Checks that the tail of the store holds together — last block, its entries, its CBMT, the
+/// history tree and the last checkpoint agree — and returns the writer's starting state.
+fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), LedgerError> {
+    let tail_err = |what: &'static str, expected: String, found: String| LedgerError::Tail { what, expected, found };
+    let Some((k, header_bytes)) = store.last(store::BLOCK)? else {
+        if let Some((k, _)) = store.last(store::ENTRY)? {
+            return Err(tail_err("entries", "none in a ledger without blocks".into(), format!("key {}", hex::encode(k))));
+        }
+        let tail = Tail {
+            next_seq: 0,
+            prev: ZERO,
+            range: CompactRange::empty(),
+            last_time: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        };
+        return Ok((tail, Head::default()));
+    };
+    let height = store::seq_suffix(&k).unwrap_or(0);
+    let header = BlockHeader::from_bytes(&header_bytes).map_err(LedgerError::Header)?;
+    if header.height != height {
+        return Err(tail_err("last block height", height.to_string(), header.height.to_string()));
+    }
+    let next_seq = header.first_seq + header.count;
+    let last_entry = store.last(store::ENTRY)?.and_then(|(k, _)| store::seq_suffix(&k));
+    if last_entry != Some(next_seq - 1) {
+        return Err(tail_err("last entry", (next_seq - 1).to_string(), format!("{last_entry:?}")));
+    }
+    let mut leaves = Vec::with_capacity(usize::try_from(header.count).unwrap_or(0));
+    for seq in header.first_seq..next_seq {
+        let e = store.entry(seq)?.ok_or_else(|| tail_err("entry", format!("seq {seq}"), "nothing".into()))?;
+        leaves.push(entry_leaf(&e));
+    }
+    let root = EntriesTree::build(&leaves).root();
+    if root != header.entries_root {
+        return Err(tail_err("entries_root of the last block", header.entries_root.to_hex(), root.to_hex()));
+    }
+    let size = height + 1;
+    let hash = block_hash(&header_bytes);
+    let leaf = store.node(0, height)?;
+    if leaf != hash {
+        return Err(tail_err("history leaf of the last block", hash.to_hex(), leaf.to_hex()));
+    }
+    if store.get(&store::key_history(0, size))?.is_some() {
+        return Err(tail_err("history size", size.to_string(), "a leaf beyond it".into()));
+    }
+    let range = CompactRange::load(store, size)?;
+    let note = store.checkpoint(height)?.ok_or_else(|| tail_err("last checkpoint", format!("height {height}"), "nothing".into()))?;
+    let cp = Checkpoint::open(&note, key).map_err(LedgerError::Key)?;
+    let computed = range.root().unwrap_or_default();
+    if cp.size != size || cp.root != computed {
+        return Err(tail_err("last checkpoint", format!("size {size} root {computed}"), format!("size {} root {}", cp.size, cp.root)));
+    }
+    let last_time = chrono::DateTime::parse_from_rfc3339(&header.time)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| tail_err("last block time", "RFC 3339".into(), header.time.clone()))?;
+    let head = Head { entries: next_seq, blocks: size, checkpoint: Some(note) };
+    Ok((Tail { next_seq, prev: hash, range, last_time }, head))
+}

@@ -1,0 +1,206 @@
+//! The ledger on sled. Everything lives in one sled tree under one-byte key prefixes, so that a
+//! block — its entries, header, CBMT nodes, history nodes, checkpoint and index keys — is written
+//! as one atomic sled batch followed by one flush: after a crash the block is there whole or not
+//! at all. Integers in keys are big-endian so that key order is numeric order.
+//!
+//! | prefix | key | value |
+//! | --- | --- | --- |
+//! | `m` | name | metadata (`format`, `origin`, `verifier`) |
+//! | `e` | seq | entry bytes (RFC 8785) |
+//! | `b` | height | block header bytes (RFC 8785) |
+//! | `n` | height | the block's CBMT in array form, 32 bytes a node |
+//! | `c` | height | the signed checkpoint of the tree of height + 1 blocks |
+//! | `s` | first_seq | height (which block holds a seq) |
+//! | `h` | level, index | history-tree node |
+//! | `t` | time (µs since 1970), height | `[]` |
+//! | `C` | caller, seq | `[]` |
+//! | `M` | model name, version, seq | `[]` |
+//! | `D` | decision, seq | `[]` |
+//! | `R` | rule id, seq | `[]` |
+//!
+//! Strings in index keys are length-prefixed (u16, big-endian), so no id can run into the next.
+
+use std::path::Path;
+
+use super::hash::Hash;
+use super::history::NodeSource;
+
+pub(crate) const META: u8 = b'm';
+pub(crate) const ENTRY: u8 = b'e';
+pub(crate) const BLOCK: u8 = b'b';
+pub(crate) const CBMT_NODES: u8 = b'n';
+pub(crate) const CHECKPOINT: u8 = b'c';
+pub(crate) const SEQ_BLOCK: u8 = b's';
+pub(crate) const HISTORY: u8 = b'h';
+pub(crate) const TIME: u8 = b't';
+pub(crate) const BY_CALLER: u8 = b'C';
+pub(crate) const BY_MODEL: u8 = b'M';
+pub(crate) const BY_DECISION: u8 = b'D';
+pub(crate) const BY_RULE: u8 = b'R';
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the ledger store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("the ledger store is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub(crate) fn key_u64(prefix: u8, n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+pub(crate) fn key_history(level: u8, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = HISTORY;
+    k[1] = level;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Appends a length-prefixed string to an index key.
+pub(crate) fn push_str(key: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(b.get(..usize::from(len)).unwrap_or(b));
+}
+
+/// Reads the seq at the end of an index key.
+pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
+    let tail = key.get(key.len().checked_sub(8)?..)?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// The sled database holding one ledger.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir/ledger`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("ledger"))
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
+        let tree = db.open_tree("ledger-v1")?;
+        Ok(Store { db, tree })
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.tree.get(key)?)
+    }
+
+    /// Applies one batch atomically and makes it durable.
+    pub(crate) fn commit(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The last key/value under `prefix`.
+    pub(crate) fn last(&self, prefix: u8) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+        Ok(self.tree.scan_prefix([prefix]).next_back().transpose()?)
+    }
+
+    /// Keys and values from `start` (inclusive) while they share `prefix`.
+    pub(crate) fn scan_from(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
+        let prefix = prefix.to_vec();
+        self.tree
+            .range(start.to_vec()..)
+            .take_while(move |r| match r {
+                Ok((k, _)) => k.starts_with(&prefix),
+                Err(_) => true,
+            })
+            .map(|r| r.map_err(StoreError::from))
+    }
+
+    /// The last key at or below `key`, if it shares `prefix`.
+    pub(crate) fn floor(&self, prefix: u8, key: &[u8]) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+        match self.tree.range(..=key.to_vec()).next_back().transpose()? {
+            Some((k, v)) if k.first() == Some(&prefix) => Ok(Some((k, v))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The entry bytes at `seq`.
+    pub fn entry(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
+        self.get(&key_u64(ENTRY, seq))
+    }
+
+    /// The header bytes of the block at `height`.
+    pub fn header(&self, height: u64) -> Result<Option<sled::IVec>, StoreError> {
+        self.get(&key_u64(BLOCK, height))
+    }
+
+    /// The signed checkpoint stored with the block at `height` (tree size height + 1).
+    pub fn checkpoint(&self, height: u64) -> Result<Option<String>, StoreError> {
+        match self.get(&key_u64(CHECKPOINT, height))? {
+            None => Ok(None),
+            Some(v) => String::from_utf8(v.to_vec())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(format!("checkpoint at height {height} is not UTF-8"))),
+        }
+    }
+
+    /// The CBMT node array of the block at `height`.
+    pub fn cbmt_nodes(&self, height: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        match self.get(&key_u64(CBMT_NODES, height))? {
+            None => Ok(None),
+            Some(v) if v.len() % 32 == 0 => Ok(Some(v.chunks_exact(32).filter_map(Hash::from_slice).collect())),
+            Some(_) => Err(StoreError::Corrupt(format!("CBMT nodes of block {height} are not whole digests"))),
+        }
+    }
+
+    /// The height of the block holding `seq` (the caller checks that seq is below the log size).
+    pub fn block_of(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+        match self.floor(SEQ_BLOCK, &key_u64(SEQ_BLOCK, seq))? {
+            None => Ok(None),
+            Some((_, v)) => Ok(Some(u64::from_be_bytes(
+                v.as_ref().try_into().map_err(|_| StoreError::Corrupt("seq→block value".into()))?,
+            ))),
+        }
+    }
+
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let mut k = vec![META];
+        k.extend_from_slice(name.as_bytes());
+        Ok(self.get(&k)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub(crate) fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut k = vec![META];
+        k.extend_from_slice(name.as_bytes());
+        self.tree.insert(k, value.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Size of the store on disk, in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+impl NodeSource for Store {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let v = self
+            .get(&key_history(level, index))?
+            .ok_or_else(|| StoreError::Corrupt(format!("history node (level {level}, index {index}) is missing")))?;
+        Hash::from_slice(&v).ok_or_else(|| StoreError::Corrupt(format!("history node ({level}, {index}) is not 32 bytes")))
+    }
+}

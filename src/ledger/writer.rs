@@ -1,0 +1,271 @@
+//! Group commit: one writer thread owns the tail of the log. Appenders, from any number of tasks
+//! or threads, send drafts through a channel; the writer takes what is waiting (at most
+//! `max_batch`, waiting at most `max_wait` for more), seals it as one block, writes the block as
+//! one sled batch, flushes, and only then answers each appender. The checkpoint is signed before
+//! the batch is written and stored in it, so an answer always means: durable and covered by a
+//! signed checkpoint.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::block::{block_hash, BlockHeader, EntriesTree};
+use super::entry::{entry_leaf, EntryDraft, FORMAT_VERSION};
+use super::hash::Hash;
+use super::history::{CompactRange, InclusionProof};
+use super::note::{Checkpoint, SignerKey};
+use super::receipt::Receipt;
+use super::store::{self, key_history, key_u64, push_str, Store};
+use super::LedgerError;
+
+/// One sealed, durable block, shared by the appenders it answers; each builds its own receipt.
+#[derive(Debug)]
+pub struct SealedBlock {
+    pub(crate) header_bytes: Vec<u8>,
+    pub(crate) header: BlockHeader,
+    pub(crate) tree: EntriesTree,
+    pub(crate) entries: Vec<Vec<u8>>,
+    pub(crate) block_proof: InclusionProof,
+    pub(crate) checkpoint: String,
+}
+
+impl SealedBlock {
+    /// The receipt of the entry at `index` in this block (without a nonce).
+    pub fn receipt(&self, index: usize) -> Option<Receipt> {
+        Some(Receipt {
+            v: FORMAT_VERSION,
+            entry: self.entries.get(index)?.clone(),
+            entry_proof: self.tree.proof(index as u64)?,
+            block: self.header_bytes.clone(),
+            block_proof: self.block_proof.clone(),
+            checkpoint: self.checkpoint.clone(),
+            nonce: None,
+        })
+    }
+
+    pub fn header(&self) -> &BlockHeader {
+        &self.header
+    }
+}
+
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<(Arc<SealedBlock>, usize), LedgerError>>;
+
+pub(crate) enum Msg {
+    Append(EntryDraft, Reply),
+    Stop,
+}
+
+/// What the writer knows of the tail of the log.
+pub(crate) struct Tail {
+    pub(crate) next_seq: u64,
+    pub(crate) prev: Hash,
+    pub(crate) range: CompactRange,
+    pub(crate) last_time: DateTime<Utc>,
+}
+
+/// What readers see of the tail: sizes and the latest signed checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    /// Number of entries (the next seq).
+    pub entries: u64,
+    /// Number of blocks (the history tree's size).
+    pub blocks: u64,
+    /// The latest signed checkpoint, if any block was written.
+    pub checkpoint: Option<String>,
+}
+
+/// Figures of one commit, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitStats {
+    pub entries: usize,
+    pub write: Duration,
+}
+
+pub(crate) struct Writer {
+    pub(crate) store: Store,
+    pub(crate) signer: SignerKey,
+    pub(crate) tail: Tail,
+    pub(crate) head: Arc<RwLock<Head>>,
+    pub(crate) max_batch: usize,
+    pub(crate) max_wait: Duration,
+    pub(crate) on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
+}
+
+/// Formats a time as format v1 does: RFC 3339, UTC, microseconds.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl Writer {
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        let mut poisoned: Option<String> = None;
+        loop {
+            let (draft, reply) = match rx.recv() {
+                Ok(Msg::Append(d, r)) => (d, r),
+                Ok(Msg::Stop) | Err(_) => break,
+            };
+            let mut jobs = vec![(draft, reply)];
+            let mut stop = false;
+            let deadline = Instant::now() + self.max_wait;
+            while jobs.len() < self.max_batch {
+                let msg = match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Disconnected) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        match rx.recv_timeout(deadline - now) {
+                            Ok(m) => m,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => {
+                                stop = true;
+                                break;
+                            }
+                        }
+                    }
+                };
+                match msg {
+                    Msg::Append(d, r) => jobs.push((d, r)),
+                    Msg::Stop => {
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+            if let Some(why) = &poisoned {
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(LedgerError::Poisoned(why.clone())));
+                }
+            } else if let Err(e) = self.commit(jobs) {
+                // The block may or may not be on disk: stop appending until a restart has
+                // checked the tail, rather than risk reusing a seq or a height.
+                tracing::error!(error = %e, "ledger write failed; refusing further appends until restart");
+                poisoned = Some(e.to_string());
+            }
+            if stop {
+                break;
+            }
+        }
+    }
+
+    /// Seals `jobs` into one block, writes and flushes it, then answers every job.
+    fn commit(&mut self, jobs: Vec<(EntryDraft, Reply)>) -> Result<(), LedgerError> {
+        let started = Instant::now();
+        // Time never goes backwards in the log, even if the clock does.
+        let now = Utc::now().max(self.tail.last_time);
+        let time = format_time(now);
+        let first_seq = self.tail.next_seq;
+
+        let mut batch = sled::Batch::default();
+        let mut entries = Vec::with_capacity(jobs.len());
+        let mut leaves = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for (draft, reply) in jobs {
+            let seq = first_seq + entries.len() as u64;
+            let entry = draft.into_entry(seq, time.clone());
+            let bytes = match entry.to_bytes() {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = reply.send(Err(LedgerError::Entry(e)));
+                    continue;
+                }
+            };
+            index_entry(&mut batch, &entry);
+            leaves.push(entry_leaf(&bytes));
+            batch.insert(&key_u64(store::ENTRY, seq), bytes.as_slice());
+            entries.push(bytes);
+            replies.push(reply);
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+
+        let height = self.tail.range.size();
+        let tree = EntriesTree::build(&leaves);
+        let header = BlockHeader {
+            v: FORMAT_VERSION,
+            log: self.signer.name().to_string(),
+            height,
+            first_seq,
+            count: entries.len() as u64,
+            time,
+            entries_root: tree.root(),
+            prev: self.tail.prev,
+        };
+        let header_bytes = header.to_bytes().map_err(LedgerError::Header)?;
+        let hash = block_hash(&header_bytes);
+        let block_proof = self.tail.range.next_leaf_proof();
+        let mut range = self.tail.range.clone();
+        for (level, index, node) in range.append(hash) {
+            batch.insert(&key_history(level, index), &node.0);
+        }
+        let root = range.root().unwrap_or_default();
+        let checkpoint = Checkpoint { origin: self.signer.name().to_string(), size: height + 1, root }
+            .sign(&self.signer)
+            .map_err(LedgerError::Key)?;
+
+        let mut nodes = Vec::with_capacity(tree.nodes().len() * 32);
+        for n in tree.nodes() {
+            nodes.extend_from_slice(&n.0);
+        }
+        batch.insert(&key_u64(store::BLOCK, height), header_bytes.as_slice());
+        batch.insert(&key_u64(store::CBMT_NODES, height), nodes);
+        batch.insert(&key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
+        batch.insert(&key_u64(store::SEQ_BLOCK, first_seq), &height.to_be_bytes());
+        let micros = u64::try_from(now.timestamp_micros()).unwrap_or(0);
+        let mut tkey = key_u64(store::TIME, micros).to_vec();
+        tkey.extend_from_slice(&height.to_be_bytes());
+        batch.insert(tkey, &[]);
+
+        self.store.commit(batch).map_err(LedgerError::Store)?;
+
+        let count = entries.len();
+        self.tail = Tail { next_seq: first_seq + count as u64, prev: hash, range, last_time: now };
+        if let Ok(mut head) = self.head.write() {
+            *head = Head { entries: self.tail.next_seq, blocks: height + 1, checkpoint: Some(checkpoint.clone()) };
+        }
+        if let Some(cb) = &self.on_commit {
+            cb(CommitStats { entries: count, write: started.elapsed() });
+        }
+        let sealed = Arc::new(SealedBlock { header_bytes, header, tree, entries, block_proof, checkpoint });
+        for (i, reply) in replies.into_iter().enumerate() {
+            let _ = reply.send(Ok((Arc::clone(&sealed), i)));
+        }
+        Ok(())
+    }
+}
+
+/// Adds the audit index keys of one entry to the batch.
+fn index_entry(batch: &mut sled::Batch, entry: &super::entry::Entry) {
+    let seq = entry.seq.to_be_bytes();
+    if let Some(caller) = &entry.caller {
+        let mut k = vec![store::BY_CALLER];
+        push_str(&mut k, caller);
+        k.extend_from_slice(&seq);
+        batch.insert(k, &[]);
+    }
+    if let Some(model) = &entry.model {
+        let mut k = vec![store::BY_MODEL];
+        push_str(&mut k, &model.name);
+        push_str(&mut k, &model.version);
+        k.extend_from_slice(&seq);
+        batch.insert(k, &[]);
+    }
+    let mut k = vec![store::BY_DECISION];
+    push_str(&mut k, entry.decision.as_str());
+    k.extend_from_slice(&seq);
+    batch.insert(k, &[]);
+    for rule in &entry.rules {
+        let mut k = vec![store::BY_RULE];
+        push_str(&mut k, rule);
+        k.extend_from_slice(&seq);
+        batch.insert(k, &[]);
+    }
+}

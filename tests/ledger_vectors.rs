@@ -1,0 +1,291 @@
+//! Known-answer tests for every hash, proof and signature format of the ledger.
+//!
+//! RFC 9162 vectors: the eight leaves, the roots of trees of 1..8 leaves, and the inclusion and
+//! consistency proofs published as test data of the transparency-dev Merkle library
+//! (`proof/verify_test.go`), which implements RFC 6962/9162 independently of this project.
+
+use vouch::ledger::*;
+
+fn h(s: &str) -> Hash {
+    Hash::from_hex(s).unwrap()
+}
+
+fn leaves() -> Vec<Hash> {
+    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+        .iter()
+        .map(|x| leaf_hash(&hex::decode(x).unwrap()))
+        .collect()
+}
+
+const ROOTS: [&str; 8] = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+];
+
+#[test]
+fn rfc9162_roots_of_1_to_8_leaves() {
+    let nodes = MemoryNodes::from_leaves(&leaves());
+    for size in 1..=8u64 {
+        assert_eq!(root(&nodes, size).unwrap(), h(ROOTS[size as usize - 1]), "root of size {size}");
+        let mut range = CompactRange::empty();
+        for l in &leaves()[..size as usize] {
+            range.append(*l);
+        }
+        assert_eq!(range.root(), Some(h(ROOTS[size as usize - 1])));
+        assert_eq!(CompactRange::load(&nodes, size).unwrap(), range);
+    }
+}
+
+#[test]
+fn rfc9162_inclusion_proofs() {
+    // (leaf index, tree size, proof), from the vectors (which number leaves from 1).
+    let vectors: Vec<(u64, u64, Vec<&str>)> = vec![
+        (0, 1, vec![]),
+        (
+            0,
+            8,
+            vec![
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            5,
+            8,
+            vec![
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+        (2, 3, vec!["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+        (
+            1,
+            5,
+            vec![
+                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
+    ];
+    let leaves = leaves();
+    let nodes = MemoryNodes::from_leaves(&leaves);
+    for (index, size, path) in vectors {
+        let expected = InclusionProof { index, tree_size: size, path: path.iter().map(|p| h(p)).collect() };
+        assert_eq!(inclusion_proof(&nodes, index, size).unwrap(), expected, "proof of {index} in {size}");
+        let root = h(ROOTS[size as usize - 1]);
+        expected.verify(leaves[index as usize], root).unwrap();
+        // A wrong leaf, a wrong index, a wrong size or a bit flip in the path must not verify.
+        assert!(expected.verify(leaves[(index as usize + 1) % 8], root).is_err());
+        let mut p = expected.clone();
+        p.index ^= 1;
+        if p.index < size {
+            assert!(p.verify(leaves[index as usize], root).is_err());
+        }
+        let mut p = expected.clone();
+        p.tree_size *= 2;
+        assert!(p.verify(leaves[index as usize], root).is_err());
+        for i in 0..expected.path.len() {
+            let mut p = expected.clone();
+            p.path[i].0[0] ^= 8;
+            assert!(p.verify(leaves[index as usize], root).is_err());
+        }
+        let mut p = expected.clone();
+        p.path.push(root);
+        assert!(p.verify(leaves[index as usize], root).is_err(), "trailing hash accepted");
+    }
+}
+
+#[test]
+fn rfc9162_consistency_proofs() {
+    let vectors: Vec<(u64, u64, Vec<&str>)> = vec![
+        (1, 1, vec![]),
+        (
+            1,
+            8,
+            vec![
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ],
+        ),
+        (
+            6,
+            8,
+            vec![
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+        (
+            2,
+            5,
+            vec![
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            ],
+        ),
+        (
+            6,
+            7,
+            vec![
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ],
+        ),
+    ];
+    let nodes = MemoryNodes::from_leaves(&leaves());
+    for (old, new, path) in vectors {
+        let expected = ConsistencyProof { old_size: old, new_size: new, path: path.iter().map(|p| h(p)).collect() };
+        assert_eq!(consistency_proof(&nodes, old, new).unwrap(), expected, "proof {old} → {new}");
+        let (r1, r2) = (h(ROOTS[old as usize - 1]), h(ROOTS[new as usize - 1]));
+        expected.verify(r1, r2).unwrap();
+        if old != new {
+            assert!(expected.verify(r2, r1).is_err(), "swapped roots accepted");
+            let mut p = expected.clone();
+            p.path.pop();
+            assert!(p.verify(r1, r2).is_err(), "truncated proof accepted");
+            for i in 0..expected.path.len() {
+                let mut p = expected.clone();
+                p.path[i].0[0] ^= 16;
+                assert!(p.verify(r1, r2).is_err(), "bit flip {i} accepted");
+            }
+            let mut p = expected.clone();
+            p.old_size += 1;
+            assert!(p.verify(r1, r2).is_err());
+        }
+    }
+    // The degenerate cases, as RFC 9162 §2.1.4.2 verifiers treat them.
+    let r = h(ROOTS[0]);
+    assert!(ConsistencyProof { old_size: 1, new_size: 1, path: vec![] }.verify(r, r).is_ok());
+    assert!(ConsistencyProof { old_size: 1, new_size: 1, path: vec![] }.verify(r, h(ROOTS[1])).is_err());
+    assert!(ConsistencyProof { old_size: 2, new_size: 1, path: vec![] }.verify(r, r).is_err());
+    assert!(ConsistencyProof { old_size: 1, new_size: 2, path: vec![] }.verify(r, h(ROOTS[1])).is_err());
+}
+
+#[test]
+fn jcs_bytes_of_a_sample_entry() {
+    let entry = Entry {
+        v: 1,
+        seq: 42,
+        time: "2026-11-29T10:04:43.123456Z".into(),
+        request_id: Some("req-1 \"é\"\n".into()),
+        caller: Some("acme-clinic".into()),
+        credential: Some("k1".into()),
+        model: Some(ModelRef { name: "breast-cancer".into(), version: "1".into(), sha256: Hash([0xab; 32]) }),
+        input: Some(Hash([1; 32])),
+        output: None,
+        decision: Decision::Deny,
+        rules: vec!["privacy.consent-required".into()],
+        obligations: vec![],
+        context: EntryContext {
+            purpose: Some("medical-triage".into()),
+            data_categories: vec!["health".into()],
+            pii: vec!["email".into()],
+        },
+        policy: Some(Hash([2; 32])),
+    };
+    let ab = "ab".repeat(32);
+    let one = "01".repeat(32);
+    let two = "02".repeat(32);
+    // Written out by hand: keys sorted by UTF-16 code units, no whitespace, strings escaped as
+    // RFC 8785 §3.2.2.2 says (quote and newline escaped, é as itself).
+    let expected = format!(
+        concat!(
+            r#"{{"caller":"acme-clinic","context":{{"data_categories":["health"],"pii":["email"],"purpose":"medical-triage"}},"#,
+            r#""credential":"k1","decision":"deny","input":"{one}","model":{{"name":"breast-cancer","sha256":"{ab}","version":"1"}},"#,
+            r#""obligations":[],"output":null,"policy":"{two}","request_id":"req-1 \"é\"\n","rules":["privacy.consent-required"],"#,
+            r#""seq":42,"time":"2026-11-29T10:04:43.123456Z","v":1}}"#
+        ),
+        one = one,
+        ab = ab,
+        two = two
+    );
+    let bytes = entry.to_bytes().unwrap();
+    assert_eq!(String::from_utf8(bytes.clone()).unwrap(), expected);
+    assert_eq!(Entry::from_bytes(&bytes).unwrap(), entry);
+    // The same entry with its keys in another order, or with spaces, is not canonical.
+    let spaced = expected.replacen(",", ", ", 1);
+    assert_eq!(Entry::from_bytes(spaced.as_bytes()), Err(EntryError::NotCanonical));
+    assert!(matches!(Entry::from_bytes(&expected.as_bytes()[1..]), Err(EntryError::Malformed(_))));
+}
+
+#[test]
+fn a_c2sp_signed_note_checked_by_hand() {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    use sha2::Digest as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seed = [7u8; 32];
+    let name = "example.org/log";
+    let key = SignerKey::from_seed(name, &seed).unwrap();
+
+    // Key id: first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), big-endian.
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = dalek.verifying_key().to_bytes();
+    let mut pre = name.as_bytes().to_vec();
+    pre.extend_from_slice(&[0x0a, 0x01]);
+    pre.extend_from_slice(&public);
+    let digest = sha2::Sha256::digest(&pre);
+    let id = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    assert_eq!(key.id(), id);
+
+    // Verifier key string: <name>+<id hex>+<base64(0x01 ‖ public key)>.
+    let mut typed = vec![0x01];
+    typed.extend_from_slice(&public);
+    let vkey = format!("{name}+{id:08x}+{}", b64.encode(&typed));
+    assert_eq!(key.verifier().to_string(), vkey);
+    let parsed: VerifierKey = vkey.parse().unwrap();
+    assert_eq!(parsed, key.verifier());
+
+    // A checkpoint body and its signed note: text, blank line, "— name base64(id ‖ sig)".
+    let root = Hash([9; 32]);
+    let text = format!("{name}\n17\n{}\n", b64.encode(root.0));
+    let sig = dalek.sign(text.as_bytes()).to_bytes();
+    let mut blob = id.to_be_bytes().to_vec();
+    blob.extend_from_slice(&sig);
+    let expected = format!("{text}\n\u{2014} {name} {}\n", b64.encode(&blob));
+    let note = Checkpoint { origin: name.into(), size: 17, root }.sign(&key).unwrap();
+    assert_eq!(note, expected);
+    assert_eq!(Checkpoint::open(&note, &parsed).unwrap(), Checkpoint { origin: name.into(), size: 17, root });
+
+    // A changed body, a changed signature, or another key fails.
+    assert!(Checkpoint::open(&note.replace("\n17\n", "\n18\n"), &parsed).is_err());
+    let mut bad = note.clone().into_bytes();
+    let n = bad.len();
+    bad[n - 6] = if bad[n - 6] == b'A' { b'B' } else { b'A' };
+    assert!(Checkpoint::open(std::str::from_utf8(&bad).unwrap(), &parsed).is_err());
+    let other = SignerKey::from_seed(name, &[8u8; 32]).unwrap().verifier();
+    assert!(matches!(Checkpoint::open(&note, &other), Err(NoteError::NoSignature { .. })));
+
+    // The private key string round-trips.
+    let private = key.to_private_string();
+    assert!(private.starts_with(&format!("PRIVATE+KEY+{name}+{id:08x}+")));
+    let back = SignerKey::from_private_string(&private).unwrap();
+    assert_eq!(back.verifier(), key.verifier());
+}
+
+#[test]
+fn verifier_keys_reject_manglings() {
+    let key = SignerKey::from_seed("log", &[3u8; 32]).unwrap().verifier().to_string();
+    assert!(key.parse::<VerifierKey>().is_ok());
+    for bad in [
+        key.replacen("log", "lag", 1),       // name no longer matches the key id
+        key[..key.len() - 2].to_string(),    // truncated key material
+        key.replacen('+', "+0", 1),          // 9-digit key id
+        format!("a b{}", &key[3..]),         // a space in the name
+        String::new(),
+    ] {
+        assert!(bad.parse::<VerifierKey>().is_err(), "accepted {bad:?}");
+    }
+}
