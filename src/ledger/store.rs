@@ -43,6 +43,8 @@ pub(crate) const BY_RULE: u8 = b'R';
 pub enum StoreError {
     #[error("the ledger store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("the ledger in {0} is in use by another process (a running server?)")]
+    Locked(String),
     #[error("the ledger store is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -85,13 +87,30 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir/ledger`.
+    ///
+    /// sled locks the folder while a database is open and releases the lock from a background
+    /// thread after the last handle is dropped, so a store closed a moment ago in this process
+    /// may still look locked: wait up to two seconds for it before giving up.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("ledger"))
             .mode(sled::Mode::HighThroughput)
             .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()?;
+            .cache_capacity(256 * 1024 * 1024);
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    return Err(StoreError::Locked(dir.display().to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let tree = db.open_tree("ledger-v1")?;
         Ok(Store { db, tree })
     }

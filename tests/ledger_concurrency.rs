@@ -1,0 +1,88 @@
+//! Group commit under concurrency: 1,000 appends from many tasks at once come back with gap-free
+//! seqs and verifying receipts, and they share blocks.
+
+mod common;
+
+use vouch::ledger::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path());
+    let tasks: Vec<_> = (0..1000u64)
+        .map(|i| {
+            let l = ledger.clone();
+            tokio::spawn(async move { l.append(common::draft(i)).await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let a = t.await.unwrap();
+        let v = a.receipt().verify(ledger.verifier()).unwrap();
+        assert_eq!(v.entry.seq, a.seq);
+        seqs.push(a.seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..1000).collect::<Vec<_>>());
+    let head = ledger.head();
+    assert_eq!(head.entries, 1000);
+    assert!(head.blocks < 1000, "every append got a block of its own: no group commit");
+    let biggest = (0..head.blocks)
+        .map(|h| BlockHeader::from_bytes(&ledger.store().header(h).unwrap().unwrap()).unwrap().count)
+        .max()
+        .unwrap();
+    assert!(biggest > 1, "no block holds more than one entry");
+    println!("1000 appends in {} blocks, the largest of {biggest}", head.blocks);
+    ledger.close();
+    drop(ledger);
+    let s = verify_store(dir.path(), &common::signer().verifier(), &mut |_| {}).unwrap();
+    assert_eq!((s.entries, s.blocks), (1000, head.blocks));
+}
+
+#[tokio::test]
+async fn reopening_resumes_the_log_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let ledger = common::open(dir.path());
+        for i in 0..5 {
+            ledger.append(common::draft(i)).await.unwrap();
+        }
+        let head = ledger.head();
+        ledger.close();
+        head
+    };
+    let ledger = common::open(dir.path());
+    assert_eq!(ledger.head().entries, 5);
+    assert_eq!(ledger.head().checkpoint, first.checkpoint);
+    let a = ledger.append(common::draft(5)).await.unwrap();
+    assert_eq!(a.seq, 5);
+    // The new checkpoint is consistent with the one before the restart.
+    let key = ledger.verifier().clone();
+    let old = Checkpoint::open(first.checkpoint.as_ref().unwrap(), &key).unwrap();
+    let new = Checkpoint::open(&a.receipt().checkpoint, &key).unwrap();
+    ledger.consistency_proof(old.size, new.size).unwrap().verify(old.root, new.root).unwrap();
+    ledger.close();
+}
+
+#[test]
+fn a_ledger_refuses_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path());
+    ledger.append_blocking(common::draft(0)).unwrap();
+    ledger.close();
+    drop(ledger);
+    let other = SignerKey::from_seed(common::ORIGIN, &[1u8; 32]).unwrap();
+    let err = Ledger::open(dir.path(), other, LedgerConfig::default()).unwrap_err();
+    assert!(matches!(err, LedgerError::WrongKey { .. }), "{err}");
+}
+
+#[test]
+fn an_oversized_entry_is_refused_without_using_a_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path());
+    let mut big = common::draft(0);
+    big.request_id = Some("x".repeat(20_000));
+    assert!(matches!(ledger.append_blocking(big), Err(LedgerError::Entry(EntryError::TooLarge(_)))));
+    assert_eq!(ledger.append_blocking(common::draft(1)).unwrap().seq, 0);
+    ledger.close();
+}
