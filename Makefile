@@ -4,6 +4,8 @@ ORT_DIR     := $(CURDIR)/.ort
 ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so.$(ORT_VERSION)
 export ORT_DYLIB_PATH ?= $(ORT_LIB)
 
+TEST_VENV   := $(CURDIR)/.venv-test
+
 .PHONY: setup build run test bench fmt lint clean
 
 setup: $(ORT_LIB)
@@ -11,11 +13,22 @@ setup: $(ORT_LIB)
 $(ORT_LIB):
 	scripts/fetch-onnxruntime.sh $(ORT_VERSION) $(ORT_DIR)
 
+# The v2 Python client the service is tested against.
+$(TEST_VENV)/.installed: tests/python/requirements.txt
+	python3 -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
+
 build: setup
 	cargo build --release
 
-test: setup
-	cargo test
+# Serves the shipped models and policies on 127.0.0.1:8080 with demo callers; keys and an example
+# call are printed, and written to data/demo-credentials.json and data/log.pub.
+run: build
+	./target/release/vouch serve --demo --data data --bind 127.0.0.1:8080
+
+test: setup $(TEST_VENV)/.installed
+	VOUCH_TEST_PYTHON=$(TEST_VENV)/bin/python cargo test
 
 bench: setup
 	cargo bench

@@ -1,1 +1,192 @@
-fn main(){}
+//! Ledger benchmarks: durable appends per second with 1, 64 and 1,024 concurrent appenders
+//! (each append returns only once its block is flushed and its checkpoint signed), and proof
+//! generation in a ledger of 1,000,000 entries.
+//!
+//! Run: `cargo bench --bench ledger` (set VOUCH_BENCH_ENTRIES to change the size of the proof
+//! ledger).
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vouch::ledger::*;
+
+fn signer() -> SignerKey {
+    SignerKey::from_seed("bench.vouch/log", &[7u8; 32]).unwrap()
+}
+
+fn draft(i: u64) -> EntryDraft {
+    EntryDraft {
+        request_id: Some(format!("req-{i}")),
+        caller: Some(format!("caller-{}", i % 100)),
+        credential: Some(format!("cred-{}", i % 100)),
+        model: Some(ModelRef {
+            name: "breast-cancer".into(),
+            version: "1".into(),
+            sha256: Hash::digest(b"model"),
+        }),
+        input: Some(Hash::digest(&i.to_be_bytes())),
+        output: Some(Hash::digest(&(!i).to_be_bytes())),
+        decision: if i % 10 == 0 {
+            Decision::Deny
+        } else {
+            Decision::Allow
+        },
+        rules: if i % 10 == 0 {
+            vec!["privacy.consent-required".into()]
+        } else {
+            vec!["access.registered-caller".into()]
+        },
+        obligations: vec![],
+        context: EntryContext {
+            purpose: Some("medical-triage".into()),
+            data_categories: vec!["health".into()],
+            pii: vec![],
+        },
+        policy: Some(Hash::digest(b"policy")),
+    }
+}
+
+fn appends(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), signer(), LedgerConfig::default()).unwrap();
+    let mut group = c.benchmark_group("durable_appends");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(2));
+    for appenders in [1usize, 64, 1024] {
+        // Each appender appends `per` entries one after the other.
+        let per = if appenders == 1 { 64 } else { 8 };
+        group.throughput(Throughput::Elements((appenders * per) as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(appenders),
+            &appenders,
+            |b, &appenders| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        rt.block_on(async {
+                            let tasks: Vec<_> = (0..appenders)
+                                .map(|t| {
+                                    let l = ledger.clone();
+                                    tokio::spawn(async move {
+                                        for i in 0..per {
+                                            l.append(draft((t * per + i) as u64)).await.unwrap();
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for t in tasks {
+                                t.await.unwrap();
+                            }
+                        });
+                        total += start.elapsed();
+                    }
+                    total
+                });
+            },
+        );
+    }
+    group.finish();
+    ledger.close();
+}
+
+fn proofs(c: &mut Criterion) {
+    let n: u64 = std::env::var("VOUCH_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path(), signer(), LedgerConfig::default()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    rt.block_on(async {
+        let chunk = 4096u64;
+        let mut i = 0;
+        while i < n {
+            let tasks: Vec<_> = (i..(i + chunk).min(n))
+                .map(|j| {
+                    let l = ledger.clone();
+                    tokio::spawn(async move { l.append(draft(j)).await.unwrap() })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            i += chunk;
+        }
+    });
+    let head = ledger.head();
+    eprintln!(
+        "built a ledger of {} entries in {} blocks in {:.1?} ({:.0} MB on disk)",
+        head.entries,
+        head.blocks,
+        started.elapsed(),
+        ledger.store().size_on_disk() as f64 / 1e6
+    );
+
+    let mut group = c.benchmark_group(format!("proofs_at_{n}_entries"));
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5));
+    let mut seq = 0u64;
+    group.bench_function("receipt (entry + block proof, from the store)", |b| {
+        b.iter(|| {
+            seq = (seq + 7_919) % n;
+            ledger.receipt(seq).unwrap()
+        })
+    });
+    let blocks = head.blocks;
+    let mut h = 0u64;
+    group.bench_function(
+        "block inclusion proof (history tree, from the store)",
+        |b| {
+            b.iter(|| {
+                h = (h + 31) % blocks;
+                ledger.inclusion_proof(h, blocks).unwrap()
+            })
+        },
+    );
+    let key = ledger.verifier().clone();
+    let receipt = ledger.receipt(n / 2).unwrap();
+    group.bench_function("verify a receipt", |b| {
+        b.iter(|| receipt.verify(&key).unwrap())
+    });
+    group.finish();
+
+    // The history tree itself at 1M leaves (as if every block held one entry), nodes in memory.
+    let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let nodes = MemoryNodes::from_leaves(&leaves);
+    let mut group = c.benchmark_group(format!("history_tree_of_{n}_leaves"));
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3));
+    let mut i = 0u64;
+    group.bench_function("inclusion proof", |b| {
+        b.iter(|| {
+            i = (i + 104_729) % n;
+            inclusion_proof(&nodes, i, n).unwrap()
+        })
+    });
+    group.bench_function("consistency proof", |b| {
+        b.iter(|| {
+            i = (i + 104_729) % n;
+            consistency_proof(&nodes, i.max(1), n).unwrap()
+        })
+    });
+    group.finish();
+    ledger.close();
+}
+
+criterion_group!(benches, appends, proofs);
+criterion_main!(benches);

@@ -15,8 +15,16 @@ fn vouch() -> Command {
 #[test]
 fn keygen_writes_a_private_key_only_its_owner_can_read() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vouch().args(["keygen", "--name", "example.org/log", "--out"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vouch()
+        .args(["keygen", "--name", "example.org/log", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let private = dir.path().join(PRIVATE_KEY_FILE);
     let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -26,7 +34,11 @@ fn keygen_writes_a_private_key_only_its_owner_can_read() {
     assert_eq!(verifier.name(), "example.org/log");
 
     // A second keygen into the same folder does not overwrite the key.
-    let again = vouch().args(["keygen", "--name", "x", "--out"]).arg(dir.path()).output().unwrap();
+    let again = vouch()
+        .args(["keygen", "--name", "x", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(4));
     assert_eq!(read_signer_key(&private).unwrap().verifier(), verifier);
 
@@ -36,7 +48,11 @@ fn keygen_writes_a_private_key_only_its_owner_can_read() {
     assert!(matches!(err, KeyFileError::TooOpen { .. }), "{err}");
     assert!(err.to_string().contains("chmod 600"));
 
-    let bad = vouch().args(["keygen", "--name", "has space", "--out"]).arg(dir.path().join("x")).output().unwrap();
+    let bad = vouch()
+        .args(["keygen", "--name", "has space", "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(3));
 }
 
@@ -71,17 +87,34 @@ fn entry_key(seq: u64) -> Vec<u8> {
 fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     let dir = tempfile::tempdir().unwrap();
     let key = ledger_with_entries(dir.path(), 6);
-    let ok = vouch().args(["verify", "--data"]).arg(dir.path()).arg("--key").arg(&key).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = vouch()
+        .args(["verify", "--data"])
+        .arg(dir.path())
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("verified: 6 entries in 6 blocks"));
 
     // Rewrite the decision of seq 2 (still canonical JSON, so only the Merkle root can tell).
     tamper(dir.path(), &entry_key(2), |v| {
         let text = String::from_utf8(v).unwrap();
         assert!(text.contains("\"decision\":\"error\""));
-        text.replace("\"decision\":\"error\"", "\"decision\":\"allow\"").into_bytes()
+        text.replace("\"decision\":\"error\"", "\"decision\":\"allow\"")
+            .into_bytes()
     });
-    let bad = vouch().args(["verify", "--json", "--data"]).arg(dir.path()).arg("--key").arg(&key).output().unwrap();
+    let bad = vouch()
+        .args(["verify", "--json", "--data"])
+        .arg(dir.path())
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(report["verified"], false);
@@ -95,12 +128,22 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
     let key = ledger_with_entries(dir.path(), 4);
     {
         let db = common::raw_db(dir.path());
-        db.open_tree("ledger-v1").unwrap().remove(entry_key(2)).unwrap();
+        db.open_tree("ledger-v1")
+            .unwrap()
+            .remove(entry_key(2))
+            .unwrap();
         db.flush().unwrap();
     }
-    let out = vouch().args(["verify", "--data"]).arg(dir.path()).arg("--key").arg(&key).output().unwrap();
+    let out = vouch()
+        .args(["verify", "--data"])
+        .arg(dir.path())
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("seq 2: entry: expected present, found missing"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("seq 2: entry: expected present, found missing"));
 
     let dir = tempfile::tempdir().unwrap();
     let key = ledger_with_entries(dir.path(), 3);
@@ -113,7 +156,13 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
         let body = &text[..text.find("\n\n").unwrap() + 1];
         forger.sign_note(body).unwrap().into_bytes()
     });
-    let out = vouch().args(["verify", "--data"]).arg(dir.path()).arg("--key").arg(&key).output().unwrap();
+    let out = vouch()
+        .args(["verify", "--data"])
+        .arg(dir.path())
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("height 1: checkpoint"), "{err}");
@@ -123,10 +172,22 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
 fn verify_exit_codes_for_bad_input_and_missing_data() {
     let dir = tempfile::tempdir().unwrap();
     let key = ledger_with_entries(dir.path(), 1);
-    let missing = vouch().args(["verify", "--data"]).arg(dir.path().join("nope")).arg("--key").arg(&key).output().unwrap();
+    let missing = vouch()
+        .args(["verify", "--data"])
+        .arg(dir.path().join("nope"))
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(4));
     std::fs::write(dir.path().join("bad.pub"), "not a key").unwrap();
-    let bad = vouch().args(["verify", "--data"]).arg(dir.path()).arg("--key").arg(dir.path().join("bad.pub")).output().unwrap();
+    let bad = vouch()
+        .args(["verify", "--data"])
+        .arg(dir.path())
+        .arg("--key")
+        .arg(dir.path().join("bad.pub"))
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(3));
     let usage = vouch().args(["verify", "--bogus"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));

@@ -26,13 +26,23 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
     assert_eq!(seqs, (0..1000).collect::<Vec<_>>());
     let head = ledger.head();
     assert_eq!(head.entries, 1000);
-    assert!(head.blocks < 1000, "every append got a block of its own: no group commit");
+    assert!(
+        head.blocks < 1000,
+        "every append got a block of its own: no group commit"
+    );
     let biggest = (0..head.blocks)
-        .map(|h| BlockHeader::from_bytes(&ledger.store().header(h).unwrap().unwrap()).unwrap().count)
+        .map(|h| {
+            BlockHeader::from_bytes(&ledger.store().header(h).unwrap().unwrap())
+                .unwrap()
+                .count
+        })
         .max()
         .unwrap();
     assert!(biggest > 1, "no block holds more than one entry");
-    println!("1000 appends in {} blocks, the largest of {biggest}", head.blocks);
+    println!(
+        "1000 appends in {} blocks, the largest of {biggest}",
+        head.blocks
+    );
     ledger.close();
     drop(ledger);
     let s = verify_store(dir.path(), &common::signer().verifier(), &mut |_| {}).unwrap();
@@ -60,7 +70,11 @@ async fn reopening_resumes_the_log_where_it_stopped() {
     let key = ledger.verifier().clone();
     let old = Checkpoint::open(first.checkpoint.as_ref().unwrap(), &key).unwrap();
     let new = Checkpoint::open(&a.receipt().checkpoint, &key).unwrap();
-    ledger.consistency_proof(old.size, new.size).unwrap().verify(old.root, new.root).unwrap();
+    ledger
+        .consistency_proof(old.size, new.size)
+        .unwrap()
+        .verify(old.root, new.root)
+        .unwrap();
     ledger.close();
 }
 
@@ -82,7 +96,10 @@ fn an_oversized_entry_is_refused_without_using_a_seq() {
     let ledger = common::open(dir.path());
     let mut big = common::draft(0);
     big.request_id = Some("x".repeat(20_000));
-    assert!(matches!(ledger.append_blocking(big), Err(LedgerError::Entry(EntryError::TooLarge(_)))));
+    assert!(matches!(
+        ledger.append_blocking(big),
+        Err(LedgerError::Entry(EntryError::TooLarge(_)))
+    ));
     assert_eq!(ledger.append_blocking(common::draft(1)).unwrap().seq, 0);
     ledger.close();
 }

@@ -138,11 +138,19 @@ fn audit_indexes_match_a_brute_force_filter() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, _) = build(dir.path(), &[7, 1, 13, 4, 25]);
     let n = ledger.head().entries;
-    let all: Vec<Entry> = (0..n).map(|s| Entry::from_bytes(&ledger.store().entry(s).unwrap().unwrap()).unwrap()).collect();
+    let all: Vec<Entry> = (0..n)
+        .map(|s| Entry::from_bytes(&ledger.store().entry(s).unwrap().unwrap()).unwrap())
+        .collect();
     let filters = vec![
         Filter::Caller("caller-3".into()),
-        Filter::Model { name: "seed-mlp".into(), version: None },
-        Filter::Model { name: "breast-cancer".into(), version: Some("1".into()) },
+        Filter::Model {
+            name: "seed-mlp".into(),
+            version: None,
+        },
+        Filter::Model {
+            name: "breast-cancer".into(),
+            version: Some("1".into()),
+        },
         Filter::Decision(Decision::Deny),
         Filter::Rule("privacy.rule-1".into()),
     ];
@@ -151,13 +159,18 @@ fn audit_indexes_match_a_brute_force_filter() {
             .iter()
             .filter(|e| match &f {
                 Filter::Caller(c) => e.caller.as_deref() == Some(c),
-                Filter::Model { name, version } => e.model.as_ref().is_some_and(|m| &m.name == name && version.as_ref().is_none_or(|v| &m.version == v)),
+                Filter::Model { name, version } => e.model.as_ref().is_some_and(|m| {
+                    &m.name == name && version.as_ref().is_none_or(|v| &m.version == v)
+                }),
                 Filter::Decision(d) => e.decision == *d,
                 Filter::Rule(r) => e.rules.contains(r),
             })
             .map(|e| e.seq)
             .collect();
-        assert!(!expected.is_empty(), "{f:?} matches nothing: a useless case");
+        assert!(
+            !expected.is_empty(),
+            "{f:?} matches nothing: a useless case"
+        );
         // Page through three at a time.
         let mut got: Vec<u64> = vec![];
         let mut from = 0;

@@ -11,10 +11,19 @@ fn h(s: &str) -> Hash {
 }
 
 fn leaves() -> Vec<Hash> {
-    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
-        .iter()
-        .map(|x| leaf_hash(&hex::decode(x).unwrap()))
-        .collect()
+    [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+    .iter()
+    .map(|x| leaf_hash(&hex::decode(x).unwrap()))
+    .collect()
 }
 
 const ROOTS: [&str; 8] = [
@@ -32,7 +41,11 @@ const ROOTS: [&str; 8] = [
 fn rfc9162_roots_of_1_to_8_leaves() {
     let nodes = MemoryNodes::from_leaves(&leaves());
     for size in 1..=8u64 {
-        assert_eq!(root(&nodes, size).unwrap(), h(ROOTS[size as usize - 1]), "root of size {size}");
+        assert_eq!(
+            root(&nodes, size).unwrap(),
+            h(ROOTS[size as usize - 1]),
+            "root of size {size}"
+        );
         let mut range = CompactRange::empty();
         for l in &leaves()[..size as usize] {
             range.append(*l);
@@ -65,7 +78,11 @@ fn rfc9162_inclusion_proofs() {
                 "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
             ],
         ),
-        (2, 3, vec!["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
+        (
+            2,
+            3,
+            vec!["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+        ),
         (
             1,
             5,
@@ -79,12 +96,22 @@ fn rfc9162_inclusion_proofs() {
     let leaves = leaves();
     let nodes = MemoryNodes::from_leaves(&leaves);
     for (index, size, path) in vectors {
-        let expected = InclusionProof { index, tree_size: size, path: path.iter().map(|p| h(p)).collect() };
-        assert_eq!(inclusion_proof(&nodes, index, size).unwrap(), expected, "proof of {index} in {size}");
+        let expected = InclusionProof {
+            index,
+            tree_size: size,
+            path: path.iter().map(|p| h(p)).collect(),
+        };
+        assert_eq!(
+            inclusion_proof(&nodes, index, size).unwrap(),
+            expected,
+            "proof of {index} in {size}"
+        );
         let root = h(ROOTS[size as usize - 1]);
         expected.verify(leaves[index as usize], root).unwrap();
         // A wrong leaf, a wrong index, a wrong size or a bit flip in the path must not verify.
-        assert!(expected.verify(leaves[(index as usize + 1) % 8], root).is_err());
+        assert!(expected
+            .verify(leaves[(index as usize + 1) % 8], root)
+            .is_err());
         let mut p = expected.clone();
         p.index ^= 1;
         if p.index < size {
@@ -100,7 +127,10 @@ fn rfc9162_inclusion_proofs() {
         }
         let mut p = expected.clone();
         p.path.push(root);
-        assert!(p.verify(leaves[index as usize], root).is_err(), "trailing hash accepted");
+        assert!(
+            p.verify(leaves[index as usize], root).is_err(),
+            "trailing hash accepted"
+        );
     }
 }
 
@@ -146,8 +176,16 @@ fn rfc9162_consistency_proofs() {
     ];
     let nodes = MemoryNodes::from_leaves(&leaves());
     for (old, new, path) in vectors {
-        let expected = ConsistencyProof { old_size: old, new_size: new, path: path.iter().map(|p| h(p)).collect() };
-        assert_eq!(consistency_proof(&nodes, old, new).unwrap(), expected, "proof {old} → {new}");
+        let expected = ConsistencyProof {
+            old_size: old,
+            new_size: new,
+            path: path.iter().map(|p| h(p)).collect(),
+        };
+        assert_eq!(
+            consistency_proof(&nodes, old, new).unwrap(),
+            expected,
+            "proof {old} → {new}"
+        );
         let (r1, r2) = (h(ROOTS[old as usize - 1]), h(ROOTS[new as usize - 1]));
         expected.verify(r1, r2).unwrap();
         if old != new {
@@ -167,10 +205,34 @@ fn rfc9162_consistency_proofs() {
     }
     // The degenerate cases, as RFC 9162 §2.1.4.2 verifiers treat them.
     let r = h(ROOTS[0]);
-    assert!(ConsistencyProof { old_size: 1, new_size: 1, path: vec![] }.verify(r, r).is_ok());
-    assert!(ConsistencyProof { old_size: 1, new_size: 1, path: vec![] }.verify(r, h(ROOTS[1])).is_err());
-    assert!(ConsistencyProof { old_size: 2, new_size: 1, path: vec![] }.verify(r, r).is_err());
-    assert!(ConsistencyProof { old_size: 1, new_size: 2, path: vec![] }.verify(r, h(ROOTS[1])).is_err());
+    assert!(ConsistencyProof {
+        old_size: 1,
+        new_size: 1,
+        path: vec![]
+    }
+    .verify(r, r)
+    .is_ok());
+    assert!(ConsistencyProof {
+        old_size: 1,
+        new_size: 1,
+        path: vec![]
+    }
+    .verify(r, h(ROOTS[1]))
+    .is_err());
+    assert!(ConsistencyProof {
+        old_size: 2,
+        new_size: 1,
+        path: vec![]
+    }
+    .verify(r, r)
+    .is_err());
+    assert!(ConsistencyProof {
+        old_size: 1,
+        new_size: 2,
+        path: vec![]
+    }
+    .verify(r, h(ROOTS[1]))
+    .is_err());
 }
 
 #[test]
@@ -182,7 +244,11 @@ fn jcs_bytes_of_a_sample_entry() {
         request_id: Some("req-1 \"é\"\n".into()),
         caller: Some("acme-clinic".into()),
         credential: Some("k1".into()),
-        model: Some(ModelRef { name: "breast-cancer".into(), version: "1".into(), sha256: Hash([0xab; 32]) }),
+        model: Some(ModelRef {
+            name: "breast-cancer".into(),
+            version: "1".into(),
+            sha256: Hash([0xab; 32]),
+        }),
         input: Some(Hash([1; 32])),
         output: None,
         decision: Decision::Deny,
@@ -216,8 +282,14 @@ fn jcs_bytes_of_a_sample_entry() {
     assert_eq!(Entry::from_bytes(&bytes).unwrap(), entry);
     // The same entry with its keys in another order, or with spaces, is not canonical.
     let spaced = expected.replacen(",", ", ", 1);
-    assert_eq!(Entry::from_bytes(spaced.as_bytes()), Err(EntryError::NotCanonical));
-    assert!(matches!(Entry::from_bytes(&expected.as_bytes()[1..]), Err(EntryError::Malformed(_))));
+    assert_eq!(
+        Entry::from_bytes(spaced.as_bytes()),
+        Err(EntryError::NotCanonical)
+    );
+    assert!(matches!(
+        Entry::from_bytes(&expected.as_bytes()[1..]),
+        Err(EntryError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -255,9 +327,22 @@ fn a_c2sp_signed_note_checked_by_hand() {
     let mut blob = id.to_be_bytes().to_vec();
     blob.extend_from_slice(&sig);
     let expected = format!("{text}\n\u{2014} {name} {}\n", b64.encode(&blob));
-    let note = Checkpoint { origin: name.into(), size: 17, root }.sign(&key).unwrap();
+    let note = Checkpoint {
+        origin: name.into(),
+        size: 17,
+        root,
+    }
+    .sign(&key)
+    .unwrap();
     assert_eq!(note, expected);
-    assert_eq!(Checkpoint::open(&note, &parsed).unwrap(), Checkpoint { origin: name.into(), size: 17, root });
+    assert_eq!(
+        Checkpoint::open(&note, &parsed).unwrap(),
+        Checkpoint {
+            origin: name.into(),
+            size: 17,
+            root
+        }
+    );
 
     // A changed body, a changed signature, or another key fails.
     assert!(Checkpoint::open(&note.replace("\n17\n", "\n18\n"), &parsed).is_err());
@@ -266,7 +351,10 @@ fn a_c2sp_signed_note_checked_by_hand() {
     bad[n - 6] = if bad[n - 6] == b'A' { b'B' } else { b'A' };
     assert!(Checkpoint::open(std::str::from_utf8(&bad).unwrap(), &parsed).is_err());
     let other = SignerKey::from_seed(name, &[8u8; 32]).unwrap().verifier();
-    assert!(matches!(Checkpoint::open(&note, &other), Err(NoteError::NoSignature { .. })));
+    assert!(matches!(
+        Checkpoint::open(&note, &other),
+        Err(NoteError::NoSignature { .. })
+    ));
 
     // The private key string round-trips.
     let private = key.to_private_string();
@@ -277,13 +365,16 @@ fn a_c2sp_signed_note_checked_by_hand() {
 
 #[test]
 fn verifier_keys_reject_manglings() {
-    let key = SignerKey::from_seed("log", &[3u8; 32]).unwrap().verifier().to_string();
+    let key = SignerKey::from_seed("log", &[3u8; 32])
+        .unwrap()
+        .verifier()
+        .to_string();
     assert!(key.parse::<VerifierKey>().is_ok());
     for bad in [
-        key.replacen("log", "lag", 1),       // name no longer matches the key id
-        key[..key.len() - 2].to_string(),    // truncated key material
-        key.replacen('+', "+0", 1),          // 9-digit key id
-        format!("a b{}", &key[3..]),         // a space in the name
+        key.replacen("log", "lag", 1),    // name no longer matches the key id
+        key[..key.len() - 2].to_string(), // truncated key material
+        key.replacen('+', "+0", 1),       // 9-digit key id
+        format!("a b{}", &key[3..]),      // a space in the name
         String::new(),
     ] {
         assert!(bad.parse::<VerifierKey>().is_err(), "accepted {bad:?}");

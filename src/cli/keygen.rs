@@ -25,7 +25,10 @@ pub fn run(args: Args) -> ExitCode {
     };
     match write_key_pair(&key, &args.out) {
         Ok((private, public)) => {
-            println!("private key: {} (mode 0600; keep it secret)", private.display());
+            println!(
+                "private key: {} (mode 0600; keep it secret)",
+                private.display()
+            );
             println!("verifier key: {}", public.display());
             println!("{}", key.verifier());
             ExitCode::Ok

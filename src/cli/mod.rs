@@ -26,7 +26,11 @@ pub enum ExitCode {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "vouch", version, about = "Serve ONNX models, judge every call by readable rules, and prove what was done in a signed ledger.")]
+#[command(
+    name = "vouch",
+    version,
+    about = "Serve ONNX models, judge every call by readable rules, and prove what was done in a signed ledger."
+)]
 pub struct Cli {
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "VOUCH_LOG_FORMAT")]
@@ -53,7 +57,9 @@ pub enum Command {
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

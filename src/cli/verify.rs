@@ -56,7 +56,10 @@ pub fn run(args: Args) -> ExitCode {
                 });
                 println!("{out}");
             }
-            eprintln!("vouch verify: FAILED at {}: {}: expected {}, found {}", f.place, f.field, f.expected, f.found);
+            eprintln!(
+                "vouch verify: FAILED at {}: {}: expected {}, found {}",
+                f.place, f.field, f.expected, f.found
+            );
             ExitCode::VerificationFailed
         }
         Err(e) => {

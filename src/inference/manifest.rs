@@ -12,9 +12,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: String, source: toml::de::Error },
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("{path}: {problem}")]
     Invalid { path: String, problem: String },
 }
@@ -132,33 +138,61 @@ impl Manifest {
     /// Reads and checks `manifest.toml` (not the ONNX files: the registry hashes those).
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
-        let manifest: Manifest =
-            toml::from_str(&text).map_err(|source| ManifestError::Parse { path: shown.clone(), source })?;
-        manifest.check().map_err(|problem| ManifestError::Invalid { path: shown, problem })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|source| ManifestError::Parse {
+            path: shown.clone(),
+            source,
+        })?;
+        manifest.check().map_err(|problem| ManifestError::Invalid {
+            path: shown,
+            problem,
+        })?;
         Ok(manifest)
     }
 
     fn check(&self) -> Result<(), String> {
         let name_ok = self.name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
         });
         if self.name.is_empty() || !name_ok {
-            return Err(format!("model name {:?} must match [a-z0-9][a-z0-9._-]*", self.name));
+            return Err(format!(
+                "model name {:?} must match [a-z0-9][a-z0-9._-]*",
+                self.name
+            ));
         }
         if self.versions.is_empty() {
             return Err("a model needs at least one version".into());
         }
         if self.version(&self.default_version).is_none() {
-            return Err(format!("default_version {:?} is not among the versions", self.default_version));
+            return Err(format!(
+                "default_version {:?} is not among the versions",
+                self.default_version
+            ));
         }
         for (i, v) in self.versions.iter().enumerate() {
-            if self.versions.iter().skip(i + 1).any(|w| w.version == v.version) {
+            if self
+                .versions
+                .iter()
+                .skip(i + 1)
+                .any(|w| w.version == v.version)
+            {
                 return Err(format!("version {:?} is listed twice", v.version));
             }
-            if v.sha256.len() != 64 || !v.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                return Err(format!("version {:?}: sha256 must be 64 lowercase hex digits", v.version));
+            if v.sha256.len() != 64
+                || !v
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(format!(
+                    "version {:?}: sha256 must be 64 lowercase hex digits",
+                    v.version
+                ));
             }
         }
         if let Some(t) = self.confidence_threshold {

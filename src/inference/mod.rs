@@ -4,4 +4,6 @@
 
 pub mod manifest;
 
-pub use manifest::{Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training, VersionManifest};
+pub use manifest::{
+    Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training, VersionManifest,
+};

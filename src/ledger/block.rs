@@ -65,9 +65,13 @@ impl BlockHeader {
     /// Reads a header, accepting only its canonical encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<BlockHeader, HeaderError> {
         if bytes.len() > MAX_HEADER_BYTES {
-            return Err(HeaderError::Malformed(format!("{} bytes, more than {MAX_HEADER_BYTES}", bytes.len())));
+            return Err(HeaderError::Malformed(format!(
+                "{} bytes, more than {MAX_HEADER_BYTES}",
+                bytes.len()
+            )));
         }
-        let h: BlockHeader = serde_json::from_slice(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+        let h: BlockHeader =
+            serde_json::from_slice(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
         if h.v != FORMAT_VERSION {
             return Err(HeaderError::Version(h.v));
         }
@@ -98,7 +102,10 @@ impl EntriesTree {
     /// Builds the tree over `leaves` (the entries' leaf hashes, in seq order).
     pub fn build(leaves: &[Hash]) -> EntriesTree {
         let tree = CBMT::<Hash, MergeNodes>::build_merkle_tree(leaves);
-        EntriesTree { nodes: tree.nodes().to_vec(), count: leaves.len() as u64 }
+        EntriesTree {
+            nodes: tree.nodes().to_vec(),
+            count: leaves.len() as u64,
+        }
     }
 
     /// Rebuilds a tree from its stored node array (2c−1 nodes, root first).
@@ -141,7 +148,11 @@ impl EntriesTree {
             path.push(*nodes.get(usize::try_from(sibling).ok()?)?);
             k = (k - 1) / 2;
         }
-        Some(EntryProof { index, count: self.count, path })
+        Some(EntryProof {
+            index,
+            count: self.count,
+            path,
+        })
     }
 }
 
@@ -161,7 +172,12 @@ pub enum EntryProofError {
     #[error("entry index {index} is not below the block's count {count}")]
     IndexOutOfRange { index: u64, count: u64 },
     #[error("entry proof has {found} hashes, a leaf at index {index} of {count} needs {expected}")]
-    WrongLength { index: u64, count: u64, expected: usize, found: usize },
+    WrongLength {
+        index: u64,
+        count: u64,
+        expected: usize,
+        found: usize,
+    },
 }
 
 impl EntryProof {
@@ -184,12 +200,21 @@ impl EntryProof {
         }
         let expected = Self::expected_len(index, count);
         if self.path.len() != expected {
-            return Err(EntryProofError::WrongLength { index, count, expected, found: self.path.len() });
+            return Err(EntryProofError::WrongLength {
+                index,
+                count,
+                expected,
+                found: self.path.len(),
+            });
         }
         let mut k = count - 1 + index;
         let mut acc = leaf;
         for sibling in &self.path {
-            acc = if k % 2 == 1 { node_hash(&acc, sibling) } else { node_hash(sibling, &acc) };
+            acc = if k % 2 == 1 {
+                node_hash(&acc, sibling)
+            } else {
+                node_hash(sibling, &acc)
+            };
             k = (k - 1) / 2;
         }
         Ok(acc)
@@ -226,7 +251,11 @@ mod tests {
         let mut k = c - 1 + i;
         let mut path = vec![];
         while k > 0 {
-            path.push(if k % 2 == 1 { nodes[k + 1] } else { nodes[k - 1] });
+            path.push(if k % 2 == 1 {
+                nodes[k + 1]
+            } else {
+                nodes[k - 1]
+            });
             k = (k - 1) / 2;
         }
         path
@@ -235,16 +264,23 @@ mod tests {
     #[test]
     fn cbmt_roots_and_paths_for_1_to_17_leaves_match_a_plain_computation() {
         for c in 1..=17usize {
-            let leaves: Vec<Hash> = (0..c).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect();
+            let leaves: Vec<Hash> = (0..c)
+                .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+                .collect();
             let tree = EntriesTree::build(&leaves);
             assert_eq!(tree.root(), plain_root(&leaves), "root of {c} leaves");
-            assert_eq!(CBMT::<Hash, MergeNodes>::build_merkle_root(&leaves), tree.root(), "merkle-cbt root fn, {c}");
+            assert_eq!(
+                CBMT::<Hash, MergeNodes>::build_merkle_root(&leaves),
+                tree.root(),
+                "merkle-cbt root fn, {c}"
+            );
             for i in 0..c {
                 let proof = tree.proof(i as u64).unwrap();
                 assert_eq!(proof.path, plain_path(&leaves, i), "path of {i} in {c}");
                 assert_eq!(proof.root_from(leaves[i]), Ok(tree.root()));
                 // merkle-cbt's own proof agrees on the sibling list.
-                let theirs = CBMT::<Hash, MergeNodes>::build_merkle_proof(&leaves, &[i as u32]).unwrap();
+                let theirs =
+                    CBMT::<Hash, MergeNodes>::build_merkle_proof(&leaves, &[i as u32]).unwrap();
                 assert_eq!(theirs.lemmas(), proof.path.as_slice());
             }
             assert!(tree.proof(c as u64).is_none());
@@ -265,8 +301,18 @@ mod tests {
         let tree = EntriesTree::build(&leaves);
         let mut p = tree.proof(3).unwrap();
         p.path.pop();
-        assert!(matches!(p.root_from(leaves[3]), Err(EntryProofError::WrongLength { .. })));
-        let p = EntryProof { index: 5, count: 5, path: vec![] };
-        assert!(matches!(p.root_from(leaves[0]), Err(EntryProofError::IndexOutOfRange { .. })));
+        assert!(matches!(
+            p.root_from(leaves[3]),
+            Err(EntryProofError::WrongLength { .. })
+        ));
+        let p = EntryProof {
+            index: 5,
+            count: 5,
+            path: vec![],
+        };
+        assert!(matches!(
+            p.root_from(leaves[0]),
+            Err(EntryProofError::IndexOutOfRange { .. })
+        ));
     }
 }

@@ -158,7 +158,8 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let entry: Entry = serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let entry: Entry =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
         if entry.v != FORMAT_VERSION {
             return Err(EntryError::Version(entry.v));
         }

@@ -25,7 +25,8 @@ impl Hash {
             return Err(HashParseError(s.chars().take(80).collect()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| HashParseError(s.chars().take(80).collect()))?;
+        hex::decode_to_slice(s, &mut out)
+            .map_err(|_| HashParseError(s.chars().take(80).collect()))?;
         Ok(Hash(out))
     }
 
@@ -97,7 +98,10 @@ mod tests {
     #[test]
     fn hex_round_trip_and_strictness() {
         let h = Hash::digest(b"abc");
-        assert_eq!(h.to_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(Hash::from_hex(&h.to_hex()), Ok(h));
         assert!(Hash::from_hex(&h.to_hex().to_uppercase()).is_err());
         assert!(Hash::from_hex("ab").is_err());
@@ -106,7 +110,10 @@ mod tests {
     #[test]
     fn domains_differ() {
         // RFC 9162 §2.1.1: the empty leaf hashes to H(0x00).
-        assert_eq!(leaf_hash(b"").to_hex(), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+        assert_eq!(
+            leaf_hash(b"").to_hex(),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
         assert_ne!(leaf_hash(&[0u8; 64]), node_hash(&ZERO, &ZERO));
     }
 }

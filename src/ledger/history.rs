@@ -76,7 +76,11 @@ pub fn inclusion_proof<S: NodeSource>(
         }
     }
     path.reverse();
-    Ok(InclusionProof { index, tree_size: size, path })
+    Ok(InclusionProof {
+        index,
+        tree_size: size,
+        path,
+    })
 }
 
 /// RFC 9162 §2.1.4.1: the consistency proof from the tree of `old` leaves to that of `new`.
@@ -113,7 +117,11 @@ pub fn consistency_proof<S: NodeSource>(
         }
         path.reverse();
     }
-    Ok(ConsistencyProof { old_size: old, new_size: new, path })
+    Ok(ConsistencyProof {
+        old_size: old,
+        new_size: new,
+        path,
+    })
 }
 
 /// RFC 9162 inclusion proof of a block in the history tree.
@@ -188,7 +196,10 @@ impl InclusionProof {
     pub fn verify(&self, leaf: Hash, root: Hash) -> Result<(), HistoryProofError> {
         let computed = self.root_from(leaf)?;
         if computed != root {
-            return Err(HistoryProofError::RootMismatch { computed, expected: root });
+            return Err(HistoryProofError::RootMismatch {
+                computed,
+                expected: root,
+            });
         }
         Ok(())
     }
@@ -200,20 +211,30 @@ impl ConsistencyProof {
     pub fn verify(&self, old_root: Hash, new_root: Hash) -> Result<(), HistoryProofError> {
         let (first, second) = (self.old_size, self.new_size);
         if first > second {
-            return Err(HistoryProofError::Shrinks { old: first, new: second });
+            return Err(HistoryProofError::Shrinks {
+                old: first,
+                new: second,
+            });
         }
         if first == second {
             if !self.path.is_empty() {
                 return Err(HistoryProofError::WrongLength);
             }
             if old_root != new_root {
-                return Err(HistoryProofError::Fork { old: old_root, new: new_root });
+                return Err(HistoryProofError::Fork {
+                    old: old_root,
+                    new: new_root,
+                });
             }
             return Ok(());
         }
         if first == 0 {
             // The empty tree is a prefix of every tree.
-            return if self.path.is_empty() { Ok(()) } else { Err(HistoryProofError::WrongLength) };
+            return if self.path.is_empty() {
+                Ok(())
+            } else {
+                Err(HistoryProofError::WrongLength)
+            };
         }
         if self.path.is_empty() {
             return Err(HistoryProofError::WrongLength);
@@ -256,10 +277,16 @@ impl ConsistencyProof {
             return Err(HistoryProofError::WrongLength);
         }
         if fr != old_root {
-            return Err(HistoryProofError::OldRootMismatch { computed: fr, expected: old_root });
+            return Err(HistoryProofError::OldRootMismatch {
+                computed: fr,
+                expected: old_root,
+            });
         }
         if sr != new_root {
-            return Err(HistoryProofError::RootMismatch { computed: sr, expected: new_root });
+            return Err(HistoryProofError::RootMismatch {
+                computed: sr,
+                expected: new_root,
+            });
         }
         Ok(())
     }

@@ -16,7 +16,10 @@ pub const VERIFIER_KEY_FILE: &str = "log.pub";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Key { path: PathBuf, source: NoteError },
     #[error("{path} can be read by others (mode {mode:03o}); run `chmod 600 {path}`")]
@@ -26,7 +29,10 @@ pub enum KeyFileError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
-    move |source| KeyFileError::Io { path: path.to_path_buf(), source }
+    move |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `log.key` (0600, never overwriting) and `log.pub` into `dir`, creating `dir`.
@@ -45,7 +51,8 @@ pub fn write_key_pair(key: &SignerKey, dir: &Path) -> Result<(PathBuf, PathBuf),
         .mode(0o600)
         .open(&private)
         .map_err(io(&private))?;
-    f.write_all(key.to_private_string().as_bytes()).map_err(io(&private))?;
+    f.write_all(key.to_private_string().as_bytes())
+        .map_err(io(&private))?;
     f.write_all(b"\n").map_err(io(&private))?;
     f.sync_all().map_err(io(&private))?;
     write_verifier_key(&key.verifier(), &public)?;
@@ -62,14 +69,23 @@ pub fn read_signer_key(path: &Path) -> Result<SignerKey, KeyFileError> {
     let meta = fs::metadata(path).map_err(io(path))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::TooOpen { path: path.to_path_buf(), mode });
+        return Err(KeyFileError::TooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io(path))?);
-    SignerKey::from_private_string(text.trim()).map_err(|source| KeyFileError::Key { path: path.to_path_buf(), source })
+    SignerKey::from_private_string(text.trim()).map_err(|source| KeyFileError::Key {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads a verifier key file.
 pub fn read_verifier_key(path: &Path) -> Result<VerifierKey, KeyFileError> {
     let text = fs::read_to_string(path).map_err(io(path))?;
-    text.trim().parse().map_err(|source| KeyFileError::Key { path: path.to_path_buf(), source })
+    text.trim().parse().map_err(|source| KeyFileError::Key {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -26,15 +26,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use block::{block_hash, BlockHeader, EntriesTree, EntryProof, EntryProofError, HeaderError};
-pub use entry::{commit, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError, ModelRef, FORMAT_VERSION};
+pub use entry::{
+    commit, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError, ModelRef,
+    FORMAT_VERSION,
+};
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
-    consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError, InclusionProof,
-    MemoryNodes, MissingNode, NodeSource, ProofRequestError,
+    consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError,
+    InclusionProof, MemoryNodes, MissingNode, NodeSource, ProofRequestError,
 };
 pub use keyfile::{
-    read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError, PRIVATE_KEY_FILE,
-    VERIFIER_KEY_FILE,
+    read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError,
+    PRIVATE_KEY_FILE, VERIFIER_KEY_FILE,
 };
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{Filter, Page};
@@ -57,10 +60,22 @@ pub enum LedgerError {
     Entry(EntryError),
     #[error("block header: {0}")]
     Header(HeaderError),
-    #[error("this ledger belongs to log {stored:?} (key {stored_key}), not to the key given ({given})")]
-    WrongKey { stored: String, stored_key: String, given: String },
-    #[error("the ledger's tail does not hold together at {what}: expected {expected}, found {found}")]
-    Tail { what: &'static str, expected: String, found: String },
+    #[error(
+        "this ledger belongs to log {stored:?} (key {stored_key}), not to the key given ({given})"
+    )]
+    WrongKey {
+        stored: String,
+        stored_key: String,
+        given: String,
+    },
+    #[error(
+        "the ledger's tail does not hold together at {what}: expected {expected}, found {found}"
+    )]
+    Tail {
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
     #[error("the ledger is closed")]
     Closed,
     #[error("a ledger write failed earlier ({0}); restart to check the tail and resume")]
@@ -85,7 +100,10 @@ pub struct LedgerConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig { max_batch: 4096, max_wait: Duration::ZERO }
+        LedgerConfig {
+            max_batch: 4096,
+            max_wait: Duration::ZERO,
+        }
     }
 }
 
@@ -102,12 +120,18 @@ impl Appended {
     pub fn receipt(&self) -> Receipt {
         // PANIC SAFETY: the writer hands out indexes of entries it put into this very block.
         #[allow(clippy::expect_used)]
-        self.block.receipt(self.index).expect("the writer answers with an index inside its block")
+        self.block
+            .receipt(self.index)
+            .expect("the writer answers with an index inside its block")
     }
 
     /// The entry's bytes.
     pub fn entry_bytes(&self) -> &[u8] {
-        self.block.entries.get(self.index).map(Vec::as_slice).unwrap_or(&[])
+        self.block
+            .entries
+            .get(self.index)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 }
 
@@ -134,7 +158,11 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens the ledger in `dir` (creating it if empty), checks that its tail holds together, and
     /// starts the writer.
-    pub fn open(dir: &Path, signer: SignerKey, config: LedgerConfig) -> Result<Ledger, LedgerError> {
+    pub fn open(
+        dir: &Path,
+        signer: SignerKey,
+        config: LedgerConfig,
+    ) -> Result<Ledger, LedgerError> {
         Self::open_with(dir, signer, config, None)
     }
 
@@ -185,23 +213,45 @@ impl Ledger {
             .name("ledger-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| LedgerError::Store(StoreError::Sled(sled::Error::Io(e))))?;
-        Ok(Ledger { inner: Arc::new(Inner { store, verifier, tx, head, thread: Mutex::new(Some(thread)) }) })
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                store,
+                verifier,
+                tx,
+                head,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
     }
 
     /// Appends one entry; resolves once it is durable and covered by a signed checkpoint.
     pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.inner.tx.send(Msg::Append(draft, reply)).map_err(|_| LedgerError::Closed)?;
+        self.inner
+            .tx
+            .send(Msg::Append(draft, reply))
+            .map_err(|_| LedgerError::Closed)?;
         let (block, index) = rx.await.map_err(|_| LedgerError::Closed)??;
-        Ok(Appended { seq: block.header.first_seq + index as u64, block, index })
+        Ok(Appended {
+            seq: block.header.first_seq + index as u64,
+            block,
+            index,
+        })
     }
 
     /// [`Ledger::append`] for threads outside an async runtime.
     pub fn append_blocking(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.inner.tx.send(Msg::Append(draft, reply)).map_err(|_| LedgerError::Closed)?;
+        self.inner
+            .tx
+            .send(Msg::Append(draft, reply))
+            .map_err(|_| LedgerError::Closed)?;
         let (block, index) = rx.blocking_recv().map_err(|_| LedgerError::Closed)??;
-        Ok(Appended { seq: block.header.first_seq + index as u64, block, index })
+        Ok(Appended {
+            seq: block.header.first_seq + index as u64,
+            block,
+            index,
+        })
     }
 
     /// Stops the writer after it has written everything already sent, and waits for it.
@@ -220,7 +270,11 @@ impl Ledger {
 
     /// Sizes and the latest checkpoint.
     pub fn head(&self) -> Head {
-        self.inner.head.read().map(|h| h.clone()).unwrap_or_default()
+        self.inner
+            .head
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// The underlying store, for readers (queries, export, verification).
@@ -232,9 +286,14 @@ impl Ledger {
     pub fn receipt(&self, seq: u64) -> Result<Receipt, LedgerError> {
         let head = self.head();
         if seq >= head.entries {
-            return Err(LedgerError::NoEntry { seq, size: head.entries });
+            return Err(LedgerError::NoEntry {
+                seq,
+                size: head.entries,
+            });
         }
-        let checkpoint = head.checkpoint.ok_or(LedgerError::NoEntry { seq, size: 0 })?;
+        let checkpoint = head
+            .checkpoint
+            .ok_or(LedgerError::NoEntry { seq, size: 0 })?;
         receipt_at(&self.inner.store, seq, head.blocks, checkpoint)
     }
 
@@ -242,16 +301,28 @@ impl Ledger {
     pub fn checkpoint(&self, size: u64) -> Result<String, LedgerError> {
         let blocks = self.head().blocks;
         if size == 0 || size > blocks {
-            return Err(LedgerError::NoBlock { height: size.saturating_sub(1), size: blocks });
+            return Err(LedgerError::NoBlock {
+                height: size.saturating_sub(1),
+                size: blocks,
+            });
         }
-        self.inner.store.checkpoint(size - 1)?.ok_or(LedgerError::NoBlock { height: size - 1, size: blocks })
+        self.inner
+            .store
+            .checkpoint(size - 1)?
+            .ok_or(LedgerError::NoBlock {
+                height: size - 1,
+                size: blocks,
+            })
     }
 
     /// RFC 9162 inclusion proof of block `height` in the tree of `size` blocks.
     pub fn inclusion_proof(&self, height: u64, size: u64) -> Result<InclusionProof, LedgerError> {
         let blocks = self.head().blocks;
         if size > blocks {
-            return Err(LedgerError::NoBlock { height: size.saturating_sub(1), size: blocks });
+            return Err(LedgerError::NoBlock {
+                height: size.saturating_sub(1),
+                size: blocks,
+            });
         }
         inclusion_proof(&self.inner.store, height, size).map_err(proof_error)
     }
@@ -260,7 +331,10 @@ impl Ledger {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, LedgerError> {
         let blocks = self.head().blocks;
         if new > blocks {
-            return Err(LedgerError::NoBlock { height: new.saturating_sub(1), size: blocks });
+            return Err(LedgerError::NoBlock {
+                height: new.saturating_sub(1),
+                size: blocks,
+            });
         }
         consistency_proof(&self.inner.store, old, new).map_err(proof_error)
     }
@@ -274,14 +348,29 @@ fn proof_error(e: ProofRequestError<StoreError>) -> LedgerError {
 }
 
 /// Builds the receipt of `seq` against the tree of `blocks` blocks whose checkpoint is given.
-fn receipt_at(store: &Store, seq: u64, blocks: u64, checkpoint: String) -> Result<Receipt, LedgerError> {
-    let corrupt = |what: &str| LedgerError::Store(StoreError::Corrupt(format!("{what} for seq {seq} is missing")));
+fn receipt_at(
+    store: &Store,
+    seq: u64,
+    blocks: u64,
+    checkpoint: String,
+) -> Result<Receipt, LedgerError> {
+    let corrupt = |what: &str| {
+        LedgerError::Store(StoreError::Corrupt(format!(
+            "{what} for seq {seq} is missing"
+        )))
+    };
     let height = store.block_of(seq)?.ok_or_else(|| corrupt("the block"))?;
-    let header_bytes = store.header(height)?.ok_or_else(|| corrupt("the block header"))?;
+    let header_bytes = store
+        .header(height)?
+        .ok_or_else(|| corrupt("the block header"))?;
     let header = BlockHeader::from_bytes(&header_bytes).map_err(LedgerError::Header)?;
-    let nodes = store.cbmt_nodes(height)?.ok_or_else(|| corrupt("the CBMT"))?;
+    let nodes = store
+        .cbmt_nodes(height)?
+        .ok_or_else(|| corrupt("the CBMT"))?;
     let tree = EntriesTree::from_nodes(nodes).ok_or_else(|| corrupt("a whole CBMT"))?;
-    let entry_proof = tree.proof(seq - header.first_seq).ok_or_else(|| corrupt("the entry proof"))?;
+    let entry_proof = tree
+        .proof(seq - header.first_seq)
+        .ok_or_else(|| corrupt("the entry proof"))?;
     let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
     let block_proof = inclusion_proof(store, height, blocks).map_err(proof_error)?;
     Ok(Receipt {
@@ -298,10 +387,18 @@ fn receipt_at(store: &Store, seq: u64, blocks: u64, checkpoint: String) -> Resul
 /// Checks that the tail of the store holds together — last block, its entries, its CBMT, the
 /// history tree and the last checkpoint agree — and returns the writer's starting state.
 fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), LedgerError> {
-    let tail_err = |what: &'static str, expected: String, found: String| LedgerError::Tail { what, expected, found };
+    let tail_err = |what: &'static str, expected: String, found: String| LedgerError::Tail {
+        what,
+        expected,
+        found,
+    };
     let Some((k, header_bytes)) = store.last(store::BLOCK)? else {
         if let Some((k, _)) = store.last(store::ENTRY)? {
-            return Err(tail_err("entries", "none in a ledger without blocks".into(), format!("key {}", hex::encode(k))));
+            return Err(tail_err(
+                "entries",
+                "none in a ledger without blocks".into(),
+                format!("key {}", hex::encode(k)),
+            ));
         }
         let tail = Tail {
             next_seq: 0,
@@ -314,41 +411,87 @@ fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), LedgerError
     let height = store::seq_suffix(&k).unwrap_or(0);
     let header = BlockHeader::from_bytes(&header_bytes).map_err(LedgerError::Header)?;
     if header.height != height {
-        return Err(tail_err("last block height", height.to_string(), header.height.to_string()));
+        return Err(tail_err(
+            "last block height",
+            height.to_string(),
+            header.height.to_string(),
+        ));
     }
     let next_seq = header.first_seq + header.count;
-    let last_entry = store.last(store::ENTRY)?.and_then(|(k, _)| store::seq_suffix(&k));
+    let last_entry = store
+        .last(store::ENTRY)?
+        .and_then(|(k, _)| store::seq_suffix(&k));
     if last_entry != Some(next_seq - 1) {
-        return Err(tail_err("last entry", (next_seq - 1).to_string(), format!("{last_entry:?}")));
+        return Err(tail_err(
+            "last entry",
+            (next_seq - 1).to_string(),
+            format!("{last_entry:?}"),
+        ));
     }
     let mut leaves = Vec::with_capacity(usize::try_from(header.count).unwrap_or(0));
     for seq in header.first_seq..next_seq {
-        let e = store.entry(seq)?.ok_or_else(|| tail_err("entry", format!("seq {seq}"), "nothing".into()))?;
+        let e = store
+            .entry(seq)?
+            .ok_or_else(|| tail_err("entry", format!("seq {seq}"), "nothing".into()))?;
         leaves.push(entry_leaf(&e));
     }
     let root = EntriesTree::build(&leaves).root();
     if root != header.entries_root {
-        return Err(tail_err("entries_root of the last block", header.entries_root.to_hex(), root.to_hex()));
+        return Err(tail_err(
+            "entries_root of the last block",
+            header.entries_root.to_hex(),
+            root.to_hex(),
+        ));
     }
     let size = height + 1;
     let hash = block_hash(&header_bytes);
     let leaf = store.node(0, height)?;
     if leaf != hash {
-        return Err(tail_err("history leaf of the last block", hash.to_hex(), leaf.to_hex()));
+        return Err(tail_err(
+            "history leaf of the last block",
+            hash.to_hex(),
+            leaf.to_hex(),
+        ));
     }
     if store.get(&store::key_history(0, size))?.is_some() {
-        return Err(tail_err("history size", size.to_string(), "a leaf beyond it".into()));
+        return Err(tail_err(
+            "history size",
+            size.to_string(),
+            "a leaf beyond it".into(),
+        ));
     }
     let range = CompactRange::load(store, size)?;
-    let note = store.checkpoint(height)?.ok_or_else(|| tail_err("last checkpoint", format!("height {height}"), "nothing".into()))?;
+    let note = store.checkpoint(height)?.ok_or_else(|| {
+        tail_err(
+            "last checkpoint",
+            format!("height {height}"),
+            "nothing".into(),
+        )
+    })?;
     let cp = Checkpoint::open(&note, key).map_err(LedgerError::Key)?;
     let computed = range.root().unwrap_or_default();
     if cp.size != size || cp.root != computed {
-        return Err(tail_err("last checkpoint", format!("size {size} root {computed}"), format!("size {} root {}", cp.size, cp.root)));
+        return Err(tail_err(
+            "last checkpoint",
+            format!("size {size} root {computed}"),
+            format!("size {} root {}", cp.size, cp.root),
+        ));
     }
     let last_time = chrono::DateTime::parse_from_rfc3339(&header.time)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| tail_err("last block time", "RFC 3339".into(), header.time.clone()))?;
-    let head = Head { entries: next_seq, blocks: size, checkpoint: Some(note) };
-    Ok((Tail { next_seq, prev: hash, range, last_time }, head))
+    let head = Head {
+        entries: next_seq,
+        blocks: size,
+        checkpoint: Some(note),
+    };
+    Ok((
+        Tail {
+            next_seq,
+            prev: hash,
+            range,
+            last_time,
+        },
+        head,
+    ))
 }

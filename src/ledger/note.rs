@@ -47,7 +47,11 @@ pub enum NoteError {
 }
 
 fn check_name(name: &str) -> Result<(), NoteError> {
-    if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c == '+' || c.is_whitespace() || c.is_control())
+    {
         return Err(NoteError::KeyName(name.to_string()));
     }
     Ok(())
@@ -82,7 +86,11 @@ impl SignerKey {
         check_name(name)?;
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let id = key_id(name, &key.verifying_key());
-        Ok(SignerKey { name: name.to_string(), key, id })
+        Ok(SignerKey {
+            name: name.to_string(),
+            key,
+            id,
+        })
     }
 
     /// A key from its 32-byte seed (for tests with fixed keys).
@@ -90,26 +98,46 @@ impl SignerKey {
         check_name(name)?;
         let key = SigningKey::from_bytes(seed);
         let id = key_id(name, &key.verifying_key());
-        Ok(SignerKey { name: name.to_string(), key, id })
+        Ok(SignerKey {
+            name: name.to_string(),
+            key,
+            id,
+        })
     }
 
     /// Parses `PRIVATE+KEY+<name>+<id hex>+<base64(0x01 ‖ seed)>`.
     pub fn from_private_string(s: &str) -> Result<SignerKey, NoteError> {
         let s = s.trim_end_matches('\n');
-        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or(NoteError::PrivateKey("missing PRIVATE+KEY+ prefix"))?;
-        let (name, rest) = rest.split_once('+').ok_or(NoteError::PrivateKey("missing key id"))?;
-        let (id_hex, b64) = rest.split_once('+').ok_or(NoteError::PrivateKey("missing key material"))?;
+        let rest = s
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or(NoteError::PrivateKey("missing PRIVATE+KEY+ prefix"))?;
+        let (name, rest) = rest
+            .split_once('+')
+            .ok_or(NoteError::PrivateKey("missing key id"))?;
+        let (id_hex, b64) = rest
+            .split_once('+')
+            .ok_or(NoteError::PrivateKey("missing key material"))?;
         check_name(name)?;
         let id = parse_id(id_hex).ok_or(NoteError::PrivateKey("key id is not 8 hex digits"))?;
-        let raw = Zeroizing::new(B64.decode(b64).map_err(|_| NoteError::PrivateKey("key material is not base64"))?);
-        let (alg, seed) = raw.split_first().ok_or(NoteError::PrivateKey("empty key material"))?;
+        let raw = Zeroizing::new(
+            B64.decode(b64)
+                .map_err(|_| NoteError::PrivateKey("key material is not base64"))?,
+        );
+        let (alg, seed) = raw
+            .split_first()
+            .ok_or(NoteError::PrivateKey("empty key material"))?;
         if *alg != ALG_ED25519 {
             return Err(NoteError::PrivateKey("not an Ed25519 key"));
         }
-        let seed: &[u8; 32] = seed.try_into().map_err(|_| NoteError::PrivateKey("an Ed25519 seed is 32 bytes"))?;
+        let seed: &[u8; 32] = seed
+            .try_into()
+            .map_err(|_| NoteError::PrivateKey("an Ed25519 seed is 32 bytes"))?;
         let key = SignerKey::from_seed(name, seed)?;
         if key.id != id {
-            return Err(NoteError::KeyIdMismatch { expected: key.id, found: id });
+            return Err(NoteError::KeyIdMismatch {
+                expected: key.id,
+                found: id,
+            });
         }
         Ok(key)
     }
@@ -119,7 +147,12 @@ impl SignerKey {
         let mut raw = Zeroizing::new(Vec::with_capacity(33));
         raw.push(ALG_ED25519);
         raw.extend_from_slice(self.key.as_bytes());
-        Zeroizing::new(format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.id, B64.encode(&*raw)))
+        Zeroizing::new(format!(
+            "PRIVATE+KEY+{}+{:08x}+{}",
+            self.name,
+            self.id,
+            B64.encode(&*raw)
+        ))
     }
 
     pub fn name(&self) -> &str {
@@ -131,7 +164,11 @@ impl SignerKey {
     }
 
     pub fn verifier(&self) -> VerifierKey {
-        VerifierKey { name: self.name.clone(), key: self.key.verifying_key(), id: self.id }
+        VerifierKey {
+            name: self.name.clone(),
+            key: self.key.verifying_key(),
+            id: self.id,
+        }
     }
 
     /// Signs `text` as a C2SP signed note and returns the whole note.
@@ -141,7 +178,11 @@ impl SignerKey {
         let mut blob = Vec::with_capacity(68);
         blob.extend_from_slice(&self.id.to_be_bytes());
         blob.extend_from_slice(&sig.to_bytes());
-        Ok(format!("{text}\n{SIG_PREFIX}{} {}\n", self.name, B64.encode(blob)))
+        Ok(format!(
+            "{text}\n{SIG_PREFIX}{} {}\n",
+            self.name,
+            B64.encode(blob)
+        ))
     }
 }
 
@@ -154,10 +195,14 @@ fn parse_id(s: &str) -> Option<u32> {
 
 fn check_text(text: &str) -> Result<(), NoteError> {
     if text.is_empty() || !text.ends_with('\n') {
-        return Err(NoteError::Malformed("the text must be non-empty and end with a newline"));
+        return Err(NoteError::Malformed(
+            "the text must be non-empty and end with a newline",
+        ));
     }
     if text.contains("\n\n") || text.starts_with('\n') {
-        return Err(NoteError::Malformed("the text must not contain a blank line"));
+        return Err(NoteError::Malformed(
+            "the text must not contain a blank line",
+        ));
     }
     Ok(())
 }
@@ -190,25 +235,43 @@ impl std::str::FromStr for VerifierKey {
     /// Parses `<name>+<id hex>+<base64(0x01 ‖ public key)>`.
     fn from_str(s: &str) -> Result<VerifierKey, NoteError> {
         let s = s.trim();
-        let (name, rest) = s.split_once('+').ok_or(NoteError::VerifierKey("missing key id"))?;
-        let (id_hex, b64) = rest.split_once('+').ok_or(NoteError::VerifierKey("missing key material"))?;
+        let (name, rest) = s
+            .split_once('+')
+            .ok_or(NoteError::VerifierKey("missing key id"))?;
+        let (id_hex, b64) = rest
+            .split_once('+')
+            .ok_or(NoteError::VerifierKey("missing key material"))?;
         check_name(name)?;
         let id = parse_id(id_hex).ok_or(NoteError::VerifierKey("key id is not 8 hex digits"))?;
-        let raw = B64.decode(b64).map_err(|_| NoteError::VerifierKey("key material is not base64"))?;
-        let (alg, public) = raw.split_first().ok_or(NoteError::VerifierKey("empty key material"))?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| NoteError::VerifierKey("key material is not base64"))?;
+        let (alg, public) = raw
+            .split_first()
+            .ok_or(NoteError::VerifierKey("empty key material"))?;
         if *alg != ALG_ED25519 {
             return Err(NoteError::VerifierKey("not an Ed25519 key"));
         }
-        let public: &[u8; 32] = public.try_into().map_err(|_| NoteError::VerifierKey("an Ed25519 key is 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(public).map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
+        let public: &[u8; 32] = public
+            .try_into()
+            .map_err(|_| NoteError::VerifierKey("an Ed25519 key is 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(public)
+            .map_err(|_| NoteError::VerifierKey("not a valid Ed25519 point"))?;
         if key.is_weak() {
             return Err(NoteError::VerifierKey("a small-order Ed25519 key"));
         }
         let expected = key_id(name, &key);
         if expected != id {
-            return Err(NoteError::KeyIdMismatch { expected, found: id });
+            return Err(NoteError::KeyIdMismatch {
+                expected,
+                found: id,
+            });
         }
-        Ok(VerifierKey { name: name.to_string(), key, id })
+        Ok(VerifierKey {
+            name: name.to_string(),
+            key,
+            id,
+        })
     }
 }
 
@@ -227,21 +290,32 @@ impl VerifierKey {
         if note.len() > MAX_NOTE_BYTES {
             return Err(NoteError::Malformed("note too large"));
         }
-        let split = note.rfind("\n\n").ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
         let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
         check_text(text)?;
         if !sigs.ends_with('\n') {
-            return Err(NoteError::Malformed("the signature block must end with a newline"));
+            return Err(NoteError::Malformed(
+                "the signature block must end with a newline",
+            ));
         }
         let mut found_ours = false;
         for (i, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
             if i >= MAX_SIGNATURES {
                 return Err(NoteError::Malformed("too many signatures"));
             }
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed("a signature line must start with an em dash"))?;
-            let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed("a signature line needs a name and a signature"))?;
-            check_name(name).map_err(|_| NoteError::Malformed("bad key name in a signature line"))?;
-            let blob = B64.decode(b64).map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+                "a signature line must start with an em dash",
+            ))?;
+            let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(
+                "a signature line needs a name and a signature",
+            ))?;
+            check_name(name)
+                .map_err(|_| NoteError::Malformed("bad key name in a signature line"))?;
+            let blob = B64
+                .decode(b64)
+                .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
             if blob.len() < 5 {
                 return Err(NoteError::Malformed("a signature is too short"));
             }
@@ -250,14 +324,21 @@ impl VerifierKey {
             if name != self.name || id != self.id {
                 continue;
             }
-            let sig: &[u8; 64] = sig.try_into().map_err(|_| NoteError::BadSignature { name: name.to_string() })?;
+            let sig: &[u8; 64] = sig.try_into().map_err(|_| NoteError::BadSignature {
+                name: name.to_string(),
+            })?;
             self.key
                 .verify_strict(text.as_bytes(), &Signature::from_bytes(sig))
-                .map_err(|_| NoteError::BadSignature { name: name.to_string() })?;
+                .map_err(|_| NoteError::BadSignature {
+                    name: name.to_string(),
+                })?;
             found_ours = true;
         }
         if !found_ours {
-            return Err(NoteError::NoSignature { name: self.name.clone(), id: self.id });
+            return Err(NoteError::NoSignature {
+                name: self.name.clone(),
+                id: self.id,
+            });
         }
         Ok(text)
     }
@@ -274,7 +355,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text of the checkpoint.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root.0))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root.0)
+        )
     }
 
     /// Signs the checkpoint: the whole signed note.
@@ -284,27 +370,51 @@ impl Checkpoint {
 
     /// Parses a checkpoint's note text (already opened). Extension lines are allowed and ignored.
     pub fn parse_body(text: &str) -> Result<Checkpoint, NoteError> {
-        let mut lines = text.strip_suffix('\n').ok_or(NoteError::Checkpoint("must end with a newline"))?.split('\n');
-        let origin = lines.next().filter(|o| !o.is_empty()).ok_or(NoteError::Checkpoint("empty origin"))?;
-        let size = lines.next().ok_or(NoteError::Checkpoint("missing tree size"))?;
-        if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) || (size.len() > 1 && size.starts_with('0')) {
+        let mut lines = text
+            .strip_suffix('\n')
+            .ok_or(NoteError::Checkpoint("must end with a newline"))?
+            .split('\n');
+        let origin = lines
+            .next()
+            .filter(|o| !o.is_empty())
+            .ok_or(NoteError::Checkpoint("empty origin"))?;
+        let size = lines
+            .next()
+            .ok_or(NoteError::Checkpoint("missing tree size"))?;
+        if size.is_empty()
+            || !size.bytes().all(|b| b.is_ascii_digit())
+            || (size.len() > 1 && size.starts_with('0'))
+        {
             return Err(NoteError::Checkpoint("tree size is not a decimal number"));
         }
-        let size: u64 = size.parse().map_err(|_| NoteError::Checkpoint("tree size out of range"))?;
-        let root = lines.next().ok_or(NoteError::Checkpoint("missing root hash"))?;
-        let root = B64.decode(root).map_err(|_| NoteError::Checkpoint("root hash is not base64"))?;
-        let root = Hash::from_slice(&root).ok_or(NoteError::Checkpoint("root hash is not 32 bytes"))?;
+        let size: u64 = size
+            .parse()
+            .map_err(|_| NoteError::Checkpoint("tree size out of range"))?;
+        let root = lines
+            .next()
+            .ok_or(NoteError::Checkpoint("missing root hash"))?;
+        let root = B64
+            .decode(root)
+            .map_err(|_| NoteError::Checkpoint("root hash is not base64"))?;
+        let root =
+            Hash::from_slice(&root).ok_or(NoteError::Checkpoint("root hash is not 32 bytes"))?;
         if lines.any(str::is_empty) {
             return Err(NoteError::Checkpoint("empty extension line"));
         }
-        Ok(Checkpoint { origin: origin.to_string(), size, root })
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
     }
 
     /// Opens a signed checkpoint with `key` and parses it; the origin must be the key's name.
     pub fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, NoteError> {
         let cp = Checkpoint::parse_body(key.open(note)?)?;
         if cp.origin != key.name() {
-            return Err(NoteError::Checkpoint("origin differs from the verifier key's name"));
+            return Err(NoteError::Checkpoint(
+                "origin differs from the verifier key's name",
+            ));
         }
         Ok(cp)
     }

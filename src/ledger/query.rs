@@ -8,7 +8,10 @@ use super::store::{self, push_str, seq_suffix, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
     Caller(String),
-    Model { name: String, version: Option<String> },
+    Model {
+        name: String,
+        version: Option<String>,
+    },
     Decision(Decision),
     Rule(String),
 }
@@ -21,67 +24,73 @@ pub struct Page {
 }
 
 impl Filter {
+    /// The index key prefix of this filter (without the height).
     fn prefix(&self) -> Vec<u8> {
+        let mut k;
         match self {
             Filter::Caller(c) => {
-                let mut k = vec![store::BY_CALLER];
+                k = vec![store::BY_CALLER];
                 push_str(&mut k, c);
-                k
             }
-            Filter::Model { name, version } => {
-                let mut k = vec![store::BY_MODEL];
+            Filter::Model {
+                name,
+                version: None,
+            } => {
+                k = vec![store::BY_MODEL];
                 push_str(&mut k, name);
-                if let Some(v) = version {
-                    push_str(&mut k, v);
-                }
-                k
+            }
+            Filter::Model {
+                name,
+                version: Some(v),
+            } => {
+                k = vec![store::BY_VERSION];
+                push_str(&mut k, name);
+                push_str(&mut k, v);
             }
             Filter::Decision(d) => {
-                let mut k = vec![store::BY_DECISION];
+                k = vec![store::BY_DECISION];
                 push_str(&mut k, d.as_str());
-                k
             }
             Filter::Rule(r) => {
-                let mut k = vec![store::BY_RULE];
+                k = vec![store::BY_RULE];
                 push_str(&mut k, r);
-                k
             }
         }
+        k
     }
 
-    /// Up to `limit` seqs ≥ `from` that match, in seq order.
+    /// Up to `limit` seqs ≥ `from` that match, in seq order, and the seq the next page starts at.
+    /// Reads only this filter's posting lists, from the block holding `from` on.
     pub fn scan(&self, store: &Store, from: u64, limit: usize) -> Result<Page, StoreError> {
         let prefix = self.prefix();
-        let mut seqs = Vec::new();
-        let mut next = None;
-        // A model filter without a version spans several versions: seqs are ordered within each
-        // version only, so collect and merge.
-        if let Filter::Model { version: None, .. } = self {
-            let mut all: Vec<u64> = Vec::new();
-            for kv in store.scan_from(&prefix, &prefix) {
-                let (k, _) = kv?;
-                if let Some(s) = seq_suffix(&k).filter(|s| *s >= from) {
-                    all.push(s);
-                }
-            }
-            all.sort_unstable();
-            if all.len() > limit {
-                next = all.get(limit).copied();
-                all.truncate(limit);
-            }
-            return Ok(Page { seqs: all, next });
-        }
+        let start_height = store.block_of(from)?.unwrap_or(0);
         let mut start = prefix.clone();
-        start.extend_from_slice(&from.to_be_bytes());
+        start.extend_from_slice(&start_height.to_be_bytes());
+        let mut seqs = Vec::new();
         for kv in store.scan_from(&prefix, &start) {
-            let (k, _) = kv?;
-            let Some(s) = seq_suffix(&k) else { continue };
-            if seqs.len() == limit {
-                next = Some(s);
-                break;
+            let (k, offsets) = kv?;
+            // The key is exactly prefix ‖ height: anything longer belongs to another value.
+            if k.len() != prefix.len() + 8 {
+                continue;
             }
-            seqs.push(s);
+            let Some(height) = seq_suffix(&k) else {
+                continue;
+            };
+            let first_seq = store.first_seq(height)?;
+            for o in offsets.chunks_exact(4) {
+                let seq = first_seq + u64::from(u32::from_be_bytes([o[0], o[1], o[2], o[3]]));
+                if seq < from {
+                    continue;
+                }
+                if seqs.len() == limit {
+                    return Ok(Page {
+                        seqs,
+                        next: Some(seq),
+                    });
+                }
+                seqs.push(seq);
+            }
         }
-        Ok(Page { seqs, next })
+        Ok(Page { seqs, next: None })
     }
 }

@@ -61,7 +61,11 @@ pub enum ReceiptError {
     #[error("entry proof says the block holds {proof} entries, the header says {header}")]
     CountMismatch { proof: u64, header: u64 },
     #[error("entry {seq} is not at index {index} of a block starting at seq {first_seq}")]
-    SeqMismatch { seq: u64, first_seq: u64, index: u64 },
+    SeqMismatch {
+        seq: u64,
+        first_seq: u64,
+        index: u64,
+    },
     #[error("the entry leads to entries_root {computed}, the block header says {expected}")]
     EntriesRoot { computed: Hash, expected: Hash },
     #[error("block proof is for height {proof}, the header is at height {header}")]
@@ -80,32 +84,59 @@ impl Receipt {
         if self.v != FORMAT_VERSION {
             return Err(ReceiptError::Version(self.v));
         }
-        let checkpoint = Checkpoint::open(&self.checkpoint, key).map_err(ReceiptError::Checkpoint)?;
+        let checkpoint =
+            Checkpoint::open(&self.checkpoint, key).map_err(ReceiptError::Checkpoint)?;
         let entry = Entry::from_bytes(&self.entry).map_err(ReceiptError::Entry)?;
         let header = BlockHeader::from_bytes(&self.block).map_err(ReceiptError::Header)?;
         if header.log != checkpoint.origin {
-            return Err(ReceiptError::LogMismatch { header: header.log, checkpoint: checkpoint.origin });
+            return Err(ReceiptError::LogMismatch {
+                header: header.log,
+                checkpoint: checkpoint.origin,
+            });
         }
         let p = &self.entry_proof;
         if p.count != header.count {
-            return Err(ReceiptError::CountMismatch { proof: p.count, header: header.count });
+            return Err(ReceiptError::CountMismatch {
+                proof: p.count,
+                header: header.count,
+            });
         }
         if header.first_seq.checked_add(p.index) != Some(entry.seq) {
-            return Err(ReceiptError::SeqMismatch { seq: entry.seq, first_seq: header.first_seq, index: p.index });
+            return Err(ReceiptError::SeqMismatch {
+                seq: entry.seq,
+                first_seq: header.first_seq,
+                index: p.index,
+            });
         }
-        let computed = p.root_from(entry_leaf(&self.entry)).map_err(ReceiptError::EntryProof)?;
+        let computed = p
+            .root_from(entry_leaf(&self.entry))
+            .map_err(ReceiptError::EntryProof)?;
         if computed != header.entries_root {
-            return Err(ReceiptError::EntriesRoot { computed, expected: header.entries_root });
+            return Err(ReceiptError::EntriesRoot {
+                computed,
+                expected: header.entries_root,
+            });
         }
         let bp = &self.block_proof;
         if bp.index != header.height {
-            return Err(ReceiptError::HeightMismatch { proof: bp.index, header: header.height });
+            return Err(ReceiptError::HeightMismatch {
+                proof: bp.index,
+                header: header.height,
+            });
         }
         if bp.tree_size != checkpoint.size {
-            return Err(ReceiptError::TreeSizeMismatch { proof: bp.tree_size, checkpoint: checkpoint.size });
+            return Err(ReceiptError::TreeSizeMismatch {
+                proof: bp.tree_size,
+                checkpoint: checkpoint.size,
+            });
         }
-        bp.verify(block_hash(&self.block), checkpoint.root).map_err(ReceiptError::BlockProof)?;
-        Ok(VerifiedReceipt { entry, header, checkpoint })
+        bp.verify(block_hash(&self.block), checkpoint.root)
+            .map_err(ReceiptError::BlockProof)?;
+        Ok(VerifiedReceipt {
+            entry,
+            header,
+            checkpoint,
+        })
     }
 }
 
@@ -128,13 +159,17 @@ mod b64_opt {
             None => s.serialize_none(),
         }
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
         let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
         match s {
             None => Ok(None),
             Some(s) => {
                 let raw = B64.decode(s.as_bytes()).map_err(serde::de::Error::custom)?;
-                let n: [u8; 32] = raw.try_into().map_err(|_| serde::de::Error::custom("a nonce is 32 bytes"))?;
+                let n: [u8; 32] = raw
+                    .try_into()
+                    .map_err(|_| serde::de::Error::custom("a nonce is 32 bytes"))?;
                 Ok(Some(n))
             }
         }

@@ -13,12 +13,14 @@
 //! | `s` | first_seq | height (which block holds a seq) |
 //! | `h` | level, index | history-tree node |
 //! | `t` | time (µs since 1970), height | `[]` |
-//! | `C` | caller, seq | `[]` |
-//! | `M` | model name, version, seq | `[]` |
-//! | `D` | decision, seq | `[]` |
-//! | `R` | rule id, seq | `[]` |
+//! | `C` | caller, height | offsets in the block of the caller's entries (u32 each) |
+//! | `M` | model name, height | offsets of the model's entries |
+//! | `V` | model name, version, height | offsets of that version's entries |
+//! | `D` | decision, height | offsets of the entries with that decision |
+//! | `R` | rule id, height | offsets of the entries that rule decided |
 //!
-//! Strings in index keys are length-prefixed (u16, big-endian), so no id can run into the next.
+//! The audit indexes are posting lists per block: one key per indexed value and block. Strings in
+//! index keys are length-prefixed (u16, big-endian), so no id can run into the next.
 
 use std::path::Path;
 
@@ -35,6 +37,7 @@ pub(crate) const HISTORY: u8 = b'h';
 pub(crate) const TIME: u8 = b't';
 pub(crate) const BY_CALLER: u8 = b'C';
 pub(crate) const BY_MODEL: u8 = b'M';
+pub(crate) const BY_VERSION: u8 = b'V';
 pub(crate) const BY_DECISION: u8 = b'D';
 pub(crate) const BY_RULE: u8 = b'R';
 
@@ -72,7 +75,35 @@ pub(crate) fn push_str(key: &mut Vec<u8>, s: &str) {
     key.extend_from_slice(b.get(..usize::from(len)).unwrap_or(b));
 }
 
-/// Reads the seq at the end of an index key.
+/// The index keys (without the height) under which an entry is found.
+pub(crate) fn index_keys(entry: &super::entry::Entry) -> Vec<Vec<u8>> {
+    let mut keys = Vec::with_capacity(5 + entry.rules.len());
+    if let Some(caller) = &entry.caller {
+        let mut k = vec![BY_CALLER];
+        push_str(&mut k, caller);
+        keys.push(k);
+    }
+    if let Some(model) = &entry.model {
+        let mut k = vec![BY_MODEL];
+        push_str(&mut k, &model.name);
+        keys.push(k);
+        let mut k = vec![BY_VERSION];
+        push_str(&mut k, &model.name);
+        push_str(&mut k, &model.version);
+        keys.push(k);
+    }
+    let mut k = vec![BY_DECISION];
+    push_str(&mut k, entry.decision.as_str());
+    keys.push(k);
+    for rule in &entry.rules {
+        let mut k = vec![BY_RULE];
+        push_str(&mut k, rule);
+        keys.push(k);
+    }
+    keys
+}
+
+/// Reads the seq (or height) at the end of a key.
 pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
     let tail = key.get(key.len().checked_sub(8)?..)?;
     Some(u64::from_be_bytes(tail.try_into().ok()?))
@@ -101,7 +132,9 @@ impl Store {
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && tries < 100 => {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 100 =>
+                {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -148,7 +181,11 @@ impl Store {
     }
 
     /// The last key at or below `key`, if it shares `prefix`.
-    pub(crate) fn floor(&self, prefix: u8, key: &[u8]) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
+    pub(crate) fn floor(
+        &self,
+        prefix: u8,
+        key: &[u8],
+    ) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
         match self.tree.range(..=key.to_vec()).next_back().transpose()? {
             Some((k, v)) if k.first() == Some(&prefix) => Ok(Some((k, v))),
             _ => Ok(None),
@@ -169,9 +206,9 @@ impl Store {
     pub fn checkpoint(&self, height: u64) -> Result<Option<String>, StoreError> {
         match self.get(&key_u64(CHECKPOINT, height))? {
             None => Ok(None),
-            Some(v) => String::from_utf8(v.to_vec())
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt(format!("checkpoint at height {height} is not UTF-8"))),
+            Some(v) => String::from_utf8(v.to_vec()).map(Some).map_err(|_| {
+                StoreError::Corrupt(format!("checkpoint at height {height} is not UTF-8"))
+            }),
         }
     }
 
@@ -179,8 +216,12 @@ impl Store {
     pub fn cbmt_nodes(&self, height: u64) -> Result<Option<Vec<Hash>>, StoreError> {
         match self.get(&key_u64(CBMT_NODES, height))? {
             None => Ok(None),
-            Some(v) if v.len() % 32 == 0 => Ok(Some(v.chunks_exact(32).filter_map(Hash::from_slice).collect())),
-            Some(_) => Err(StoreError::Corrupt(format!("CBMT nodes of block {height} are not whole digests"))),
+            Some(v) if v.len() % 32 == 0 => Ok(Some(
+                v.chunks_exact(32).filter_map(Hash::from_slice).collect(),
+            )),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "CBMT nodes of block {height} are not whole digests"
+            ))),
         }
     }
 
@@ -188,16 +229,30 @@ impl Store {
     pub fn block_of(&self, seq: u64) -> Result<Option<u64>, StoreError> {
         match self.floor(SEQ_BLOCK, &key_u64(SEQ_BLOCK, seq))? {
             None => Ok(None),
-            Some((_, v)) => Ok(Some(u64::from_be_bytes(
-                v.as_ref().try_into().map_err(|_| StoreError::Corrupt("seq→block value".into()))?,
-            ))),
+            Some((_, v)) => {
+                Ok(Some(u64::from_be_bytes(v.as_ref().try_into().map_err(
+                    |_| StoreError::Corrupt("seq→block value".into()),
+                )?)))
+            }
         }
+    }
+
+    /// The first seq of the block at `height`.
+    pub fn first_seq(&self, height: u64) -> Result<u64, StoreError> {
+        let bytes = self
+            .header(height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+        let header = super::block::BlockHeader::from_bytes(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("block {height}: {e}")))?;
+        Ok(header.first_seq)
     }
 
     pub(crate) fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         let mut k = vec![META];
         k.extend_from_slice(name.as_bytes());
-        Ok(self.get(&k)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self
+            .get(&k)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub(crate) fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
@@ -217,9 +272,13 @@ impl Store {
 impl NodeSource for Store {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        let v = self
-            .get(&key_history(level, index))?
-            .ok_or_else(|| StoreError::Corrupt(format!("history node (level {level}, index {index}) is missing")))?;
-        Hash::from_slice(&v).ok_or_else(|| StoreError::Corrupt(format!("history node ({level}, {index}) is not 32 bytes")))
+        let v = self.get(&key_history(level, index))?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "history node (level {level}, index {index}) is missing"
+            ))
+        })?;
+        Hash::from_slice(&v).ok_or_else(|| {
+            StoreError::Corrupt(format!("history node ({level}, {index}) is not 32 bytes"))
+        })
     }
 }

@@ -65,13 +65,27 @@ pub struct VerifySummary {
     pub elapsed: Duration,
 }
 
-fn fault(place: Place, field: impl Into<String>, expected: impl ToString, found: impl ToString) -> VerifyError {
-    VerifyError::Fault(Fault { place, field: field.into(), expected: expected.to_string(), found: found.to_string() })
+fn fault(
+    place: Place,
+    field: impl Into<String>,
+    expected: impl ToString,
+    found: impl ToString,
+) -> VerifyError {
+    VerifyError::Fault(Fault {
+        place,
+        field: field.into(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    })
 }
 
 /// Opens the store in `dir` and walks it. `progress` is called after each block with the number
 /// of entries verified so far.
-pub fn verify_store(dir: &Path, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> Result<VerifySummary, VerifyError> {
+pub fn verify_store(
+    dir: &Path,
+    key: &VerifierKey,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
     if !dir.join("ledger").exists() {
         return Err(VerifyError::Missing(dir.display().to_string()));
     }
@@ -80,7 +94,11 @@ pub fn verify_store(dir: &Path, key: &VerifierKey, progress: &mut dyn FnMut(u64)
 }
 
 /// Walks an open store.
-pub fn walk(store: &Store, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> Result<VerifySummary, VerifyError> {
+pub fn walk(
+    store: &Store,
+    key: &VerifierKey,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
     let started = Instant::now();
     let origin = key.name();
     let mut range = CompactRange::empty();
@@ -90,7 +108,8 @@ pub fn walk(store: &Store, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> 
     let mut height = 0u64;
     while let Some(header_bytes) = store.header(height)? {
         let at = Place::Height(height);
-        let header = BlockHeader::from_bytes(&header_bytes).map_err(|e| fault(at, "header", "a canonical format-v1 header", e))?;
+        let header = BlockHeader::from_bytes(&header_bytes)
+            .map_err(|e| fault(at, "header", "a canonical format-v1 header", e))?;
         if header.height != height {
             return Err(fault(at, "height", height, header.height));
         }
@@ -105,14 +124,25 @@ pub fn walk(store: &Store, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> 
         }
         if let Some(last) = &summary.last_time {
             if header.time < *last {
-                return Err(fault(at, "time", format!("not before {last}"), &header.time));
+                return Err(fault(
+                    at,
+                    "time",
+                    format!("not before {last}"),
+                    &header.time,
+                ));
             }
         }
-        let end = next_seq.checked_add(header.count).ok_or_else(|| fault(at, "count", "a seq range that fits", header.count))?;
-        let mut leaves = Vec::with_capacity(usize::try_from(header.count).unwrap_or(0).min(1 << 20));
+        let end = next_seq
+            .checked_add(header.count)
+            .ok_or_else(|| fault(at, "count", "a seq range that fits", header.count))?;
+        let mut leaves =
+            Vec::with_capacity(usize::try_from(header.count).unwrap_or(0).min(1 << 20));
         for seq in next_seq..end {
-            let bytes = store.entry(seq)?.ok_or_else(|| fault(Place::Seq(seq), "entry", "present", "missing"))?;
-            let entry = Entry::from_bytes(&bytes).map_err(|e| fault(Place::Seq(seq), "entry", "a canonical format-v1 entry", e))?;
+            let bytes = store
+                .entry(seq)?
+                .ok_or_else(|| fault(Place::Seq(seq), "entry", "present", "missing"))?;
+            let entry = Entry::from_bytes(&bytes)
+                .map_err(|e| fault(Place::Seq(seq), "entry", "a canonical format-v1 entry", e))?;
             if entry.seq != seq {
                 return Err(fault(Place::Seq(seq), "seq", seq, entry.seq));
             }
@@ -127,21 +157,43 @@ pub fn walk(store: &Store, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> 
         }
         match store.cbmt_nodes(height)? {
             Some(nodes) if nodes == tree.nodes() => {}
-            Some(_) => return Err(fault(at, "stored CBMT nodes", "the tree of the block's entries", "other nodes")),
+            Some(_) => {
+                return Err(fault(
+                    at,
+                    "stored CBMT nodes",
+                    "the tree of the block's entries",
+                    "other nodes",
+                ))
+            }
             None => return Err(fault(at, "stored CBMT nodes", "present", "missing")),
         }
         if store.block_of(next_seq)? != Some(height) {
-            return Err(fault(at, "seq index", format!("seq {next_seq} in block {height}"), format!("{:?}", store.block_of(next_seq)?)));
+            return Err(fault(
+                at,
+                "seq index",
+                format!("seq {next_seq} in block {height}"),
+                format!("{:?}", store.block_of(next_seq)?),
+            ));
         }
         let hash = block_hash(&header_bytes);
         for (level, index, node) in range.append(hash) {
-            let stored = store.node(level, index).map_err(|e| fault(at, format!("history node ({level}, {index})"), node, e))?;
+            let stored = store
+                .node(level, index)
+                .map_err(|e| fault(at, format!("history node ({level}, {index})"), node, e))?;
             if stored != node {
-                return Err(fault(at, format!("history node ({level}, {index})"), node, stored));
+                return Err(fault(
+                    at,
+                    format!("history node ({level}, {index})"),
+                    node,
+                    stored,
+                ));
             }
         }
-        let note = store.checkpoint(height)?.ok_or_else(|| fault(at, "checkpoint", "present", "missing"))?;
-        let cp = Checkpoint::open(&note, key).map_err(|e| fault(at, "checkpoint", "a checkpoint signed by the log's key", e))?;
+        let note = store
+            .checkpoint(height)?
+            .ok_or_else(|| fault(at, "checkpoint", "present", "missing"))?;
+        let cp = Checkpoint::open(&note, key)
+            .map_err(|e| fault(at, "checkpoint", "a checkpoint signed by the log's key", e))?;
         if cp.size != height + 1 {
             return Err(fault(at, "checkpoint size", height + 1, cp.size));
         }
@@ -163,17 +215,32 @@ pub fn walk(store: &Store, key: &VerifierKey, progress: &mut dyn FnMut(u64)) -> 
     if let Some((k, _)) = store.last(store::ENTRY)? {
         let seq = store::seq_suffix(&k).unwrap_or(u64::MAX);
         if seq >= next_seq {
-            return Err(fault(Place::Seq(seq), "entry", format!("no entry at or beyond seq {next_seq}"), "an entry outside every block"));
+            return Err(fault(
+                Place::Seq(seq),
+                "entry",
+                format!("no entry at or beyond seq {next_seq}"),
+                "an entry outside every block",
+            ));
         }
     }
     if let Some((k, _)) = store.last(store::CHECKPOINT)? {
         let h = store::seq_suffix(&k).unwrap_or(u64::MAX);
         if h >= height {
-            return Err(fault(Place::Height(h), "checkpoint", format!("no checkpoint beyond height {}", height.saturating_sub(1)), "one"));
+            return Err(fault(
+                Place::Height(h),
+                "checkpoint",
+                format!("no checkpoint beyond height {}", height.saturating_sub(1)),
+                "one",
+            ));
         }
     }
     if store.get(&store::key_history(0, height))?.is_some() {
-        return Err(fault(Place::Height(height), "history node (0, h)", "none beyond the last block", "one"));
+        return Err(fault(
+            Place::Height(height),
+            "history node (0, h)",
+            "none beyond the last block",
+            "one",
+        ));
     }
     summary.entries = next_seq;
     summary.blocks = height;

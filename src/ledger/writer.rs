@@ -17,7 +17,7 @@ use super::hash::Hash;
 use super::history::{CompactRange, InclusionProof};
 use super::note::{Checkpoint, SignerKey};
 use super::receipt::Receipt;
-use super::store::{self, key_history, key_u64, push_str, Store};
+use super::store::{self, key_history, key_u64, Store};
 use super::LedgerError;
 
 /// One sealed, durable block, shared by the appenders it answers; each builds its own receipt.
@@ -50,7 +50,8 @@ impl SealedBlock {
     }
 }
 
-pub(crate) type Reply = tokio::sync::oneshot::Sender<Result<(Arc<SealedBlock>, usize), LedgerError>>;
+pub(crate) type Reply =
+    tokio::sync::oneshot::Sender<Result<(Arc<SealedBlock>, usize), LedgerError>>;
 
 pub(crate) enum Msg {
     Append(EntryDraft, Reply),
@@ -164,6 +165,7 @@ impl Writer {
         let first_seq = self.tail.next_seq;
 
         let mut batch = sled::Batch::default();
+        let mut index = BlockIndex::default();
         let mut entries = Vec::with_capacity(jobs.len());
         let mut leaves = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
@@ -177,7 +179,7 @@ impl Writer {
                     continue;
                 }
             };
-            index_entry(&mut batch, &entry);
+            index.add_entry(&entry, entries.len() as u32);
             leaves.push(entry_leaf(&bytes));
             batch.insert(&key_u64(store::ENTRY, seq), bytes.as_slice());
             entries.push(bytes);
@@ -207,14 +209,19 @@ impl Writer {
             batch.insert(&key_history(level, index), &node.0);
         }
         let root = range.root().unwrap_or_default();
-        let checkpoint = Checkpoint { origin: self.signer.name().to_string(), size: height + 1, root }
-            .sign(&self.signer)
-            .map_err(LedgerError::Key)?;
+        let checkpoint = Checkpoint {
+            origin: self.signer.name().to_string(),
+            size: height + 1,
+            root,
+        }
+        .sign(&self.signer)
+        .map_err(LedgerError::Key)?;
 
         let mut nodes = Vec::with_capacity(tree.nodes().len() * 32);
         for n in tree.nodes() {
             nodes.extend_from_slice(&n.0);
         }
+        index.write(&mut batch, height);
         batch.insert(&key_u64(store::BLOCK, height), header_bytes.as_slice());
         batch.insert(&key_u64(store::CBMT_NODES, height), nodes);
         batch.insert(&key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
@@ -227,14 +234,33 @@ impl Writer {
         self.store.commit(batch).map_err(LedgerError::Store)?;
 
         let count = entries.len();
-        self.tail = Tail { next_seq: first_seq + count as u64, prev: hash, range, last_time: now };
+        self.tail = Tail {
+            next_seq: first_seq + count as u64,
+            prev: hash,
+            range,
+            last_time: now,
+        };
         if let Ok(mut head) = self.head.write() {
-            *head = Head { entries: self.tail.next_seq, blocks: height + 1, checkpoint: Some(checkpoint.clone()) };
+            *head = Head {
+                entries: self.tail.next_seq,
+                blocks: height + 1,
+                checkpoint: Some(checkpoint.clone()),
+            };
         }
         if let Some(cb) = &self.on_commit {
-            cb(CommitStats { entries: count, write: started.elapsed() });
+            cb(CommitStats {
+                entries: count,
+                write: started.elapsed(),
+            });
         }
-        let sealed = Arc::new(SealedBlock { header_bytes, header, tree, entries, block_proof, checkpoint });
+        let sealed = Arc::new(SealedBlock {
+            header_bytes,
+            header,
+            tree,
+            entries,
+            block_proof,
+            checkpoint,
+        });
         for (i, reply) in replies.into_iter().enumerate() {
             let _ = reply.send(Ok((Arc::clone(&sealed), i)));
         }
@@ -242,30 +268,33 @@ impl Writer {
     }
 }
 
-/// Adds the audit index keys of one entry to the batch.
-fn index_entry(batch: &mut sled::Batch, entry: &super::entry::Entry) {
-    let seq = entry.seq.to_be_bytes();
-    if let Some(caller) = &entry.caller {
-        let mut k = vec![store::BY_CALLER];
-        push_str(&mut k, caller);
-        k.extend_from_slice(&seq);
-        batch.insert(k, &[]);
+/// The audit index of one block: for every indexed value (caller, model, model and version,
+/// decision, rule), the offsets in the block of the entries that have it. Written as one key per
+/// value and block — `prefix ‖ value ‖ height` → offsets as u32 big-endian — so a block of a
+/// thousand entries costs a few dozen index writes, not thousands.
+#[derive(Default)]
+struct BlockIndex {
+    postings: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl BlockIndex {
+    fn add(&mut self, key: Vec<u8>, offset: u32) {
+        self.postings
+            .entry(key)
+            .or_default()
+            .extend_from_slice(&offset.to_be_bytes());
     }
-    if let Some(model) = &entry.model {
-        let mut k = vec![store::BY_MODEL];
-        push_str(&mut k, &model.name);
-        push_str(&mut k, &model.version);
-        k.extend_from_slice(&seq);
-        batch.insert(k, &[]);
+
+    fn add_entry(&mut self, entry: &super::entry::Entry, offset: u32) {
+        for key in store::index_keys(entry) {
+            self.add(key, offset);
+        }
     }
-    let mut k = vec![store::BY_DECISION];
-    push_str(&mut k, entry.decision.as_str());
-    k.extend_from_slice(&seq);
-    batch.insert(k, &[]);
-    for rule in &entry.rules {
-        let mut k = vec![store::BY_RULE];
-        push_str(&mut k, rule);
-        k.extend_from_slice(&seq);
-        batch.insert(k, &[]);
+
+    fn write(self, batch: &mut sled::Batch, height: u64) {
+        for (mut key, offsets) in self.postings {
+            key.extend_from_slice(&height.to_be_bytes());
+            batch.insert(key, offsets);
+        }
     }
 }

@@ -34,9 +34,17 @@ pub fn draft(i: u64) -> EntryDraft {
         input: Some(Hash::digest(&i.to_be_bytes())),
         output: (decision == Decision::Allow).then(|| Hash::digest(&(i + 1).to_be_bytes())),
         decision,
-        rules: if decision == Decision::Deny { vec![format!("privacy.rule-{}", i % 4)] } else { vec![] },
+        rules: if decision == Decision::Deny {
+            vec![format!("privacy.rule-{}", i % 4)]
+        } else {
+            vec![]
+        },
         obligations: vec![],
-        context: EntryContext { purpose: Some("research".into()), data_categories: vec![], pii: vec![] },
+        context: EntryContext {
+            purpose: Some("research".into()),
+            data_categories: vec![],
+            pii: vec![],
+        },
         policy: Some(Hash::digest(b"policy bundle")),
     }
 }
