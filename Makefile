@@ -4,7 +4,7 @@ ORT_DIR     := $(CURDIR)/.ort
 ORT_LIB     := $(ORT_DIR)/lib/libonnxruntime.so.$(ORT_VERSION)
 export ORT_DYLIB_PATH ?= $(ORT_LIB)
 
-.PHONY: setup build run test bench fmt lint clean
+.PHONY: setup build run test bench fmt lint clean models
 
 setup: $(ORT_LIB)
 
@@ -28,3 +28,14 @@ lint:
 
 clean:
 	cargo clean
+
+# Rebuilds the shipped models (ONNX files, manifests, reference outputs) from models/build.py, with
+# pinned packages and one BLAS thread so that the same machine rebuilds the same bytes.
+MODELS_VENV := $(CURDIR)/.venv-models
+models: $(MODELS_VENV)/.installed
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(MODELS_VENV)/bin/python models/build.py
+
+$(MODELS_VENV)/.installed: models/requirements.txt
+	python3 -m venv $(MODELS_VENV)
+	$(MODELS_VENV)/bin/pip install --quiet -r models/requirements.txt
+	touch $@
