@@ -1,0 +1,502 @@
+//! The model registry: loads every `models/<name>/manifest.toml`, checks each ONNX file against
+//! its SHA-256 and each declared tensor against the ONNX graph, and serves inference through a
+//! pool of sessions per model version.
+//!
+//! Loading never fails because of one model: a model with a bad manifest, a missing or altered
+//! file, or a graph that disagrees with its manifest is refused with its reason
+//! ([`Registry::refused`]) while the others serve. When ONNX Runtime itself is missing, the
+//! registry loads empty and says so ([`Registry::unavailable`]); the service reports not-ready.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use ort::value::{Outlet, ValueType};
+use sha2::{Digest, Sha256};
+
+use super::error::InferenceError;
+use super::manifest::{Manifest, TensorSpec, VersionManifest};
+use super::pool::SessionPool;
+use super::protocol::{InferOutput, InferRequest, InferResponse, TensorData};
+use super::runtime::{self, one_line, Runtime, RuntimeError};
+use super::tensor::{Datatype, TensorValues};
+use super::validate::{check_inputs, check_outputs, CheckedSpec, InputLimits, PreparedInput};
+
+/// How the registry runs models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Sessions per model version, i.e. calls of one version that run at once. Default: the
+    /// number of CPUs.
+    pub pool_size: usize,
+    /// Threads ONNX Runtime uses inside one call. Default: 1 (parallelism comes from the pool).
+    pub intra_threads: usize,
+    pub limits: InputLimits,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            pool_size: std::thread::available_parallelism().map_or(1, usize::from),
+            intra_threads: 1,
+            limits: InputLimits::default(),
+        }
+    }
+}
+
+/// The models that are served, and those that were refused.
+pub struct Registry {
+    runtime: Result<Runtime, RuntimeError>,
+    models: BTreeMap<String, LoadedModel>,
+    refused: Vec<(String, InferenceError)>,
+    limits: InputLimits,
+}
+
+/// A model whose every version passed its checks.
+pub struct LoadedModel {
+    manifest: Manifest,
+    dir: PathBuf,
+    versions: BTreeMap<String, Arc<LoadedVersion>>,
+}
+
+struct LoadedVersion {
+    model: String,
+    version: String,
+    sha256: String,
+    inputs: Vec<CheckedSpec>,
+    outputs: Vec<CheckedSpec>,
+    pool: Arc<SessionPool>,
+}
+
+impl LoadedModel {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The model's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Registry {
+    /// Loads every model folder (a folder of `models_dir` holding `manifest.toml`). Fails only if
+    /// `models_dir` cannot be read.
+    pub fn load(models_dir: &Path, config: RegistryConfig) -> Result<Registry, InferenceError> {
+        let entries =
+            std::fs::read_dir(models_dir).map_err(|source| InferenceError::ModelsDir {
+                path: models_dir.to_path_buf(),
+                source,
+            })?;
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("manifest.toml").is_file())
+            .collect();
+        dirs.sort();
+        let mut registry = Registry {
+            runtime: runtime::init(),
+            models: BTreeMap::new(),
+            refused: Vec::new(),
+            limits: config.limits,
+        };
+        let Ok(rt) = registry.runtime.clone() else {
+            return Ok(registry);
+        };
+        for dir in dirs {
+            let label = dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            match load_model(&rt, &dir, &config) {
+                Ok(model) => {
+                    tracing::info!(model = %model.manifest.name, versions = model.versions.len(), "model loaded");
+                    registry.models.insert(model.manifest.name.clone(), model);
+                }
+                Err(e) => {
+                    tracing::warn!(model = %label, error = %e, "model refused");
+                    registry.refused.push((label, e));
+                }
+            }
+        }
+        Ok(registry)
+    }
+
+    /// Whether ONNX Runtime is loaded, i.e. the registry can serve.
+    pub fn ready(&self) -> bool {
+        self.runtime.is_ok()
+    }
+
+    /// Why ONNX Runtime is not available, if it is not.
+    pub fn unavailable(&self) -> Option<&RuntimeError> {
+        self.runtime.as_ref().err()
+    }
+
+    /// Models that were not loaded: folder name and reason.
+    pub fn refused(&self) -> &[(String, InferenceError)] {
+        &self.refused
+    }
+
+    /// The served models, by name.
+    pub fn models(&self) -> impl Iterator<Item = &LoadedModel> {
+        self.models.values()
+    }
+
+    pub fn model(&self, name: &str) -> Option<&LoadedModel> {
+        self.models.get(name)
+    }
+
+    /// A model's manifest and the version `version` names (the default version when `None`).
+    pub fn resolve(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(&Manifest, &VersionManifest), InferenceError> {
+        let (model, loaded) = self.lookup(name, version)?;
+        let manifest = &model.manifest;
+        match manifest.version(&loaded.version) {
+            Some(v) => Ok((manifest, v)),
+            None => Err(InferenceError::UnknownVersion {
+                model: name.to_owned(),
+                version: loaded.version.clone(),
+            }),
+        }
+    }
+
+    fn lookup(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(&LoadedModel, &Arc<LoadedVersion>), InferenceError> {
+        if let Err(e) = &self.runtime {
+            return Err(InferenceError::Runtime(e.clone()));
+        }
+        let model = self
+            .models
+            .get(name)
+            .ok_or_else(|| InferenceError::UnknownModel {
+                model: name.to_owned(),
+            })?;
+        let version = version.unwrap_or(&model.manifest.default_version);
+        let loaded = model
+            .versions
+            .get(version)
+            .ok_or_else(|| InferenceError::UnknownVersion {
+                model: name.to_owned(),
+                version: version.to_owned(),
+            })?;
+        Ok((model, loaded))
+    }
+
+    /// Checks `request` against the model version: every input's name, datatype, shape, element
+    /// count and elements, the limits, and the requested outputs. Nothing runs yet.
+    pub fn prepare(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        request: InferRequest,
+    ) -> Result<PreparedCall, InferenceError> {
+        let (_, loaded) = self.lookup(name, version)?;
+        let InferRequest {
+            id,
+            inputs,
+            outputs,
+            ..
+        } = request;
+        let outputs = check_outputs(&loaded.outputs, outputs)?;
+        let inputs = check_inputs(&loaded.inputs, inputs, &self.limits)?;
+        Ok(PreparedCall {
+            version: Arc::clone(loaded),
+            id,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Checks the request, then runs it on a blocking thread with a pooled session.
+    pub async fn infer(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        request: InferRequest,
+    ) -> Result<InferResponse, InferenceError> {
+        self.prepare(name, version, request)?.run().await
+    }
+}
+
+/// A request that passed every check against one model version, ready to run.
+pub struct PreparedCall {
+    version: Arc<LoadedVersion>,
+    id: Option<String>,
+    inputs: Vec<PreparedInput>,
+    outputs: Vec<usize>,
+}
+
+impl PreparedCall {
+    pub fn model(&self) -> &str {
+        &self.version.model
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version.version
+    }
+
+    /// SHA-256 of the ONNX file that will answer (lowercase hex), for the ledger.
+    pub fn sha256(&self) -> &str {
+        &self.version.sha256
+    }
+
+    /// The strings of every BYTES input, checked, for the personal-data detectors.
+    pub fn text_inputs(&self) -> impl Iterator<Item = &str> {
+        self.inputs
+            .iter()
+            .flat_map(|i| match &i.values {
+                TensorValues::Bytes(v) => v.as_slice(),
+                _ => &[],
+            })
+            .map(String::as_str)
+    }
+
+    /// Runs the call: awaits a free session without holding a thread, then runs ONNX Runtime on
+    /// tokio's blocking pool, so async workers never block. Must be awaited inside tokio.
+    pub async fn run(self) -> Result<InferResponse, InferenceError> {
+        let handle =
+            tokio::runtime::Handle::try_current().map_err(|_| InferenceError::NoAsyncRuntime)?;
+        let lease = self
+            .version
+            .pool
+            .acquire()
+            .await
+            .ok_or(InferenceError::WorkerLost)?;
+        let PreparedCall {
+            version,
+            id,
+            inputs,
+            outputs,
+        } = self;
+        let task = handle.spawn_blocking(move || {
+            let mut lease = lease;
+            let outputs = run_session(&version, &mut lease, inputs, &outputs)?;
+            Ok(InferResponse {
+                model_name: version.model.clone(),
+                model_version: version.version.clone(),
+                id,
+                parameters: None,
+                outputs,
+            })
+        });
+        task.await.map_err(|_| InferenceError::WorkerLost)?
+    }
+}
+
+fn run_session(
+    version: &LoadedVersion,
+    lease: &mut super::pool::Lease,
+    inputs: Vec<PreparedInput>,
+    wanted: &[usize],
+) -> Result<Vec<InferOutput>, InferenceError> {
+    let failed = |e: ort::Error| InferenceError::Run {
+        model: version.model.clone(),
+        version: version.version.clone(),
+        detail: one_line(&e.to_string()),
+    };
+    let values = inputs
+        .iter()
+        .map(|i| i.values.to_ort(&i.shape).map(|v| (i.name.as_str(), v)))
+        .collect::<ort::Result<Vec<_>>>()
+        .map_err(failed)?;
+    let session = lease.session().map_err(failed)?;
+    let results = session.run(values).map_err(failed)?;
+    let mut outputs = Vec::with_capacity(wanted.len());
+    for spec in wanted.iter().filter_map(|&i| version.outputs.get(i)) {
+        let mismatch = |actual: String| InferenceError::OutputMismatch {
+            model: version.model.clone(),
+            version: version.version.clone(),
+            output: spec.name.clone(),
+            declared: spec.datatype,
+            actual,
+        };
+        let value = results
+            .get(&spec.name)
+            .ok_or_else(|| mismatch("no such output".into()))?;
+        let (shape, values) = TensorValues::from_ort(value).map_err(mismatch)?;
+        if values.datatype() != spec.datatype {
+            return Err(mismatch(values.datatype().to_string()));
+        }
+        outputs.push(InferOutput {
+            name: spec.name.clone(),
+            shape,
+            datatype: spec.datatype,
+            parameters: None,
+            data: TensorData::Values(values),
+        });
+    }
+    Ok(outputs)
+}
+
+fn load_model(
+    rt: &Runtime,
+    dir: &Path,
+    config: &RegistryConfig,
+) -> Result<LoadedModel, InferenceError> {
+    let manifest = Manifest::from_file(&dir.join("manifest.toml"))?;
+    if dir.file_name().and_then(|n| n.to_str()) != Some(manifest.name.as_str()) {
+        return Err(InferenceError::NameMismatch {
+            dir: dir.to_path_buf(),
+            name: manifest.name.clone(),
+        });
+    }
+    let mut versions = BTreeMap::new();
+    for v in &manifest.versions {
+        let loaded = load_version(rt, dir, &manifest.name, v, config)?;
+        versions.insert(v.version.clone(), Arc::new(loaded));
+    }
+    Ok(LoadedModel {
+        manifest,
+        dir: dir.to_path_buf(),
+        versions,
+    })
+}
+
+fn load_version(
+    rt: &Runtime,
+    dir: &Path,
+    model: &str,
+    v: &VersionManifest,
+    config: &RegistryConfig,
+) -> Result<LoadedVersion, InferenceError> {
+    let (model, version) = (model.to_owned(), v.version.clone());
+    let inside = Path::new(&v.file)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !inside || v.file.is_empty() {
+        return Err(InferenceError::FileOutsideModel {
+            model,
+            version,
+            file: v.file.clone(),
+        });
+    }
+    let path = dir.join(&v.file);
+    let bytes: Arc<[u8]> = match std::fs::read(&path) {
+        Ok(b) => b.into(),
+        Err(source) => {
+            return Err(InferenceError::ReadModel {
+                model,
+                version,
+                path,
+                source,
+            })
+        }
+    };
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != v.sha256 {
+        return Err(InferenceError::HashMismatch {
+            model,
+            version,
+            path,
+            expected: v.sha256.clone(),
+            actual,
+        });
+    }
+    let session = match SessionPool::build(rt.environment(), &bytes, config.intra_threads) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(InferenceError::Session {
+                model,
+                version,
+                path,
+                detail: one_line(&e.to_string()),
+            })
+        }
+    };
+    let inputs = check_graph(&model, &version, &v.inputs, session.inputs())?;
+    let outputs = check_graph(&model, &version, &v.outputs, session.outputs())?;
+    let pool = SessionPool::new(
+        rt.environment().clone(),
+        bytes,
+        config.pool_size,
+        config.intra_threads,
+        session,
+    );
+    Ok(LoadedVersion {
+        model,
+        version,
+        sha256: actual,
+        inputs,
+        outputs,
+        pool: Arc::new(pool),
+    })
+}
+
+/// Checks the manifest's tensors against the graph's: same names, datatypes and ranks; a fixed
+/// dimension in the graph must be the same fixed dimension in the manifest.
+fn check_graph(
+    model: &str,
+    version: &str,
+    declared: &[TensorSpec],
+    graph: &[Outlet],
+) -> Result<Vec<CheckedSpec>, InferenceError> {
+    let disagree =
+        |tensor: &str, declared: String, actual: String| InferenceError::ManifestDisagrees {
+            model: model.to_owned(),
+            version: version.to_owned(),
+            tensor: tensor.to_owned(),
+            declared,
+            actual,
+        };
+    if let Some(extra) = graph
+        .iter()
+        .find(|o| !declared.iter().any(|d| d.name == o.name()))
+    {
+        return Err(disagree(
+            extra.name(),
+            "nothing".into(),
+            describe(extra.dtype()),
+        ));
+    }
+    let mut checked = Vec::with_capacity(declared.len());
+    for spec in declared {
+        let datatype: Datatype =
+            spec.datatype
+                .parse()
+                .map_err(|_| InferenceError::BadTensorSpec {
+                    model: model.to_owned(),
+                    version: version.to_owned(),
+                    tensor: spec.name.clone(),
+                    datatype: spec.datatype.clone(),
+                })?;
+        let shown = format!("{} {:?}", spec.datatype, spec.shape);
+        let Some(outlet) = graph.iter().find(|o| o.name() == spec.name) else {
+            return Err(disagree(&spec.name, shown, "no such tensor".into()));
+        };
+        let fits = match outlet.dtype() {
+            ValueType::Tensor { ty, shape, .. } => {
+                Datatype::from_ort(*ty) == Some(datatype)
+                    && shape.len() == spec.shape.len()
+                    && shape
+                        .iter()
+                        .zip(&spec.shape)
+                        .all(|(&g, &m)| g < 0 || g == m)
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(disagree(&spec.name, shown, describe(outlet.dtype())));
+        }
+        checked.push(CheckedSpec {
+            name: spec.name.clone(),
+            datatype,
+            shape: spec.shape.clone(),
+        });
+    }
+    Ok(checked)
+}
+
+fn describe(ty: &ValueType) -> String {
+    match ty {
+        ValueType::Tensor { ty, shape, .. } => match Datatype::from_ort(*ty) {
+            Some(d) => format!("{d} {:?}", shape.iter().collect::<Vec<_>>()),
+            None => format!("{ty:?} {:?}", shape.iter().collect::<Vec<_>>()),
+        },
+        other => format!("{other:?}"),
+    }
+}
