@@ -592,3 +592,12 @@ async fn top_probability_is_the_least_confident_rows_top_class() {
     let p = top_probability(bc, &answer).unwrap();
     assert!((0.5..=1.0).contains(&p));
 }
+
+#[test]
+fn the_registry_can_be_shared_between_http_workers() {
+    fn shared<T: Send + Sync + 'static>() {}
+    fn moved<T: Send + 'static>() {}
+    shared::<Registry>();
+    moved::<vouch::inference::PreparedCall>();
+    moved::<InferenceError>();
+}

@@ -12,7 +12,8 @@
 //! | `pool.rs` | the session pool per model version |
 //! | `protocol.rs` | v2 request and response types ([`InferRequest`], [`InferResponse`]) |
 //! | `validate.rs` | checking a request against a model, [`InputLimits`] |
-//! | `tensor.rs` | datatypes, typed tensor data, JSON, binary and ORT conversions |
+//! | `datatype.rs` | the v2 datatypes ([`Datatype`]) |
+//! | `tensor.rs` | typed tensor data ([`TensorValues`]): JSON, binary and ORT conversions |
 //! | `confidence.rs` | [`top_probability`] for the human-review rule |
 //! | `error.rs` | [`InferenceError`], the module's one error type |
 //!
@@ -21,6 +22,7 @@
 //! blocking thread with a pooled session. [`Registry::infer`] does both.
 
 pub mod confidence;
+pub mod datatype;
 pub mod error;
 pub mod manifest;
 mod pool;
