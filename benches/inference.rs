@@ -5,6 +5,9 @@
 //! - `prepare`: only the checking and parsing part of that ([`Registry::prepare`]);
 //! - `ort-direct`: `Session::run` on a session built with the same options and a prebuilt tensor.
 //!
+//! and, once, `tokio/spawn_blocking`: an empty round trip through tokio's blocking pool, the
+//! hand-off every registry call pays so that async workers never block.
+//!
 //! Both sides use one intra-op thread. Run with
 //! `CARGO_TARGET_DIR=/work/target-inference cargo bench --bench inference` (needs `make setup`).
 
@@ -70,6 +73,10 @@ fn bench(c: &mut Criterion) {
         .expect("models folder readable");
     assert!(registry.refused().is_empty(), "refused: {:?}", registry.refused());
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio");
+
+    c.bench_function("tokio/spawn_blocking", |b| {
+        b.to_async(&tokio).iter(|| async { tokio::task::spawn_blocking(|| ()).await.expect("blocking task") })
+    });
 
     for model in MODELS {
         let request = one_row_request(model);
