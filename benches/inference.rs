@@ -41,12 +41,22 @@ fn prebuilt_tensor(request: &InferRequest) -> (String, DynValue) {
     let shape = input.shape.clone();
     let value = match input.datatype.as_str() {
         "BYTES" => {
-            let strings: Vec<String> = leaves.iter().map(|v| v.as_str().expect("string").to_owned()).collect();
-            Tensor::from_string_array((shape, strings.as_slice())).expect("string tensor").into_dyn()
+            let strings: Vec<String> = leaves
+                .iter()
+                .map(|v| v.as_str().expect("string").to_owned())
+                .collect();
+            Tensor::from_string_array((shape, strings.as_slice()))
+                .expect("string tensor")
+                .into_dyn()
         }
         _ => {
-            let floats: Vec<f32> = leaves.iter().map(|v| v.as_f64().expect("number") as f32).collect();
-            Tensor::from_array((shape, floats)).expect("f32 tensor").into_dyn()
+            let floats: Vec<f32> = leaves
+                .iter()
+                .map(|v| v.as_f64().expect("number") as f32)
+                .collect();
+            Tensor::from_array((shape, floats))
+                .expect("f32 tensor")
+                .into_dyn()
         }
     };
     (input.name.clone(), value)
@@ -54,7 +64,10 @@ fn prebuilt_tensor(request: &InferRequest) -> (String, DynValue) {
 
 /// A session with the options the registry uses.
 fn session(environment: &ort::environment::Environment, file: &Path) -> ort::Result<Session> {
-    Ok(Session::builder(environment)?.with_intra_threads(1)?.with_inter_threads(1)?.commit_from_file(file)?)
+    Session::builder(environment)?
+        .with_intra_threads(1)?
+        .with_inter_threads(1)?
+        .commit_from_file(file)
 }
 
 fn flat(v: &Value) -> Vec<Value> {
@@ -69,13 +82,32 @@ fn bench(c: &mut Criterion) {
         Ok(rt) => rt,
         Err(e) => panic!("{e}"),
     };
-    let registry = Registry::load(&models_dir(), RegistryConfig { pool_size: 1, intra_threads: 1, ..Default::default() })
-        .expect("models folder readable");
-    assert!(registry.refused().is_empty(), "refused: {:?}", registry.refused());
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio");
+    let registry = Registry::load(
+        &models_dir(),
+        RegistryConfig {
+            pool_size: 1,
+            intra_threads: 1,
+            ..Default::default()
+        },
+    )
+    .expect("models folder readable");
+    assert!(
+        registry.refused().is_empty(),
+        "refused: {:?}",
+        registry.refused()
+    );
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio");
 
     c.bench_function("tokio/spawn_blocking", |b| {
-        b.to_async(&tokio).iter(|| async { tokio::task::spawn_blocking(|| ()).await.expect("blocking task") })
+        b.to_async(&tokio).iter(|| async {
+            tokio::task::spawn_blocking(|| ())
+                .await
+                .expect("blocking task")
+        })
     });
 
     for model in MODELS {
@@ -103,7 +135,9 @@ fn bench(c: &mut Criterion) {
         let (name, tensor) = prebuilt_tensor(&request);
         group.bench_function("ort-direct", |b| {
             b.iter(|| {
-                let outputs = session.run(ort::inputs![name.as_str() => &tensor]).expect("run");
+                let outputs = session
+                    .run(ort::inputs![name.as_str() => &tensor])
+                    .expect("run");
                 outputs.len()
             })
         });

@@ -45,10 +45,10 @@ impl SessionPool {
         model: &[u8],
         intra_threads: usize,
     ) -> ort::Result<Session> {
-        Ok(Session::builder(environment)?
+        Session::builder(environment)?
             .with_intra_threads(intra_threads.max(1))?
             .with_inter_threads(1)?
-            .commit_from_memory(model)?)
+            .commit_from_memory(model)
     }
 
     /// Waits for a free slot. `None` only if the pool was closed, which never happens while the
