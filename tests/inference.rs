@@ -534,6 +534,35 @@ fn a_manifest_that_misdescribes_its_graph_is_refused() {
 }
 
 #[test]
+fn a_model_in_the_wrong_folder_or_pointing_outside_it_is_refused() {
+    let tmp = copy_models();
+    let seed = std::fs::read_to_string(tmp.path().join("seed-mlp/manifest.toml")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("renamed")).unwrap();
+    std::fs::write(tmp.path().join("renamed/manifest.toml"), &seed).unwrap();
+    std::fs::create_dir_all(tmp.path().join("escape")).unwrap();
+    let escape = seed
+        .replace("name = \"seed-mlp\"", "name = \"escape\"")
+        .replace(
+            "file = \"1/model.onnx\"",
+            "file = \"../seed-mlp/1/model.onnx\"",
+        );
+    std::fs::write(tmp.path().join("escape/manifest.toml"), escape).unwrap();
+    let registry = load(tmp.path(), RegistryConfig::default());
+    assert_eq!(registry.models().count(), 3);
+    let reasons: Vec<_> = registry
+        .refused()
+        .iter()
+        .map(|(n, e)| (n.as_str(), e))
+        .collect();
+    assert!(
+        matches!(reasons[0], ("escape", InferenceError::FileOutsideModel { file, .. }) if file == "../seed-mlp/1/model.onnx")
+    );
+    assert!(
+        matches!(reasons[1], ("renamed", InferenceError::NameMismatch { name, .. }) if name == "seed-mlp")
+    );
+}
+
+#[test]
 fn a_missing_runtime_library_says_what_to_run_in_one_line() {
     let empty = tempfile::tempdir().unwrap();
     let err = runtime::locate(Some("".into()), empty.path()).unwrap_err();

@@ -34,8 +34,12 @@ pub mod validate;
 
 pub use confidence::top_probability;
 pub use error::{ElementProblem, ErrorKind, InferenceError};
-pub use manifest::{Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training, VersionManifest};
-pub use protocol::{InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput, TensorData};
+pub use manifest::{
+    Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training, VersionManifest,
+};
+pub use protocol::{
+    InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput, TensorData,
+};
 pub use registry::{LoadedModel, PreparedCall, Registry, RegistryConfig};
 pub use runtime::{Runtime, RuntimeError};
 pub use tensor::{Datatype, TensorValues};

@@ -300,8 +300,8 @@ fn run_session(
         detail: one_line(&e.to_string()),
     };
     let values = inputs
-        .iter()
-        .map(|i| i.values.to_ort(&i.shape).map(|v| (i.name.as_str(), v)))
+        .into_iter()
+        .map(|i| i.values.into_ort(i.shape).map(|v| (i.name, v)))
         .collect::<ort::Result<Vec<_>>>()
         .map_err(failed)?;
     let session = lease.session().map_err(failed)?;

@@ -273,21 +273,20 @@ impl TensorValues {
 
     /// An ONNX Runtime tensor of this data with `shape`. The caller has checked that the shape's
     /// element count equals [`TensorValues::len`].
-    pub(crate) fn to_ort(&self, shape: &[i64]) -> ort::Result<DynValue> {
-        let shape = shape.to_vec();
+    pub(crate) fn into_ort(self, shape: Vec<i64>) -> ort::Result<DynValue> {
         Ok(match self {
             TensorValues::Bytes(v) => Tensor::from_string_array((shape, v.as_slice()))?.into_dyn(),
-            TensorValues::Bool(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Uint8(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Uint16(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Uint32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Uint64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Int8(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Int16(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Int32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Int64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Fp32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
-            TensorValues::Fp64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            TensorValues::Bool(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Uint8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Uint16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Uint32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Uint64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Int8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Int16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Int32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Int64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Fp32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            TensorValues::Fp64(v) => Tensor::from_array((shape, v))?.into_dyn(),
         })
     }
 
