@@ -2,7 +2,9 @@
 //!
 //! - `registry`: [`Registry::infer`] on a one-row v2 JSON request (checking, conversion to ORT
 //!   values, a pooled session on tokio's blocking pool, conversion back);
-//! - `prepare`: only the checking and parsing part of that ([`Registry::prepare`]);
+//! - `run_blocking`: the same on the calling thread (`prepare`, then `PreparedCall::run_blocking`),
+//!   i.e. without the hand-off to the blocking pool;
+//! - `prepare`: only the checking and parsing part ([`Registry::prepare`]);
 //! - `ort-direct`: `Session::run` on a session built with the same options and a prebuilt tensor.
 //!
 //! and, once, `tokio/spawn_blocking`: an empty round trip through tokio's blocking pool, the
@@ -118,6 +120,17 @@ fn bench(c: &mut Criterion) {
             b.to_async(&tokio).iter_batched(
                 || request.clone(),
                 |r| async { registry.infer(model, None, r).await.expect("inference") },
+                BatchSize::SmallInput,
+            )
+        });
+
+        group.bench_function("run_blocking", |b| {
+            b.iter_batched(
+                || request.clone(),
+                |r| {
+                    let call = registry.prepare(model, None, r).expect("valid request");
+                    call.run_blocking().expect("inference")
+                },
                 BatchSize::SmallInput,
             )
         });

@@ -177,6 +177,35 @@ async fn concurrent_calls_share_the_session_pool() {
 }
 
 #[test]
+fn run_blocking_answers_without_an_async_runtime() {
+    let registry = registry();
+    let case = |rows| breast_cancer(json!([rows, 30]), "FP32", json!(features(rows)));
+    let answer = registry
+        .prepare("breast-cancer", None, case(2))
+        .unwrap()
+        .run_blocking()
+        .unwrap();
+    assert_eq!(answer.outputs[1].shape, vec![2, 2]);
+    // Outside tokio, the async path says so instead of panicking.
+    let call = registry.prepare("breast-cancer", None, case(1)).unwrap();
+    let err = futures_lite_block_on(call.run()).unwrap_err();
+    assert!(matches!(err, InferenceError::NoAsyncRuntime));
+}
+
+/// Polls a future to completion on this thread, without a tokio runtime.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
 fn lookups_distinguish_unknown_models_and_versions() {
     let registry = registry();
     let (manifest, version) = registry.resolve("breast-cancer", None).unwrap();

@@ -58,8 +58,20 @@ impl SessionPool {
         Some(Lease {
             pool: Arc::clone(self),
             session: None,
-            _permit: permit,
+            permit: Some(permit),
         })
+    }
+
+    /// Without waiting: a pooled slot if one is free, else a lease outside the pool's bound whose
+    /// session (built on first use) is dropped afterwards. For callers that are not async (the
+    /// command line, batch jobs); the service uses [`SessionPool::acquire`].
+    pub(crate) fn lease_now(self: &Arc<Self>) -> Lease {
+        let permit = Arc::clone(&self.permits).try_acquire_owned().ok();
+        Lease {
+            pool: Arc::clone(self),
+            session: None,
+            permit,
+        }
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
@@ -74,23 +86,24 @@ impl SessionPool {
 pub(crate) struct Lease {
     pool: Arc<SessionPool>,
     session: Option<Session>,
-    _permit: OwnedSemaphorePermit,
+    /// `None` for a lease outside the pool's bound.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
-    /// The leased session: an idle one, or a new one if every existing one is busy. Blocks while
-    /// building, so call it on a blocking thread.
+    /// The leased session: an idle one, or a new one if every existing one is busy (or if the
+    /// lease is outside the pool's bound). Blocks while building, so call it on a blocking thread.
     pub(crate) fn session(&mut self) -> ort::Result<&mut Session> {
+        if self.session.is_none() && self.permit.is_some() {
+            self.session = self.pool.idle().pop();
+        }
         let session = match self.session.take() {
             Some(s) => s,
-            None => match self.pool.idle().pop() {
-                Some(s) => s,
-                None => SessionPool::build(
-                    &self.pool.environment,
-                    &self.pool.model,
-                    self.pool.intra_threads,
-                )?,
-            },
+            None => SessionPool::build(
+                &self.pool.environment,
+                &self.pool.model,
+                self.pool.intra_threads,
+            )?,
         };
         Ok(self.session.insert(session))
     }
@@ -98,7 +111,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
+        if let (Some(session), Some(_)) = (self.session.take(), &self.permit) {
             self.pool.idle().push(session);
         }
         // The permit is released after this, once the session is back.

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::InferenceError;
 use super::manifest::{Manifest, TensorSpec, VersionManifest};
-use super::pool::SessionPool;
+use super::pool::{Lease, SessionPool};
 use super::protocol::{InferOutput, InferRequest, InferResponse, TensorData};
 use super::runtime::{self, one_line, Runtime, RuntimeError};
 use super::tensor::{Datatype, TensorValues};
@@ -267,30 +267,39 @@ impl PreparedCall {
             .acquire()
             .await
             .ok_or(InferenceError::WorkerLost)?;
+        let task = handle.spawn_blocking(move || self.run_with(lease));
+        task.await.map_err(|_| InferenceError::WorkerLost)?
+    }
+
+    /// Runs the call on this thread, for callers that are not async (the command line, batch
+    /// jobs): with an idle pooled session if one is free, else with a session of its own, built
+    /// for this call. Blocks for the whole inference; never call it on an async worker.
+    pub fn run_blocking(self) -> Result<InferResponse, InferenceError> {
+        let lease = self.version.pool.lease_now();
+        self.run_with(lease)
+    }
+
+    fn run_with(self, mut lease: Lease) -> Result<InferResponse, InferenceError> {
         let PreparedCall {
             version,
             id,
             inputs,
             outputs,
         } = self;
-        let task = handle.spawn_blocking(move || {
-            let mut lease = lease;
-            let outputs = run_session(&version, &mut lease, inputs, &outputs)?;
-            Ok(InferResponse {
-                model_name: version.model.clone(),
-                model_version: version.version.clone(),
-                id,
-                parameters: None,
-                outputs,
-            })
-        });
-        task.await.map_err(|_| InferenceError::WorkerLost)?
+        let outputs = run_session(&version, &mut lease, inputs, &outputs)?;
+        Ok(InferResponse {
+            model_name: version.model.clone(),
+            model_version: version.version.clone(),
+            id,
+            parameters: None,
+            outputs,
+        })
     }
 }
 
 fn run_session(
     version: &LoadedVersion,
-    lease: &mut super::pool::Lease,
+    lease: &mut Lease,
     inputs: Vec<PreparedInput>,
     wanted: &[usize],
 ) -> Result<Vec<InferOutput>, InferenceError> {
