@@ -30,10 +30,10 @@ clean:
 	cargo clean
 
 # Rebuilds the shipped models (ONNX files, manifests, reference outputs) from models/build.py, with
-# pinned packages and one BLAS thread so that the same machine rebuilds the same bytes.
+# pinned packages, fixed string hashing and one BLAS thread, so the same machine rebuilds the same bytes.
 MODELS_VENV := $(CURDIR)/.venv-models
 models: $(MODELS_VENV)/.installed
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(MODELS_VENV)/bin/python models/build.py
+	PYTHONHASHSEED=0 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(MODELS_VENV)/bin/python models/build.py
 
 $(MODELS_VENV)/.installed: models/requirements.txt
 	python3 -m venv $(MODELS_VENV)

@@ -390,6 +390,10 @@ def seed_mlp() -> None:
 BUILDERS = {"breast-cancer": breast_cancer, "support-intent": support_intent, "seed-mlp": seed_mlp}
 
 if __name__ == "__main__":
+    # skl2onnx walks Python sets and dicts of strings while converting the text model, so the
+    # bytes of its ONNX file depend on string hashing: pin it, re-running this script if needed.
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     if ort.__version__ != "1.32.0":
         sys.exit(f"onnxruntime {ort.__version__} found; the references must come from 1.32.0")
     if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
