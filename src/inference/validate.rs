@@ -184,9 +184,12 @@ fn check_input(
                 }
             }
             TensorValues::from_binary(got, &bytes).map_err(|problem| match problem {
-                BinaryProblem::Length { got: len, .. } => InferenceError::BinarySize {
+                BinaryProblem::Length {
+                    got: len,
+                    element_size,
+                } => InferenceError::BinarySize {
                     input: name.clone(),
-                    expected: count,
+                    expected: count.saturating_mul(element_size),
                     got: len,
                 },
                 BinaryProblem::Truncated { offset } => InferenceError::MalformedBinaryBytes {
