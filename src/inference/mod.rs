@@ -8,7 +8,8 @@
 //! | --- | --- |
 //! | `manifest.rs` | the manifest format ([`Manifest`]) the policy engine reads |
 //! | `runtime.rs` | finding and starting ONNX Runtime once ([`runtime::init`], [`RuntimeError`]) |
-//! | `registry.rs` | loading `models/`, hash and graph checks, [`Registry::infer`] |
+//! | `registry.rs` | the registry: loading `models/`, lookups, [`Registry::infer`] |
+//! | `loading.rs` | loading one model: hash and graph checks, refusals |
 //! | `pool.rs` | the session pool per model version |
 //! | `protocol.rs` | v2 request and response types ([`InferRequest`], [`InferResponse`]) |
 //! | `validate.rs` | checking a request against a model, [`InputLimits`] |
@@ -24,6 +25,7 @@
 pub mod confidence;
 pub mod datatype;
 pub mod error;
+mod loading;
 pub mod manifest;
 mod pool;
 pub mod protocol;
