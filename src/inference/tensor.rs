@@ -53,9 +53,26 @@ macro_rules! each {
 
 impl Serialize for TensorValues {
     /// A flat JSON array, as v2 `data`.
+    ///
+    /// FP32 elements are written as the `f64` of their shortest decimal form (`0.1_f32` as `0.1`,
+    /// not `0.10000000149011612`), so that every path gives the same JSON number: `serde_json`
+    /// text, `serde_json::Value`, and canonical JSON (RFC 8785) for the ledger's output
+    /// commitment, which a caller recomputes from the text it received.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        each!(self, v => v.serialize(serializer))
+        match self {
+            TensorValues::Fp32(v) => serializer.collect_seq(v.iter().map(|x| shortest_f64(*x))),
+            other => each!(other, v => v.serialize(serializer)),
+        }
     }
+}
+
+/// The `f64` nearest to the shortest decimal that reads back as `x`. Rust prints floats in that
+/// shortest round-trip form, so parsing it back cannot fail for a finite value.
+fn shortest_f64(x: f32) -> f64 {
+    if !x.is_finite() {
+        return f64::from(x); // NaN and infinities: JSON has no form for them; serde_json writes null
+    }
+    x.to_string().parse().unwrap_or_else(|_| f64::from(x))
 }
 
 /// Where a binary tensor is malformed.
@@ -475,6 +492,19 @@ mod tests {
                 Ok(values)
             );
         }
+    }
+
+    #[test]
+    fn fp32_serialises_as_its_shortest_decimal_on_every_path() {
+        let values = TensorValues::Fp32(vec![0.1, 0.8946742, -3.0, 1e-7]);
+        assert_eq!(
+            serde_json::to_string(&values).unwrap(),
+            "[0.1,0.8946742,-3.0,1e-7]"
+        );
+        assert_eq!(
+            serde_json::to_value(&values).unwrap(),
+            json!([0.1, 0.8946742, -3.0, 1e-7])
+        );
     }
 
     #[test]
