@@ -6,7 +6,7 @@ export ORT_DYLIB_PATH ?= $(ORT_LIB)
 
 TEST_VENV   := $(CURDIR)/.venv-test
 
-.PHONY: setup build run test bench fmt lint clean
+.PHONY: setup build run test bench fmt lint clean models
 
 setup: $(ORT_LIB)
 
@@ -41,3 +41,14 @@ lint:
 
 clean:
 	cargo clean
+
+# Rebuilds the shipped models (ONNX files, manifests, reference outputs) from models/build.py, with
+# pinned packages, fixed string hashing and one BLAS thread, so the same machine rebuilds the same bytes.
+MODELS_VENV := $(CURDIR)/.venv-models
+models: $(MODELS_VENV)/.installed
+	PYTHONHASHSEED=0 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(MODELS_VENV)/bin/python models/build.py
+
+$(MODELS_VENV)/.installed: models/requirements.txt
+	python3 -m venv $(MODELS_VENV)
+	$(MODELS_VENV)/bin/pip install --quiet -r models/requirements.txt
+	touch $@
