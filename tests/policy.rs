@@ -439,3 +439,10 @@ fn schema_asking_for_facts_vouch_lacks_is_refused() {
     let (_t, err) = broken("schema.cedarschema", |t| t.replacen("entity Caller = {", "entity Caller = {\n  credit_score: Long,", 1));
     assert!(matches!(err, PolicyError::SchemaMismatch { .. }), "{err}");
 }
+
+#[test]
+fn shipped_caller_registry_loads() {
+    let registry = vouch::policy::CallerRegistry::load(&root().join("config/callers.toml")).unwrap();
+    assert!(registry.get("demo-clinic").is_some());
+    assert!(registry.get("demo-regulator").unwrap().has_role(Role::Regulator));
+}

@@ -362,10 +362,11 @@ mod tests {
 
     #[test]
     fn hash_known_answer() {
-        // Recomputed by hand: sha256("a.cedar" 00 sha256("x")).
-        let mut inner = Vec::from(&b"a.cedar\0"[..]);
-        inner.extend_from_slice(&Sha256::digest(b"x"));
-        let expected: [u8; 32] = Sha256::digest(&inner).into();
-        assert_eq!(BundleHash::compute([("a.cedar", &b"x"[..])]).as_bytes(), &expected);
+        // Computed independently with Python's hashlib:
+        // sha256(b"a.cedar\0" + sha256(b"x") + b"b.cedar\0" + sha256(b"y")).
+        let h = BundleHash::compute([("b.cedar", &b"y"[..]), ("a.cedar", &b"x"[..])]);
+        assert_eq!(h.to_hex(), "fec81eb62e6b302be597b0e538fb9b2f04156859626715dc02df805f80d17537");
+        let h = BundleHash::compute([("a.cedar", &b"x"[..])]);
+        assert_eq!(h.to_hex(), "9a062dcadbee5968a99a0d1dd0617aa0499d2a88ce98925b156441a2af91b78e");
     }
 }

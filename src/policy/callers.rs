@@ -135,9 +135,10 @@ struct CallersFile {
     callers: Vec<CallerRecord>,
 }
 
-/// A caller, checked: what the rules see about it.
+/// A caller, checked: what the rules see about it (its Cedar entity is built here, once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    entity: Option<cedar_policy::Entity>,
     id: CallerId,
     organisation: String,
     roles: BTreeSet<Role>,
@@ -159,7 +160,8 @@ impl Caller {
         if record.roles.is_empty() {
             return Err(CallerProblem::NoRoles(record.id.clone()));
         }
-        Ok(Self {
+        let mut caller = Self {
+            entity: None,
             id,
             organisation: record.organisation.clone(),
             roles: record.roles.iter().copied().collect(),
@@ -168,7 +170,16 @@ impl Caller {
             terms_version: record.terms_version.clone(),
             human_oversight: record.human_oversight,
             licences: record.licences.iter().cloned().collect(),
-        })
+        };
+        let entity = super::facts::caller_entity(&caller)
+            .map_err(|e| CallerProblem::Entity(record.id.clone(), e.to_string()))?;
+        caller.entity = Some(entity);
+        Ok(caller)
+    }
+
+    /// The caller's Cedar entity (always present once constructed by [`Caller::from_record`]).
+    pub(crate) fn entity(&self) -> Option<&cedar_policy::Entity> {
+        self.entity.as_ref()
     }
 
     pub fn id(&self) -> &CallerId {

@@ -9,23 +9,26 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::OnceLock;
 
 use cedar_policy::{
-    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
-    EntityTypeName, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema,
 };
 
 use super::bundle::{self, BundleHash, RuleMeta};
 use super::callers::Caller;
 use super::context::CallContext;
 use super::error::PolicyError;
-use super::jurisdiction;
+use super::facts::{self, decimal, string, strings, uid, ModelFacts};
 use super::{Decision, Outcome, RuleInfo};
-use crate::inference::{Manifest, RiskClass, Status, VersionManifest};
+use crate::inference::{Manifest, VersionManifest};
 
 /// The schema file name used in errors about the facts vouch provides.
 const SCHEMA_HINT: &str = "*.cedarschema";
+
+/// Probabilities are judged at four decimal places: 10 001 possible values.
+const DECIMAL_STEPS: usize = 10_001;
 
 pub struct PolicyEngine {
     schema: Schema,
@@ -35,11 +38,11 @@ pub struct PolicyEngine {
     hash: BundleHash,
     files: Vec<String>,
     authorizer: Authorizer,
-    caller_type: EntityTypeName,
-    model_type: EntityTypeName,
     infer: EntityUid,
     audit: EntityUid,
     ledger: EntityUid,
+    /// `decimal("0.xxxx")` expressions, built on first use: constructing one costs Cedar a parse.
+    confidences: Box<[OnceLock<RestrictedExpression>]>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -60,34 +63,10 @@ enum Stage {
     Post(Option<f64>),
 }
 
-fn type_name(s: &str) -> EntityTypeName {
-    // PANIC SAFETY: constant, valid Cedar type names (covered by every test that loads a bundle).
-    #[allow(clippy::expect_used)]
-    EntityTypeName::from_str(s).expect("constant entity type name")
-}
-
-fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
-}
-
-fn string(s: &str) -> RestrictedExpression {
-    RestrictedExpression::new_string(s.to_owned())
-}
-
-fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> RestrictedExpression {
-    RestrictedExpression::new_set(items.into_iter().map(string))
-}
-
-/// A probability as a Cedar `decimal` (four decimal places, rounded to nearest).
-fn decimal(p: f64) -> RestrictedExpression {
-    RestrictedExpression::new_decimal(format!("{p:.4}"))
-}
-
 impl PolicyEngine {
     /// Loads and validates the bundle in `policies_dir` (see [`bundle`] for what it contains).
     pub fn load(policies_dir: &Path) -> Result<Self, PolicyError> {
         let b = bundle::load(policies_dir)?;
-        let action_type = type_name("Action");
         let engine = Self {
             schema: b.schema,
             policies: b.policies,
@@ -96,11 +75,10 @@ impl PolicyEngine {
             hash: b.hash,
             files: b.files,
             authorizer: Authorizer::new(),
-            caller_type: type_name("Caller"),
-            model_type: type_name("Model"),
-            infer: uid(&action_type, "infer"),
-            audit: uid(&action_type, "audit"),
-            ledger: uid(&type_name("Ledger"), "ledger"),
+            infer: uid(&facts::ACTION, "infer"),
+            audit: uid(&facts::ACTION, "audit"),
+            ledger: uid(&facts::LEDGER, "ledger"),
+            confidences: (0..DECIMAL_STEPS).map(|_| OnceLock::new()).collect(),
         };
         engine.check_facts_against_schema(policies_dir)?;
         Ok(engine)
@@ -128,7 +106,8 @@ impl PolicyEngine {
         rules
     }
 
-    /// Judges a call before inference.
+    /// Judges a call before inference. Builds the model's facts on every call; a server judging
+    /// many calls builds [`ModelFacts`] once per model version and calls [`Self::decide_with`].
     pub fn decide(
         &self,
         caller: &Caller,
@@ -136,7 +115,7 @@ impl PolicyEngine {
         version: &VersionManifest,
         context: &CallContext,
     ) -> Result<Decision, PolicyError> {
-        self.judge_infer(caller, model, version, context, Stage::Pre)
+        self.decide_with(caller, &ModelFacts::new(model, version)?, context)
     }
 
     /// Judges a call after inference, with the top-class probability of the answer (`None` when
@@ -151,20 +130,37 @@ impl PolicyEngine {
         context: &CallContext,
         top_probability: Option<f64>,
     ) -> Result<Decision, PolicyError> {
+        self.decide_post_with(caller, &ModelFacts::new(model, version)?, context, top_probability)
+    }
+
+    /// [`Self::decide`] with the model's facts built beforehand.
+    pub fn decide_with(&self, caller: &Caller, model: &ModelFacts, context: &CallContext) -> Result<Decision, PolicyError> {
+        self.judge_infer(caller, model, context, Stage::Pre)
+    }
+
+    /// [`Self::decide_post`] with the model's facts built beforehand. A probability outside
+    /// [0, 1] (or NaN) is [`PolicyError::Confidence`].
+    pub fn decide_post_with(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+        top_probability: Option<f64>,
+    ) -> Result<Decision, PolicyError> {
         if let Some(p) = top_probability {
             if !(0.0..=1.0).contains(&p) {
                 return Err(PolicyError::Confidence(p));
             }
         }
-        self.judge_infer(caller, model, version, context, Stage::Post(top_probability))
+        self.judge_infer(caller, model, context, Stage::Post(top_probability))
     }
 
     /// Judges whether `caller` may read the ledger (the regulator API's `audit` action).
     pub fn authorize_audit(&self, caller: &Caller) -> Result<Decision, PolicyError> {
-        let principal = self.caller_entity(caller)?;
+        let principal = caller_entity(caller)?;
         let principal_uid = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
-        let entities = Entities::from_entities([principal, ledger], None)?;
+        let entities = Entities::from_entities([principal.clone(), ledger], None)?;
         let request = Request::new(principal_uid, self.audit.clone(), self.ledger.clone(), Context::empty(), None)?;
         self.judge(&request, &entities)
     }
@@ -172,15 +168,14 @@ impl PolicyEngine {
     fn judge_infer(
         &self,
         caller: &Caller,
-        model: &Manifest,
-        version: &VersionManifest,
+        model: &ModelFacts,
         context: &CallContext,
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
-        let principal = self.caller_entity(caller)?;
-        let resource = self.model_entity(model, version)?;
+        let principal = caller_entity(caller)?;
+        let resource = model.entity();
         let (principal_uid, resource_uid) = (principal.uid(), resource.uid());
-        let entities = Entities::from_entities([principal, resource], None)?;
+        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
         let context = self.context(context, stage)?;
         let request = Request::new(principal_uid, self.infer.clone(), resource_uid, context, None)?;
         self.judge(&request, &entities)
@@ -220,56 +215,6 @@ impl PolicyEngine {
         Ok(Decision { outcome, rules: reasons.iter().map(|r| r.id.clone()).collect(), reasons, obligations })
     }
 
-    fn caller_entity(&self, caller: &Caller) -> Result<Entity, PolicyError> {
-        let attrs = [
-            ("organisation", string(caller.organisation())),
-            ("roles", strings(caller.roles().iter().map(|r| r.as_str()))),
-            ("tier", string(caller.tier())),
-            ("jurisdiction", string(caller.jurisdiction())),
-            ("regions", strings(jurisdiction::regions(caller.jurisdiction()).iter().map(String::as_str))),
-            ("terms_version", string(caller.terms_version())),
-            ("human_oversight", RestrictedExpression::new_bool(caller.human_oversight())),
-            ("licences", strings(caller.licences().iter().map(String::as_str))),
-        ];
-        let attrs: HashMap<String, RestrictedExpression> = attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Ok(Entity::new(uid(&self.caller_type, caller.id().as_str()), attrs, Default::default())?)
-    }
-
-    fn model_entity(&self, model: &Manifest, version: &VersionManifest) -> Result<Entity, PolicyError> {
-        let risk = match model.risk_class {
-            RiskClass::Minimal => "minimal",
-            RiskClass::Limited => "limited",
-            RiskClass::High => "high",
-        };
-        let status = match version.status {
-            Status::Active => "active",
-            Status::Deprecated => "deprecated",
-            Status::Recalled => "recalled",
-        };
-        let licence = &model.licence;
-        let mut attrs: HashMap<String, RestrictedExpression> = [
-            ("name", string(&model.name)),
-            ("version", string(&version.version)),
-            ("licence", string(&licence.id)),
-            ("commercial_use", RestrictedExpression::new_bool(licence.commercial_use)),
-            ("attribution", RestrictedExpression::new_bool(licence.attribution)),
-            ("required_licences", strings(licence.required_licences.iter().map(String::as_str))),
-            ("purposes", strings(model.purposes.iter().map(String::as_str))),
-            ("risk_class", string(risk)),
-            ("data_categories", strings(model.data_categories.iter().map(String::as_str))),
-            ("jurisdictions", strings(model.jurisdictions.iter().map(String::as_str))),
-            ("status", string(status)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        if let Some(t) = model.confidence_threshold {
-            attrs.insert("confidence_threshold".to_owned(), decimal(t));
-        }
-        let id = format!("{}:{}", model.name, version.version);
-        Ok(Entity::new(uid(&self.model_type, &id), attrs, Default::default())?)
-    }
-
     fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
         let categories = ctx.data_categories();
         let mut pairs: Vec<(String, RestrictedExpression)> = vec![
@@ -294,9 +239,20 @@ impl PolicyEngine {
             pairs.push(("terms_declared".into(), string(terms)));
         }
         if let Stage::Post(Some(p)) = stage {
-            pairs.push(("confidence".into(), decimal(p)));
+            pairs.push(("confidence".into(), self.confidence(p)));
         }
         Ok(Context::from_pairs(pairs)?)
+    }
+
+    /// `decimal` of a probability in [0, 1], from the cache.
+    fn confidence(&self, p: f64) -> RestrictedExpression {
+        // Rounds like `{:.4}` up to ties, which do not matter at this precision.
+        let step = (p * 10_000.0).round();
+        let slot = if (0.0..DECIMAL_STEPS as f64).contains(&step) { self.confidences.get(step as usize) } else { None };
+        match slot {
+            Some(cell) => cell.get_or_init(|| decimal(step / 10_000.0)).clone(),
+            None => decimal(p),
+        }
     }
 
     /// Builds the facts of a sample call — once with every optional attribute, once with none —
@@ -311,14 +267,14 @@ impl PolicyEngine {
             let mut model = model.clone();
             model.confidence_threshold = threshold;
             let version = model.versions.first().cloned().ok_or_else(|| mismatch("sample model".into()))?;
-            let principal = self.caller_entity(&caller)?;
-            let resource = self.model_entity(&model, &version)?;
+            let principal = caller_entity(&caller)?.clone();
+            let resource = ModelFacts::new(&model, &version)?.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
             Entities::from_entities([principal, resource], Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
             let context = self.context(&ctx, stage)?;
             Request::new(p, self.infer.clone(), r, context, Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
         }
-        let principal = self.caller_entity(&caller)?;
+        let principal = caller_entity(&caller)?.clone();
         let p = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
         Entities::from_entities([principal, ledger], Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
@@ -326,6 +282,10 @@ impl PolicyEngine {
             .map_err(|e| mismatch(e.to_string()))?;
         Ok(())
     }
+}
+
+fn caller_entity(caller: &Caller) -> Result<&Entity, PolicyError> {
+    caller.entity().ok_or_else(|| PolicyError::CallerWithoutFacts(caller.id().to_string()))
 }
 
 /// A caller and a model with every attribute set, for the start-up check.

@@ -99,6 +99,8 @@ pub enum CallerProblem {
     BadJurisdiction(String, String),
     #[error("caller {0:?} has no roles")]
     NoRoles(String),
+    #[error("caller {0:?}: Cedar refused its attributes: {1}")]
+    Entity(String, String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,9 @@ pub enum PolicyError {
     CallersSerialise(#[from] toml::ser::Error),
     #[error("building the Cedar entities failed: {0}")]
     Entity(#[from] cedar_policy::EntityAttrEvaluationError),
+    /// A `Caller` built without `Caller::from_record` (cannot happen through the public API).
+    #[error("caller {0} has no Cedar entity")]
+    CallerWithoutFacts(String),
     #[error("building the Cedar entity store failed: {0}")]
     Entities(#[from] cedar_policy::entities_errors::EntitiesError),
     #[error("building the Cedar context failed: {0}")]

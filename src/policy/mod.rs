@@ -9,6 +9,7 @@
 //!   computes the bundle hash.
 //! - [`engine`]: [`PolicyEngine`] — builds the Cedar entities and context for one call and turns
 //!   Cedar's answer into a [`Decision`].
+//! - [`facts`]: the Cedar entities for callers and model versions, built once ([`ModelFacts`]).
 //! - [`context`]: [`CallContext`], parsed from the v2 request `parameters`.
 //! - [`detect`]: personal-data detectors (regular expressions plus checksums); kinds and counts,
 //!   never values.
@@ -23,6 +24,7 @@ pub mod context;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod facts;
 mod jurisdiction;
 
 use std::fmt;
@@ -34,6 +36,7 @@ pub use callers::{Added, ApiKey, Caller, CallerId, CallerRecord, CallerRegistry,
 pub use context::{CallContext, DataCategory};
 pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
+pub use facts::ModelFacts;
 pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
 
 /// The id of a rule, from its `@id("…")` annotation (e.g. `privacy.consent-required`).

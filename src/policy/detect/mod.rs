@@ -165,7 +165,34 @@ pub fn parameter_texts(parameters: &serde_json::Map<String, serde_json::Value>) 
 struct Detector {
     kind: PiiKind,
     pattern: &'static LazyLock<Regex>,
+    /// Whether the text can hold this kind at all (skips the pattern when it cannot).
+    gate: fn(&Gates) -> bool,
     check: fn(&[u8], &[u8], Range<usize>) -> bool,
+}
+
+/// Characters every pattern needs, counted in one pass over the text.
+#[derive(Default)]
+struct Gates {
+    digits: bool,
+    at: bool,
+    dots: bool,
+    colons: usize,
+}
+
+impl Gates {
+    fn of(text: &[u8]) -> Self {
+        let mut g = Self::default();
+        for &b in text {
+            match b {
+                b'0'..=b'9' => g.digits = true,
+                b'@' => g.at = true,
+                b'.' => g.dots = true,
+                b':' => g.colons += 1,
+                _ => {}
+            }
+        }
+        g
+    }
 }
 
 // PANIC SAFETY (all patterns below): the patterns are constants covered by the unit tests, so
@@ -190,26 +217,26 @@ pattern!(IPV4, r"(?-u)\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}
 pattern!(IPV6, r"(?i-u)(?:[0-9a-f]{1,4})?(?::[0-9a-f]{0,4}){2,7}");
 
 static DETECTORS: [Detector; 8] = [
-    Detector { kind: PiiKind::Email, pattern: &EMAIL, check: check_email },
-    Detector { kind: PiiKind::Iban, pattern: &IBAN, check: |m, _, _| checksum::iban(m) },
-    Detector { kind: PiiKind::CnResidentId, pattern: &CN_ID, check: |m, _, _| checksum::cn_resident_id(m) },
-    Detector { kind: PiiKind::PaymentCard, pattern: &CARD, check: check_card },
-    Detector { kind: PiiKind::UsSsn, pattern: &SSN, check: |m, _, _| checksum::us_ssn(m) },
-    Detector { kind: PiiKind::Phone, pattern: &PHONE, check: check_phone },
-    Detector { kind: PiiKind::IpAddress, pattern: &IPV4, check: check_ipv4 },
-    Detector { kind: PiiKind::IpAddress, pattern: &IPV6, check: check_ipv6 },
+    Detector { kind: PiiKind::Email, pattern: &EMAIL, gate: |g| g.at && g.dots, check: check_email },
+    Detector { kind: PiiKind::Iban, pattern: &IBAN, gate: |g| g.digits, check: |m, _, _| checksum::iban(m) },
+    Detector {
+        kind: PiiKind::CnResidentId,
+        pattern: &CN_ID,
+        gate: |g| g.digits,
+        check: |m, _, _| checksum::cn_resident_id(m),
+    },
+    Detector { kind: PiiKind::PaymentCard, pattern: &CARD, gate: |g| g.digits, check: check_card },
+    Detector { kind: PiiKind::UsSsn, pattern: &SSN, gate: |g| g.digits, check: |m, _, _| checksum::us_ssn(m) },
+    Detector { kind: PiiKind::Phone, pattern: &PHONE, gate: |g| g.digits, check: check_phone },
+    Detector { kind: PiiKind::IpAddress, pattern: &IPV4, gate: |g| g.digits && g.dots, check: check_ipv4 },
+    Detector { kind: PiiKind::IpAddress, pattern: &IPV6, gate: |g| g.digits && g.colons >= 2, check: check_ipv6 },
 ];
 
 fn scan_one(text: &[u8], report: &mut PiiReport) {
-    let has_digit = text.iter().any(u8::is_ascii_digit);
-    let has_at = text.contains(&b'@');
-    if !has_digit && !has_at {
-        return;
-    }
+    let gates = Gates::of(text);
     let mut taken: Vec<Range<usize>> = Vec::new();
     for detector in &DETECTORS {
-        let needs = if detector.kind == PiiKind::Email { has_at } else { has_digit };
-        if !needs {
+        if !(detector.gate)(&gates) {
             continue;
         }
         for m in detector.pattern.find_iter(text) {
