@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use vouch::inference::Manifest;
-use vouch::policy::{detect, CallContext, Caller, CallerRecord, Outcome, PolicyEngine, PolicyError, Role};
+use vouch::policy::{
+    detect, CallContext, Caller, CallerRecord, Outcome, PolicyEngine, PolicyError, Role,
+};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,7 +20,13 @@ fn engine() -> PolicyEngine {
 }
 
 fn manifest(name: &str) -> Manifest {
-    Manifest::from_file(&root().join("tests/fixtures/models").join(name).join("manifest.toml")).unwrap()
+    Manifest::from_file(
+        &root()
+            .join("tests/fixtures/models")
+            .join(name)
+            .join("manifest.toml"),
+    )
+    .unwrap()
 }
 
 fn caller(id: &str) -> Caller {
@@ -108,7 +116,11 @@ impl Scenario {
         self.rules = rules;
         self
     }
-    fn allow(mut self, rules: &'static [&'static str], obligations: &'static [&'static str]) -> Self {
+    fn allow(
+        mut self,
+        rules: &'static [&'static str],
+        obligations: &'static [&'static str],
+    ) -> Self {
         self.allow = true;
         self.rules = rules;
         self.obligations = obligations;
@@ -233,7 +245,11 @@ fn scenarios() -> Vec<Scenario> {
 fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, PolicyError> {
     let (name, version) = sc.model.split_once(':').unwrap_or((sc.model, ""));
     let m = manifest(name);
-    let version = if version.is_empty() { m.default_version.clone() } else { version.to_owned() };
+    let version = if version.is_empty() {
+        m.default_version.clone()
+    } else {
+        version.to_owned()
+    };
     let v = m.version(&version).unwrap();
     let params = match &sc.params {
         Value::Object(map) => map.clone(),
@@ -241,7 +257,9 @@ fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, 
     };
     let mut texts: Vec<&str> = detect::parameter_texts(&params);
     texts.push(sc.text);
-    let ctx = CallContext::from_parameters(&params)?.with_pii(detect::scan(texts)).with_input_bytes(sc.input_bytes);
+    let ctx = CallContext::from_parameters(&params)?
+        .with_pii(detect::scan(texts))
+        .with_input_bytes(sc.input_bytes);
     let c = caller(sc.caller);
     match sc.stage {
         Stage::Pre => engine.decide(&c, &m, v, &ctx),
@@ -258,7 +276,11 @@ fn scenario_table() {
     for sc in &table {
         let d = run(&engine, sc).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
         let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
-        let outcome = if sc.allow { Outcome::Allow } else { Outcome::Deny };
+        let outcome = if sc.allow {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        };
         if d.outcome != outcome || rules != sc.rules || d.obligations != sc.obligations {
             failures.push(format!(
                 "{}: got {} {:?} {:?}, want {} {:?} {:?}",
@@ -297,10 +319,16 @@ fn audit_needs_the_regulator_role() {
     let engine = engine();
     let d = engine.authorize_audit(&caller("regulator")).unwrap();
     assert_eq!(d.outcome, Outcome::Allow);
-    assert_eq!(d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["access.audit"]);
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["access.audit"]
+    );
     let d = engine.authorize_audit(&caller("clinic")).unwrap();
     assert_eq!(d.outcome, Outcome::Deny);
-    assert_eq!(d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["access.audit-regulator-only"]);
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["access.audit-regulator-only"]
+    );
 }
 
 #[test]
@@ -317,9 +345,13 @@ fn reasons_carry_category_and_text() {
 #[test]
 fn out_of_range_probability_is_an_error() {
     let engine = engine();
-    let sc = s("x", "clinic", "clinic-high").params(triage_ok()).post(Some(1.5));
+    let sc = s("x", "clinic", "clinic-high")
+        .params(triage_ok())
+        .post(Some(1.5));
     assert!(matches!(run(&engine, &sc), Err(PolicyError::Confidence(_))));
-    let sc = s("x", "clinic", "clinic-high").params(triage_ok()).post(Some(f64::NAN));
+    let sc = s("x", "clinic", "clinic-high")
+        .params(triage_ok())
+        .post(Some(f64::NAN));
     assert!(matches!(run(&engine, &sc), Err(PolicyError::Confidence(_))));
 }
 
@@ -330,13 +362,25 @@ fn large_unscanned_input_needs_consent() {
     let m = manifest("open-minimal");
     let v = m.version("1.0").unwrap();
     let report = detect::scan([big.as_str()]);
-    let deny = CallContext::from_parameters(research().as_object().unwrap()).unwrap().with_pii(report.clone());
-    let d = engine.decide(&caller("clinic"), &m, v, &deny).unwrap();
-    assert_eq!(d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["privacy.unscanned-input-without-consent"]);
-    let ok = CallContext::from_parameters(json!({"purpose": "research", "consent": true}).as_object().unwrap())
+    let deny = CallContext::from_parameters(research().as_object().unwrap())
         .unwrap()
-        .with_pii(report);
-    assert!(engine.decide(&caller("clinic"), &m, v, &ok).unwrap().is_allowed());
+        .with_pii(report.clone());
+    let d = engine.decide(&caller("clinic"), &m, v, &deny).unwrap();
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["privacy.unscanned-input-without-consent"]
+    );
+    let ok = CallContext::from_parameters(
+        json!({"purpose": "research", "consent": true})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap()
+    .with_pii(report);
+    assert!(engine
+        .decide(&caller("clinic"), &m, v, &ok)
+        .unwrap()
+        .is_allowed());
 }
 
 #[test]
@@ -376,16 +420,24 @@ fn broken(file: &str, edit: impl FnOnce(String) -> String) -> (tempfile::TempDir
 }
 
 fn names(err: &PolicyError, dir: &Path, file: &str) -> bool {
-    err.to_string().contains(&dir.join(file).display().to_string())
+    err.to_string()
+        .contains(&dir.join(file).display().to_string())
 }
 
 #[test]
 fn syntax_error_names_file_and_position() {
-    let (tmp, err) = broken("ip.cedar", |t| format!("{t}\n@id(\"ip.broken\")\npermit (principal, action resource);\n"));
-    let lines = std::fs::read_to_string(tmp.path().join("ip.cedar")).unwrap().lines().count();
+    let (tmp, err) = broken("ip.cedar", |t| {
+        format!("{t}\n@id(\"ip.broken\")\npermit (principal, action resource);\n")
+    });
+    let lines = std::fs::read_to_string(tmp.path().join("ip.cedar"))
+        .unwrap()
+        .lines()
+        .count();
     assert!(matches!(err, PolicyError::Syntax { .. }), "{err}");
     assert!(names(&err, tmp.path(), "ip.cedar"), "{err}");
-    let PolicyError::Syntax { pos: Some(pos), .. } = &err else { panic!("no position: {err}") };
+    let PolicyError::Syntax { pos: Some(pos), .. } = &err else {
+        panic!("no position: {err}")
+    };
     assert_eq!(pos.line, lines, "{err}");
 }
 
@@ -404,45 +456,74 @@ fn unknown_attribute_names_file_and_rule() {
 
 #[test]
 fn missing_annotation_names_file_and_position() {
-    let (tmp, err) = broken("liability.cedar", |t| format!("{t}\n@id(\"liability.x\")\n@category(\"liability\")\nforbid (principal, action, resource);\n"));
+    let (tmp, err) = broken("liability.cedar", |t| {
+        format!("{t}\n@id(\"liability.x\")\n@category(\"liability\")\nforbid (principal, action, resource);\n")
+    });
     assert!(matches!(err, PolicyError::Annotation { .. }), "{err}");
     assert!(names(&err, tmp.path(), "liability.cedar"), "{err}");
     assert!(err.to_string().contains("@reason"), "{err}");
-    let PolicyError::Annotation { pos: Some(pos), .. } = &err else { panic!("no position: {err}") };
+    let PolicyError::Annotation { pos: Some(pos), .. } = &err else {
+        panic!("no position: {err}")
+    };
     let text = std::fs::read_to_string(tmp.path().join("liability.cedar")).unwrap();
     assert_eq!(pos.line, text.lines().count() - 2, "{err}");
 }
 
 #[test]
 fn bad_category_obligation_on_forbid_and_duplicate_ids_are_refused() {
-    let (_t, err) = broken("ip.cedar", |t| t.replacen("@category(\"ip\")", "@category(\"legal\")", 1));
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replacen("@category(\"ip\")", "@category(\"legal\")", 1)
+    });
     assert!(err.to_string().contains("\"legal\""), "{err}");
-    let (_t, err) = broken("ip.cedar", |t| t.replacen("@category(\"ip\")", "@category(\"ip\")\n@obligation(\"x\")", 1));
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replacen(
+            "@category(\"ip\")",
+            "@category(\"ip\")\n@obligation(\"x\")",
+            1,
+        )
+    });
     assert!(err.to_string().contains("only allowed on permit"), "{err}");
-    let (_t, err) = broken("ip.cedar", |t| t.replace("ip.licence-required", "privacy.consent-required"));
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replace("ip.licence-required", "privacy.consent-required")
+    });
     assert!(matches!(err, PolicyError::DuplicateRuleId { .. }), "{err}");
 }
 
 #[test]
 fn schema_error_and_missing_files_are_refused() {
-    let (tmp, err) = broken("schema.cedarschema", |t| t.replacen("entity Ledger;", "entity Ledger", 1));
+    let (tmp, err) = broken("schema.cedarschema", |t| {
+        t.replacen("entity Ledger;", "entity Ledger", 1)
+    });
     assert!(matches!(err, PolicyError::Schema { .. }), "{err}");
     assert!(names(&err, tmp.path(), "schema.cedarschema"), "{err}");
     let (_t, err) = broken("bundle.toml", |_| "terms = 1\n".into());
     assert!(matches!(err, PolicyError::BundleConfig { .. }), "{err}");
     let tmp = tempfile::tempdir().unwrap();
-    assert!(matches!(PolicyEngine::load(tmp.path()), Err(PolicyError::BundleIncomplete { .. })));
+    assert!(matches!(
+        PolicyEngine::load(tmp.path()),
+        Err(PolicyError::BundleIncomplete { .. })
+    ));
 }
 
 #[test]
 fn schema_asking_for_facts_vouch_lacks_is_refused() {
-    let (_t, err) = broken("schema.cedarschema", |t| t.replacen("entity Caller = {", "entity Caller = {\n  credit_score: Long,", 1));
+    let (_t, err) = broken("schema.cedarschema", |t| {
+        t.replacen(
+            "entity Caller = {",
+            "entity Caller = {\n  credit_score: Long,",
+            1,
+        )
+    });
     assert!(matches!(err, PolicyError::SchemaMismatch { .. }), "{err}");
 }
 
 #[test]
 fn shipped_caller_registry_loads() {
-    let registry = vouch::policy::CallerRegistry::load(&root().join("config/callers.toml")).unwrap();
+    let registry =
+        vouch::policy::CallerRegistry::load(&root().join("config/callers.toml")).unwrap();
     assert!(registry.get("demo-clinic").is_some());
-    assert!(registry.get("demo-regulator").unwrap().has_role(Role::Regulator));
+    assert!(registry
+        .get("demo-regulator")
+        .unwrap()
+        .has_role(Role::Regulator));
 }

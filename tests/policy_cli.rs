@@ -11,7 +11,11 @@ fn root() -> PathBuf {
 }
 
 fn vouch(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vouch")).args(args).current_dir(cwd).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -26,7 +30,10 @@ fn stderr(o: &Output) -> String {
 fn policy_check_prints_the_hash() {
     let o = vouch(&["policy", "check"], &root());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let hash = vouch::policy::PolicyEngine::load(&root().join("policies")).unwrap().bundle_hash().to_hex();
+    let hash = vouch::policy::PolicyEngine::load(&root().join("policies"))
+        .unwrap()
+        .bundle_hash()
+        .to_hex();
     assert!(stdout(&o).contains(&hash), "{}", stdout(&o));
 
     let o = vouch(&["policy", "check", "--json"], &root());
@@ -45,7 +52,15 @@ fn policy_check_names_the_broken_file() {
     let ip = tmp.path().join("ip.cedar");
     let text = std::fs::read_to_string(&ip).unwrap();
     std::fs::write(&ip, text.replacen("resource.status", "resource.stat", 1)).unwrap();
-    let o = vouch(&["policy", "check", "--policies", tmp.path().to_str().unwrap()], &root());
+    let o = vouch(
+        &[
+            "policy",
+            "check",
+            "--policies",
+            tmp.path().to_str().unwrap(),
+        ],
+        &root(),
+    );
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("ip.cedar:"), "{}", stderr(&o));
     assert!(stderr(&o).contains("stat"), "{}", stderr(&o));
@@ -56,11 +71,26 @@ fn policy_check_names_the_broken_file() {
 fn setup() -> (tempfile::TempDir, String) {
     let tmp = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(root().join("policies"), tmp.path().join("policies")).unwrap();
-    std::os::unix::fs::symlink(root().join("tests/fixtures/models"), tmp.path().join("models")).unwrap();
+    std::os::unix::fs::symlink(
+        root().join("tests/fixtures/models"),
+        tmp.path().join("models"),
+    )
+    .unwrap();
     let o = vouch(
         &[
-            "caller", "add", "--id", "clinic", "--org", "Clinic", "--role", "caller", "--jurisdiction", "DE",
-            "--terms-version", "2026-01", "--human-oversight",
+            "caller",
+            "add",
+            "--id",
+            "clinic",
+            "--org",
+            "Clinic",
+            "--role",
+            "caller",
+            "--jurisdiction",
+            "DE",
+            "--terms-version",
+            "2026-01",
+            "--human-oversight",
         ],
         tmp.path(),
     );
@@ -105,12 +135,34 @@ fn caller_add_prints_the_key_once_and_stores_its_hash() {
 #[test]
 fn policy_eval_allows_denies_and_explains() {
     let (tmp, _) = setup();
-    let o = vouch(&["policy", "eval", "--caller", "clinic", "--model", "open-minimal", "--context", r#"{"purpose":"research"}"#], tmp.path());
+    let o = vouch(
+        &[
+            "policy",
+            "eval",
+            "--caller",
+            "clinic",
+            "--model",
+            "open-minimal",
+            "--context",
+            r#"{"purpose":"research"}"#,
+        ],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("decision: allow"), "{}", stdout(&o));
 
     let o = vouch(
-        &["policy", "eval", "--caller", "clinic", "--model", "open-minimal:0.8", "--context", r#"{"purpose":"research"}"#, "--json"],
+        &[
+            "policy",
+            "eval",
+            "--caller",
+            "clinic",
+            "--model",
+            "open-minimal:0.8",
+            "--context",
+            r#"{"purpose":"research"}"#,
+            "--json",
+        ],
         tmp.path(),
     );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
@@ -121,22 +173,60 @@ fn policy_eval_allows_denies_and_explains() {
 
     let o = vouch(
         &[
-            "policy", "eval", "--caller", "clinic", "--model", "clinic-high", "--context",
+            "policy",
+            "eval",
+            "--caller",
+            "clinic",
+            "--model",
+            "clinic-high",
+            "--context",
             r#"{"purpose":"medical-triage","data_categories":["health"],"consent":true,"separate_consent":true}"#,
-            "--confidence", "0.55", "--text", "patient jane@example.com",
+            "--confidence",
+            "0.55",
+            "--text",
+            "patient jane@example.com",
         ],
         tmp.path(),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("liability.human-review"), "{out}");
-    assert!(out.contains("obligations: ai-disclosure, human-review"), "{out}");
+    assert!(
+        out.contains("obligations: ai-disclosure, human-review"),
+        "{out}"
+    );
     assert!(out.contains("email ×1") && !out.contains("jane@"), "{out}");
 
-    let o = vouch(&["policy", "eval", "--caller", "clinic", "--model", "open-minimal", "--context", r#"{"consent":"yes"}"#], tmp.path());
+    let o = vouch(
+        &[
+            "policy",
+            "eval",
+            "--caller",
+            "clinic",
+            "--model",
+            "open-minimal",
+            "--context",
+            r#"{"consent":"yes"}"#,
+        ],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("\"consent\" must be a boolean"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"consent\" must be a boolean"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = vouch(&["policy", "eval", "--caller", "ghost", "--model", "open-minimal"], tmp.path());
+    let o = vouch(
+        &[
+            "policy",
+            "eval",
+            "--caller",
+            "ghost",
+            "--model",
+            "open-minimal",
+        ],
+        tmp.path(),
+    );
     assert_eq!(o.status.code(), Some(3));
 }

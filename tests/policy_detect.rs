@@ -10,21 +10,48 @@ fn found(text: &str) -> Vec<&'static str> {
 fn assert_finds(kind: PiiKind, texts: &[&str]) {
     for t in texts {
         let r = detect::scan([*t]);
-        assert_eq!(r.count(kind), 1, "{kind} not found once in {t:?}: {:?}", r.counts());
-        assert_eq!(r.kinds().count(), 1, "more than {kind} found in {t:?}: {:?}", r.counts());
+        assert_eq!(
+            r.count(kind),
+            1,
+            "{kind} not found once in {t:?}: {:?}",
+            r.counts()
+        );
+        assert_eq!(
+            r.kinds().count(),
+            1,
+            "more than {kind} found in {t:?}: {:?}",
+            r.counts()
+        );
     }
 }
 
 fn assert_clean(texts: &[&str]) {
     for t in texts {
-        assert!(found(t).is_empty(), "false positive in {t:?}: {:?}", found(t));
+        assert!(
+            found(t).is_empty(),
+            "false positive in {t:?}: {:?}",
+            found(t)
+        );
     }
 }
 
 #[test]
 fn email() {
-    assert_finds(PiiKind::Email, &["write to jane.doe@example.com today", "A.B+tag@mail.example.co.uk", "<x_y@sub.example.org>"]);
-    assert_clean(&["user@localhost", "a@b", "jane..doe@example.com", "@example.com", "price: 5 @ 3.50"]);
+    assert_finds(
+        PiiKind::Email,
+        &[
+            "write to jane.doe@example.com today",
+            "A.B+tag@mail.example.co.uk",
+            "<x_y@sub.example.org>",
+        ],
+    );
+    assert_clean(&[
+        "user@localhost",
+        "a@b",
+        "jane..doe@example.com",
+        "@example.com",
+        "price: 5 @ 3.50",
+    ]);
 }
 
 #[test]
@@ -53,11 +80,18 @@ fn phone() {
 
 #[test]
 fn cn_resident_id() {
-    assert_finds(PiiKind::CnResidentId, &["身份证 11010519491231002X", "id=11010519491231002x;", "440304199001011233"]);
+    assert_finds(
+        PiiKind::CnResidentId,
+        &[
+            "身份证 11010519491231002X",
+            "id=11010519491231002x;",
+            "440304199001011233",
+        ],
+    );
     assert_clean(&[
-        "110105194912310021",   // check digit wrong
-        "110105194902300020",   // right check digit, but 30 February
-        "11010519491231002X1",  // longer run
+        "110105194912310021",  // check digit wrong
+        "110105194902300020",  // right check digit, but 30 February
+        "11010519491231002X1", // longer run
         "order 110105194912310",
     ]);
 }
@@ -76,10 +110,10 @@ fn payment_card() {
         ],
     );
     assert_clean(&[
-        "4111 1111 1111 1112",         // fails Luhn
-        "5500000000000005",            // fails Luhn
-        "20240115123045",              // compact timestamp (and no issuer starts 20)
-        "1700000000000",               // Unix time in ms
+        "4111 1111 1111 1112", // fails Luhn
+        "5500000000000005",    // fails Luhn
+        "20240115123045",      // compact timestamp (and no issuer starts 20)
+        "1700000000000",       // Unix time in ms
         "tracking 9400111899223344556677",
         "1234 5678 9012 3456",
     ]);
@@ -87,8 +121,20 @@ fn payment_card() {
 
 #[test]
 fn iban() {
-    assert_finds(PiiKind::Iban, &["IBAN GB82 WEST 1234 5698 7654 32 please", "DE89370400440532013000", "pay to FR1420041010050500013M02606."]);
-    assert_clean(&["DE89370400440532013001", "GB82 WEST 1234 5698 7654 33", "XX82WEST12345698765432", "ISO 8601 AB12 CDEF"]);
+    assert_finds(
+        PiiKind::Iban,
+        &[
+            "IBAN GB82 WEST 1234 5698 7654 32 please",
+            "DE89370400440532013000",
+            "pay to FR1420041010050500013M02606.",
+        ],
+    );
+    assert_clean(&[
+        "DE89370400440532013001",
+        "GB82 WEST 1234 5698 7654 33",
+        "XX82WEST12345698765432",
+        "ISO 8601 AB12 CDEF",
+    ]);
 }
 
 #[test]
@@ -110,7 +156,13 @@ fn us_ssn() {
 fn ip_address() {
     assert_finds(
         PiiKind::IpAddress,
-        &["client 192.168.1.23 connected", "from 8.8.8.8.", "host 2001:db8::8a2e:370:7334 up", "::1", "[fe80::1ff:fe23:4567:890a]"],
+        &[
+            "client 192.168.1.23 connected",
+            "from 8.8.8.8.",
+            "host 2001:db8::8a2e:370:7334 up",
+            "::1",
+            "[fe80::1ff:fe23:4567:890a]",
+        ],
     );
     assert_clean(&[
         "version 1.2.3.4",
@@ -130,12 +182,19 @@ fn ip_address() {
 
 #[test]
 fn counts_kinds_and_never_values() {
-    let r = detect::scan(["a@example.com and b@example.com", "card 4111 1111 1111 1111", "no pii here"]);
+    let r = detect::scan([
+        "a@example.com and b@example.com",
+        "card 4111 1111 1111 1111",
+        "no pii here",
+    ]);
     assert_eq!(r.count(PiiKind::Email), 2);
     assert_eq!(r.count(PiiKind::PaymentCard), 1);
     assert_eq!(r.kind_names(), ["email", "payment-card"]);
     let json = serde_json::to_string(&r).unwrap();
-    assert!(!json.contains("example.com") && !json.contains("4111"), "{json}");
+    assert!(
+        !json.contains("example.com") && !json.contains("4111"),
+        "{json}"
+    );
 }
 
 #[test]

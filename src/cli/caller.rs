@@ -78,7 +78,11 @@ fn add(a: AddArgs) -> ExitCode {
             missing.push("--terms-version");
         }
         if !missing.is_empty() {
-            eprintln!("error: caller {:?} is new; it needs {}", a.id, missing.join(", "));
+            eprintln!(
+                "error: caller {:?} is new; it needs {}",
+                a.id,
+                missing.join(", ")
+            );
             return ExitCode::Usage;
         }
     }
@@ -97,7 +101,9 @@ fn add(a: AddArgs) -> ExitCode {
         Ok((key, added)) => {
             let what = match added {
                 Added::Caller => "added caller",
-                Added::Credential => "added a key for existing caller (its attributes are unchanged)",
+                Added::Credential => {
+                    "added a key for existing caller (its attributes are unchanged)"
+                }
             };
             eprintln!(
                 "{what} {:?} with credential {} to {}; the key below is shown only this once",

@@ -138,9 +138,13 @@ fn bad(message: String) -> ExitCode {
 fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiReport), ExitCode> {
     let engine = load(&args.policies)?;
     let registry = CallerRegistry::load(&args.callers).map_err(|e| failure(&e))?;
-    let caller = registry
-        .get(&args.caller)
-        .ok_or_else(|| bad(format!("no caller {:?} in {}", args.caller, args.callers.display())))?;
+    let caller = registry.get(&args.caller).ok_or_else(|| {
+        bad(format!(
+            "no caller {:?} in {}",
+            args.caller,
+            args.callers.display()
+        ))
+    })?;
     let (name, version) = match args.model.split_once(':') {
         Some((n, v)) => (n, Some(v)),
         None => (args.model.as_str(), None),
@@ -151,15 +155,19 @@ fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiRepor
     let version = manifest
         .version(version)
         .ok_or_else(|| bad(format!("model {name} has no version {version:?}")))?;
-    let params: serde_json::Value =
-        serde_json::from_str(&args.context).map_err(|e| bad(format!("--context is not JSON: {e}")))?;
+    let params: serde_json::Value = serde_json::from_str(&args.context)
+        .map_err(|e| bad(format!("--context is not JSON: {e}")))?;
     let serde_json::Value::Object(params) = params else {
-        return Err(bad("--context must be a JSON object (the request's `parameters`)".into()));
+        return Err(bad(
+            "--context must be a JSON object (the request's `parameters`)".into(),
+        ));
     };
     let mut texts = detect::parameter_texts(&params);
     texts.extend(args.text.iter().map(String::as_str));
     let pii = detect::scan(texts);
-    let input_bytes = args.input_bytes.unwrap_or_else(|| args.text.iter().map(|t| t.len() as u64).sum());
+    let input_bytes = args
+        .input_bytes
+        .unwrap_or_else(|| args.text.iter().map(|t| t.len() as u64).sum());
     let ctx = CallContext::from_parameters(&params)
         .map_err(|e| failure(&e))?
         .with_pii(pii.clone())
@@ -199,7 +207,18 @@ fn print_decision(args: &EvalArgs, d: &Decision, engine: &PolicyEngine, pii: &de
     } else {
         println!("obligations: {}", d.obligations.join(", "));
     }
-    let found: Vec<String> = pii.counts().iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-    println!("personal data detected: {}", if found.is_empty() { "none".to_owned() } else { found.join(", ") });
+    let found: Vec<String> = pii
+        .counts()
+        .iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect();
+    println!(
+        "personal data detected: {}",
+        if found.is_empty() {
+            "none".to_owned()
+        } else {
+            found.join(", ")
+        }
+    );
     println!("policy bundle: {}", engine.bundle_hash());
 }

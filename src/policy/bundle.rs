@@ -107,20 +107,31 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
     let hash = BundleHash::compute(files.iter().map(|f| (f.name.as_str(), f.text.as_bytes())));
 
     let mut schemas = files.iter().filter(|f| f.name.ends_with(".cedarschema"));
-    let schema_file = schemas
-        .next()
-        .ok_or(PolicyError::BundleIncomplete { dir: dir.to_owned(), what: "no *.cedarschema file" })?;
+    let schema_file = schemas.next().ok_or(PolicyError::BundleIncomplete {
+        dir: dir.to_owned(),
+        what: "no *.cedarschema file",
+    })?;
     if schemas.next().is_some() {
-        return Err(PolicyError::BundleIncomplete { dir: dir.to_owned(), what: "more than one *.cedarschema file" });
+        return Err(PolicyError::BundleIncomplete {
+            dir: dir.to_owned(),
+            what: "more than one *.cedarschema file",
+        });
     }
     let schema = parse_schema(schema_file)?;
 
-    let settings_file = files
-        .iter()
-        .find(|f| f.name == SETTINGS_FILE)
-        .ok_or(PolicyError::BundleIncomplete { dir: dir.to_owned(), what: "no bundle.toml" })?;
-    let settings: Settings = toml::from_str(&settings_file.text)
-        .map_err(|source| PolicyError::BundleConfig { file: settings_file.path.clone(), source })?;
+    let settings_file =
+        files
+            .iter()
+            .find(|f| f.name == SETTINGS_FILE)
+            .ok_or(PolicyError::BundleIncomplete {
+                dir: dir.to_owned(),
+                what: "no bundle.toml",
+            })?;
+    let settings: Settings =
+        toml::from_str(&settings_file.text).map_err(|source| PolicyError::BundleConfig {
+            file: settings_file.path.clone(),
+            source: Box::new(source),
+        })?;
 
     let validator = Validator::new(schema.clone());
     let mut policies = PolicySet::new();
@@ -132,33 +143,59 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
         let parsed = parse_rules(file)?;
         validate(&validator, file, &parsed)?;
         for (policy, meta) in parsed {
-            if let Some(first) = where_defined.insert(meta.id.as_str().to_owned(), file.path.clone()) {
-                return Err(PolicyError::DuplicateRuleId { id: meta.id.as_str().to_owned(), first, second: file.path.clone() });
+            if let Some(first) =
+                where_defined.insert(meta.id.as_str().to_owned(), file.path.clone())
+            {
+                return Err(PolicyError::DuplicateRuleId {
+                    id: meta.id.as_str().to_owned(),
+                    first,
+                    second: file.path.clone(),
+                });
             }
             let id = PolicyId::new(meta.id.as_str());
             // The id is new (checked just above), so adding cannot clash.
             policies
                 .add(policy.new_id(id.clone()))
-                .map_err(|_| PolicyError::DuplicateRuleId { id: meta.id.as_str().to_owned(), first: file.path.clone(), second: file.path.clone() })?;
+                .map_err(|_| PolicyError::DuplicateRuleId {
+                    id: meta.id.as_str().to_owned(),
+                    first: file.path.clone(),
+                    second: file.path.clone(),
+                })?;
             rules.insert(id, meta);
         }
     }
     if !any_rules {
-        return Err(PolicyError::BundleIncomplete { dir: dir.to_owned(), what: "no *.cedar rule file" });
+        return Err(PolicyError::BundleIncomplete {
+            dir: dir.to_owned(),
+            what: "no *.cedar rule file",
+        });
     }
-    Ok(Bundle { schema, policies, rules, settings, hash, files: files.into_iter().map(|f| f.name).collect() })
+    Ok(Bundle {
+        schema,
+        policies,
+        rules,
+        settings,
+        hash,
+        files: files.into_iter().map(|f| f.name).collect(),
+    })
 }
 
 fn read_files(dir: &Path) -> Result<Vec<File>, PolicyError> {
     fn io(path: &Path) -> impl Fn(std::io::Error) -> PolicyError + '_ {
-        move |source| PolicyError::Io { path: path.to_owned(), source }
+        move |source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        let in_bundle = name == SETTINGS_FILE || name.ends_with(".cedar") || name.ends_with(".cedarschema");
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let in_bundle =
+            name == SETTINGS_FILE || name.ends_with(".cedar") || name.ends_with(".cedarschema");
         if !in_bundle || name.starts_with('.') {
             continue;
         }
@@ -205,7 +242,11 @@ fn parse_schema(file: &File) -> Result<Schema, PolicyError> {
                 message = format!("{message}: {m}");
                 pos = pos.or(p);
             }
-            Err(PolicyError::Schema { file: file.path.clone(), pos, message })
+            Err(PolicyError::Schema {
+                file: file.path.clone(),
+                pos,
+                message,
+            })
         }
     }
 }
@@ -213,12 +254,23 @@ fn parse_schema(file: &File) -> Result<Schema, PolicyError> {
 /// Parses one rule file and checks every rule's annotations.
 fn parse_rules(file: &File) -> Result<Vec<(cedar_policy::Policy, RuleMeta)>, PolicyError> {
     let set = PolicySet::from_str(&file.text).map_err(|errs| {
-        let first: &dyn Diagnostic = errs.iter().next().map_or(&errs as &dyn Diagnostic, |e| e as &dyn Diagnostic);
+        let first: &dyn Diagnostic = errs
+            .iter()
+            .next()
+            .map_or(&errs as &dyn Diagnostic, |e| e as &dyn Diagnostic);
         let (message, pos) = describe(first, &file.text);
-        PolicyError::Syntax { file: file.path.clone(), pos, message }
+        PolicyError::Syntax {
+            file: file.path.clone(),
+            pos,
+            message,
+        }
     })?;
     let starts = statement_starts(&file.text);
-    let position = |index: usize| starts.get(index).map(|&offset| SourcePos::of_offset(&file.text, offset));
+    let position = |index: usize| {
+        starts
+            .get(index)
+            .map(|&offset| SourcePos::of_offset(&file.text, offset))
+    };
     if let Some(template) = set.templates().next() {
         let index = default_index(template.id());
         return Err(PolicyError::Annotation {
@@ -230,15 +282,25 @@ fn parse_rules(file: &File) -> Result<Vec<(cedar_policy::Policy, RuleMeta)>, Pol
     let mut out = Vec::new();
     for policy in set.policies() {
         let index = default_index(policy.id());
-        let fail = |problem| PolicyError::Annotation { file: file.path.clone(), pos: index.and_then(position), problem };
-        let id = policy.annotation("id").ok_or_else(|| fail(AnnotationProblem::Missing("id")))?;
+        let fail = |problem| PolicyError::Annotation {
+            file: file.path.clone(),
+            pos: index.and_then(position),
+            problem,
+        };
+        let id = policy
+            .annotation("id")
+            .ok_or_else(|| fail(AnnotationProblem::Missing("id")))?;
         if !valid_rule_id(id) {
             return Err(fail(AnnotationProblem::BadId(id.to_owned())));
         }
-        let category = policy.annotation("category").ok_or_else(|| fail(AnnotationProblem::Missing("category")))?;
-        let category =
-            Category::parse(category).ok_or_else(|| fail(AnnotationProblem::UnknownCategory(category.to_owned())))?;
-        let reason = policy.annotation("reason").ok_or_else(|| fail(AnnotationProblem::Missing("reason")))?;
+        let category = policy
+            .annotation("category")
+            .ok_or_else(|| fail(AnnotationProblem::Missing("category")))?;
+        let category = Category::parse(category)
+            .ok_or_else(|| fail(AnnotationProblem::UnknownCategory(category.to_owned())))?;
+        let reason = policy
+            .annotation("reason")
+            .ok_or_else(|| fail(AnnotationProblem::Missing("reason")))?;
         let obligation = policy.annotation("obligation").map(str::to_owned);
         if obligation.is_some() && policy.effect() == Effect::Forbid {
             return Err(fail(AnnotationProblem::ObligationOnForbid));
@@ -255,16 +317,26 @@ fn parse_rules(file: &File) -> Result<Vec<(cedar_policy::Policy, RuleMeta)>, Pol
     }
     // Report problems in source order on the next load, and keep the order stable.
     out.sort_by_key(|(index, _, _)| *index);
-    Ok(out.into_iter().map(|(_, policy, meta)| (policy, meta)).collect())
+    Ok(out
+        .into_iter()
+        .map(|(_, policy, meta)| (policy, meta))
+        .collect())
 }
 
 /// Validates one file's rules (strict mode checks each rule on its own, so per file is the same
 /// as all at once, and the file is known).
-fn validate(validator: &Validator, file: &File, rules: &[(cedar_policy::Policy, RuleMeta)]) -> Result<(), PolicyError> {
+fn validate(
+    validator: &Validator,
+    file: &File,
+    rules: &[(cedar_policy::Policy, RuleMeta)],
+) -> Result<(), PolicyError> {
     let mut set = PolicySet::new();
     for (policy, meta) in rules {
         // Fresh ids within one file: a duplicate is reported by the caller with both files.
-        if set.add(policy.new_id(PolicyId::new(meta.id.as_str()))).is_err() {
+        if set
+            .add(policy.new_id(PolicyId::new(meta.id.as_str())))
+            .is_err()
+        {
             return Err(PolicyError::DuplicateRuleId {
                 id: meta.id.as_str().to_owned(),
                 first: file.path.clone(),
@@ -287,7 +359,9 @@ fn validate(validator: &Validator, file: &File, rules: &[(cedar_policy::Policy, 
 
 /// `policy7` → 7: the index Cedar gives the n-th statement of a file.
 fn default_index(id: &PolicyId) -> Option<usize> {
-    id.to_string().strip_prefix("policy").and_then(|n| n.parse().ok())
+    id.to_string()
+        .strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
 }
 
 /// Byte offsets where each statement of a Cedar file begins (skipping comments and whitespace;
@@ -335,7 +409,9 @@ fn statement_starts(text: &str) -> Vec<usize> {
 
 fn valid_rule_id(id: &str) -> bool {
     !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
 #[cfg(test)]
@@ -347,8 +423,14 @@ mod tests {
         let text = "// a; comment\n@id(\"a;b\")\npermit(principal, action, resource);\n  forbid(principal, action, resource);";
         let starts = statement_starts(text);
         assert_eq!(starts.len(), 2);
-        assert_eq!(SourcePos::of_offset(text, starts[0]), SourcePos { line: 2, column: 1 });
-        assert_eq!(SourcePos::of_offset(text, starts[1]), SourcePos { line: 4, column: 3 });
+        assert_eq!(
+            SourcePos::of_offset(text, starts[0]),
+            SourcePos { line: 2, column: 1 }
+        );
+        assert_eq!(
+            SourcePos::of_offset(text, starts[1]),
+            SourcePos { line: 4, column: 3 }
+        );
     }
 
     #[test]
@@ -356,7 +438,10 @@ mod tests {
         let a = BundleHash::compute([("a.cedar", &b"x"[..]), ("b.cedar", &b"y"[..])]);
         let b = BundleHash::compute([("b.cedar", &b"y"[..]), ("a.cedar", &b"x"[..])]);
         assert_eq!(a, b);
-        assert_ne!(a, BundleHash::compute([("a.cedar", &b"y"[..]), ("b.cedar", &b"x"[..])]));
+        assert_ne!(
+            a,
+            BundleHash::compute([("a.cedar", &b"y"[..]), ("b.cedar", &b"x"[..])])
+        );
         assert_ne!(a, BundleHash::compute([("a.cedar", &b"x"[..])]));
     }
 
@@ -365,8 +450,14 @@ mod tests {
         // Computed independently with Python's hashlib:
         // sha256(b"a.cedar\0" + sha256(b"x") + b"b.cedar\0" + sha256(b"y")).
         let h = BundleHash::compute([("b.cedar", &b"y"[..]), ("a.cedar", &b"x"[..])]);
-        assert_eq!(h.to_hex(), "fec81eb62e6b302be597b0e538fb9b2f04156859626715dc02df805f80d17537");
+        assert_eq!(
+            h.to_hex(),
+            "fec81eb62e6b302be597b0e538fb9b2f04156859626715dc02df805f80d17537"
+        );
         let h = BundleHash::compute([("a.cedar", &b"x"[..])]);
-        assert_eq!(h.to_hex(), "9a062dcadbee5968a99a0d1dd0617aa0499d2a88ce98925b156441a2af91b78e");
+        assert_eq!(
+            h.to_hex(),
+            "9a062dcadbee5968a99a0d1dd0617aa0499d2a88ce98925b156441a2af91b78e"
+        );
     }
 }

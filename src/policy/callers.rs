@@ -32,7 +32,9 @@ impl CallerId {
     /// `[a-z0-9][a-z0-9._-]*`, at most 64 characters.
     pub fn parse(s: &str) -> Option<Self> {
         let ok = s.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
         });
         (ok && !s.is_empty() && s.len() <= 64).then(|| Self(s.to_owned()))
     }
@@ -56,7 +58,9 @@ pub struct CredentialId(String);
 impl CredentialId {
     /// 8 to 32 lowercase hex digits.
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = (8..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = (8..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -71,7 +75,19 @@ impl fmt::Display for CredentialId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// May run models (`infer`).
@@ -152,7 +168,8 @@ pub struct Caller {
 impl Caller {
     /// Checks a record (credentials are the registry's business and are not looked at here).
     pub fn from_record(record: &CallerRecord) -> Result<Self, CallerProblem> {
-        let id = CallerId::parse(&record.id).ok_or_else(|| CallerProblem::BadCallerId(record.id.clone()))?;
+        let id = CallerId::parse(&record.id)
+            .ok_or_else(|| CallerProblem::BadCallerId(record.id.clone()))?;
         let j = &record.jurisdiction;
         if j.len() != 2 || !j.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CallerProblem::BadJurisdiction(record.id.clone(), j.clone()));
@@ -246,7 +263,9 @@ impl ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey").field("credential", &self.credential).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("credential", &self.credential)
+            .finish_non_exhaustive()
     }
 }
 
@@ -271,7 +290,10 @@ impl CallerRegistry {
     /// Reads and checks the caller file.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let file = read_file(path)?;
-        Self::from_records(&file.callers).map_err(|problem| PolicyError::CallersInvalid { path: path.to_owned(), problem })
+        Self::from_records(&file.callers).map_err(|problem| PolicyError::CallersInvalid {
+            path: path.to_owned(),
+            problem,
+        })
     }
 
     /// Builds a registry from records (the file's content).
@@ -284,8 +306,10 @@ impl CallerRegistry {
                 return Err(CallerProblem::DuplicateCaller(record.id.clone()));
             }
             for cred in &record.credentials {
-                let id = CredentialId::parse(&cred.id).ok_or_else(|| CallerProblem::BadCredentialId(cred.id.clone()))?;
-                let hash = parse_hash(&cred.sha256).ok_or_else(|| CallerProblem::BadHash(cred.id.clone()))?;
+                let id = CredentialId::parse(&cred.id)
+                    .ok_or_else(|| CallerProblem::BadCredentialId(cred.id.clone()))?;
+                let hash = parse_hash(&cred.sha256)
+                    .ok_or_else(|| CallerProblem::BadHash(cred.id.clone()))?;
                 if registry.credentials.insert(id, (index, hash)).is_some() {
                     return Err(CallerProblem::DuplicateCredential(cred.id.clone()));
                 }
@@ -323,14 +347,21 @@ impl CallerRegistry {
     /// has none of that id, else a new credential for the existing caller. Creates the file if
     /// it does not exist. Returns the key, to be shown once.
     pub fn add(path: &Path, record: CallerRecord) -> Result<(ApiKey, Added), PolicyError> {
-        let mut file = if path.exists() { read_file(path)? } else { CallersFile::default() };
+        let mut file = if path.exists() {
+            read_file(path)?
+        } else {
+            CallersFile::default()
+        };
         let key = ApiKey::generate();
         let credential = CredentialRecord {
             id: key.credential().as_str().to_owned(),
             sha256: key.sha256_hex(),
             created: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         };
-        let invalid = |problem| PolicyError::CallersInvalid { path: path.to_owned(), problem };
+        let invalid = |problem| PolicyError::CallersInvalid {
+            path: path.to_owned(),
+            problem,
+        };
         if let Some(existing) = file.callers.iter_mut().find(|c| c.id == record.id) {
             existing.credentials.push(credential);
             Self::from_records(&file.callers).map_err(invalid)?;
@@ -344,7 +375,9 @@ impl CallerRegistry {
         file.callers.push(record.clone());
         Self::from_records(&file.callers).map_err(invalid)?;
         // Append the new caller so the comments and layout of the file are kept.
-        let block = toml::to_string(&CallersFile { callers: vec![record] })?;
+        let block = toml::to_string(&CallersFile {
+            callers: vec![record],
+        })?;
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
@@ -359,18 +392,33 @@ impl CallerRegistry {
 }
 
 fn read_file(path: &Path) -> Result<CallersFile, PolicyError> {
-    let io = |source| PolicyError::Io { path: path.to_owned(), source };
+    let io = |source| PolicyError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len > MAX_FILE_BYTES {
-        return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidData, "larger than 16 MiB")));
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 16 MiB",
+        )));
     }
     let text = std::fs::read_to_string(path).map_err(io)?;
-    toml::from_str(&text).map_err(|source| PolicyError::CallersParse { path: path.to_owned(), source })
+    toml::from_str(&text).map_err(|source| PolicyError::CallersParse {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PolicyError> {
-    let err = |source| PolicyError::CallersWrite { path: path.to_owned(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let err = |source| PolicyError::CallersWrite {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
     std::fs::create_dir_all(&dir).map_err(err)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -382,7 +430,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PolicyError> {
 }
 
 fn parse_hash(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 32];
@@ -412,7 +464,11 @@ mod tests {
     fn key_authenticates_only_itself() {
         let key = ApiKey::generate();
         let mut r = record("a");
-        r.credentials.push(CredentialRecord { id: key.credential().as_str().into(), sha256: key.sha256_hex(), created: None });
+        r.credentials.push(CredentialRecord {
+            id: key.credential().as_str().into(),
+            sha256: key.sha256_hex(),
+            created: None,
+        });
         let reg = CallerRegistry::from_records(&[r]).unwrap();
         let (caller, cred) = reg.authenticate(key.expose()).unwrap();
         assert_eq!(caller.id().as_str(), "a");
@@ -420,7 +476,11 @@ mod tests {
         let mut wrong = key.expose().to_owned();
         wrong.pop();
         wrong.push('0');
-        let wrong = if wrong == key.expose() { wrong.replace("0", "1") } else { wrong };
+        let wrong = if wrong == key.expose() {
+            wrong.replace("0", "1")
+        } else {
+            wrong
+        };
         assert!(reg.authenticate(&wrong).is_none());
         assert!(reg.authenticate("vk_").is_none());
         assert!(reg.authenticate("").is_none());
@@ -430,11 +490,17 @@ mod tests {
     fn rejects_bad_records() {
         let mut r = record("a");
         r.jurisdiction = "de".into();
-        assert!(matches!(CallerRegistry::from_records(&[r]), Err(CallerProblem::BadJurisdiction(..))));
+        assert!(matches!(
+            CallerRegistry::from_records(&[r]),
+            Err(CallerProblem::BadJurisdiction(..))
+        ));
         assert!(matches!(
             CallerRegistry::from_records(&[record("a"), record("a")]),
             Err(CallerProblem::DuplicateCaller(_))
         ));
-        assert!(matches!(CallerRegistry::from_records(&[record("A b")]), Err(CallerProblem::BadCallerId(_))));
+        assert!(matches!(
+            CallerRegistry::from_records(&[record("A b")]),
+            Err(CallerProblem::BadCallerId(_))
+        ));
     }
 }

@@ -12,8 +12,14 @@ use super::detect::PiiReport;
 use super::error::{ParameterProblem, PolicyError};
 
 /// The `parameters` keys read here; every other string parameter is free text for the detectors.
-pub const POLICY_PARAMETERS: [&str; 6] =
-    ["purpose", "commercial", "consent", "separate_consent", "data_categories", "terms_version"];
+pub const POLICY_PARAMETERS: [&str; 6] = [
+    "purpose",
+    "commercial",
+    "consent",
+    "separate_consent",
+    "data_categories",
+    "terms_version",
+];
 
 const MAX_TOKEN: usize = 64;
 
@@ -94,14 +100,20 @@ impl CallContext {
             match parameters.get(name) {
                 None | Some(Value::Null) => Ok(default),
                 Some(Value::Bool(b)) => Ok(*b),
-                Some(_) => Err(PolicyError::parameter(name, ParameterProblem::WrongType("boolean"))),
+                Some(_) => Err(PolicyError::parameter(
+                    name,
+                    ParameterProblem::WrongType("boolean"),
+                )),
             }
         };
         let token = |name: &str| -> Result<Option<String>, PolicyError> {
             match parameters.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => check_token(name, s).map(Some),
-                Some(_) => Err(PolicyError::parameter(name, ParameterProblem::WrongType("string"))),
+                Some(_) => Err(PolicyError::parameter(
+                    name,
+                    ParameterProblem::WrongType("string"),
+                )),
             }
         };
         let data_categories = match parameters.get("data_categories") {
@@ -110,13 +122,22 @@ impl CallContext {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) => DataCategory::parse(s).ok_or_else(|| {
-                        PolicyError::parameter("data_categories", ParameterProblem::UnknownCategory(s.clone()))
+                        PolicyError::parameter(
+                            "data_categories",
+                            ParameterProblem::UnknownCategory(s.clone()),
+                        )
                     }),
-                    _ => Err(PolicyError::parameter("data_categories", ParameterProblem::WrongType("array of strings"))),
+                    _ => Err(PolicyError::parameter(
+                        "data_categories",
+                        ParameterProblem::WrongType("array of strings"),
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => {
-                return Err(PolicyError::parameter("data_categories", ParameterProblem::WrongType("array of strings")))
+                return Err(PolicyError::parameter(
+                    "data_categories",
+                    ParameterProblem::WrongType("array of strings"),
+                ))
             }
         };
         Ok(Self {
@@ -194,7 +215,10 @@ impl CallContext {
 /// Purposes and terms versions are short tokens: `[a-z0-9][a-z0-9.-]*`, at most 64 characters.
 fn check_token(name: &str, s: &str) -> Result<String, PolicyError> {
     if s.chars().count() > MAX_TOKEN {
-        return Err(PolicyError::parameter(name, ParameterProblem::TooLong(MAX_TOKEN)));
+        return Err(PolicyError::parameter(
+            name,
+            ParameterProblem::TooLong(MAX_TOKEN),
+        ));
     }
     let ok = s.bytes().enumerate().all(|(i, b)| {
         b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'.'))
@@ -236,18 +260,35 @@ mod tests {
         .unwrap();
         assert_eq!(c.purpose(), Some("medical-triage"));
         assert!(!c.commercial() && c.consent() && c.separate_consent());
-        assert_eq!(c.data_categories().iter().map(|d| d.as_str()).collect::<Vec<_>>(), ["personal", "health"]);
+        assert_eq!(
+            c.data_categories()
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>(),
+            ["personal", "health"]
+        );
         assert_eq!(c.terms_version(), Some("2026-01"));
     }
 
     #[test]
     fn wrong_types_name_the_parameter() {
-        let err = |v: Value| CallContext::from_parameters(&params(v)).unwrap_err().to_string();
-        assert_eq!(err(json!({"consent": "yes"})), "parameter \"consent\" must be a boolean");
-        assert_eq!(err(json!({"purpose": 1})), "parameter \"purpose\" must be a string");
+        let err = |v: Value| {
+            CallContext::from_parameters(&params(v))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(json!({"consent": "yes"})),
+            "parameter \"consent\" must be a boolean"
+        );
+        assert_eq!(
+            err(json!({"purpose": 1})),
+            "parameter \"purpose\" must be a string"
+        );
         assert!(err(json!({"purpose": "Medical Triage"})).contains("lowercase"));
         assert!(err(json!({"data_categories": "health"})).contains("array of strings"));
-        assert!(err(json!({"data_categories": ["helth"]})).contains("\"helth\" is not a known data category"));
+        assert!(err(json!({"data_categories": ["helth"]}))
+            .contains("\"helth\" is not a known data category"));
         assert!(err(json!({"terms_version": "x".repeat(65)})).contains("at most 64"));
     }
 }

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use cedar_policy::{
-    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema,
+    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity,
+    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
 };
 
 use super::bundle::{self, BundleHash, RuleMeta};
@@ -130,11 +130,21 @@ impl PolicyEngine {
         context: &CallContext,
         top_probability: Option<f64>,
     ) -> Result<Decision, PolicyError> {
-        self.decide_post_with(caller, &ModelFacts::new(model, version)?, context, top_probability)
+        self.decide_post_with(
+            caller,
+            &ModelFacts::new(model, version)?,
+            context,
+            top_probability,
+        )
     }
 
     /// [`Self::decide`] with the model's facts built beforehand.
-    pub fn decide_with(&self, caller: &Caller, model: &ModelFacts, context: &CallContext) -> Result<Decision, PolicyError> {
+    pub fn decide_with(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+    ) -> Result<Decision, PolicyError> {
         self.judge_infer(caller, model, context, Stage::Pre)
     }
 
@@ -161,7 +171,13 @@ impl PolicyEngine {
         let principal_uid = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
         let entities = Entities::from_entities([principal.clone(), ledger], None)?;
-        let request = Request::new(principal_uid, self.audit.clone(), self.ledger.clone(), Context::empty(), None)?;
+        let request = Request::new(
+            principal_uid,
+            self.audit.clone(),
+            self.ledger.clone(),
+            Context::empty(),
+            None,
+        )?;
         self.judge(&request, &entities)
     }
 
@@ -177,14 +193,27 @@ impl PolicyEngine {
         let (principal_uid, resource_uid) = (principal.uid(), resource.uid());
         let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
         let context = self.context(context, stage)?;
-        let request = Request::new(principal_uid, self.infer.clone(), resource_uid, context, None)?;
+        let request = Request::new(
+            principal_uid,
+            self.infer.clone(),
+            resource_uid,
+            context,
+            None,
+        )?;
         self.judge(&request, &entities)
     }
 
     fn judge(&self, request: &Request, entities: &Entities) -> Result<Decision, PolicyError> {
-        let response = self.authorizer.is_authorized(request, &self.policies, entities);
-        if let Some(AuthorizationError::PolicyEvaluationError(err)) = response.diagnostics().errors().next() {
-            return Err(PolicyError::Evaluation { rule: err.policy_id().to_string(), message: err.inner().to_string() });
+        let response = self
+            .authorizer
+            .is_authorized(request, &self.policies, entities);
+        if let Some(AuthorizationError::PolicyEvaluationError(err)) =
+            response.diagnostics().errors().next()
+        {
+            return Err(PolicyError::Evaluation {
+                rule: err.policy_id().to_string(),
+                message: err.inner().to_string(),
+            });
         }
         let outcome = match response.decision() {
             CedarDecision::Allow => Outcome::Allow,
@@ -212,25 +241,58 @@ impl PolicyEngine {
                 .collect(),
             Outcome::Deny => Vec::new(),
         };
-        Ok(Decision { outcome, rules: reasons.iter().map(|r| r.id.clone()).collect(), reasons, obligations })
+        Ok(Decision {
+            outcome,
+            rules: reasons.iter().map(|r| r.id.clone()).collect(),
+            reasons,
+            obligations,
+        })
     }
 
     fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
         let categories = ctx.data_categories();
         let mut pairs: Vec<(String, RestrictedExpression)> = vec![
-            ("commercial".into(), RestrictedExpression::new_bool(ctx.commercial())),
-            ("consent".into(), RestrictedExpression::new_bool(ctx.consent())),
-            ("separate_consent".into(), RestrictedExpression::new_bool(ctx.separate_consent())),
-            ("data_categories".into(), strings(categories.iter().map(|c| c.as_str()))),
+            (
+                "commercial".into(),
+                RestrictedExpression::new_bool(ctx.commercial()),
+            ),
+            (
+                "consent".into(),
+                RestrictedExpression::new_bool(ctx.consent()),
+            ),
+            (
+                "separate_consent".into(),
+                RestrictedExpression::new_bool(ctx.separate_consent()),
+            ),
+            (
+                "data_categories".into(),
+                strings(categories.iter().map(|c| c.as_str())),
+            ),
             (
                 "special_categories".into(),
-                strings(categories.iter().filter(|c| c.is_special()).map(|c| c.as_str())),
+                strings(
+                    categories
+                        .iter()
+                        .filter(|c| c.is_special())
+                        .map(|c| c.as_str()),
+                ),
             ),
             ("pii".into(), strings(ctx.pii().kinds().map(|k| k.as_str()))),
-            ("pii_scan_complete".into(), RestrictedExpression::new_bool(!ctx.pii().truncated())),
-            ("input_bytes".into(), RestrictedExpression::new_long(i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX))),
+            (
+                "pii_scan_complete".into(),
+                RestrictedExpression::new_bool(!ctx.pii().truncated()),
+            ),
+            (
+                "input_bytes".into(),
+                RestrictedExpression::new_long(
+                    i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX),
+                ),
+            ),
             ("terms_current".into(), string(&self.terms_version)),
-            ("post_inference".into(), RestrictedExpression::new_bool(matches!(stage, Stage::Post(_)))),
+            (
+                "post_inference".into(),
+                RestrictedExpression::new_bool(matches!(stage, Stage::Post(_))),
+            ),
         ];
         if let Some(purpose) = ctx.purpose() {
             pairs.push(("purpose".into(), string(purpose)));
@@ -248,7 +310,11 @@ impl PolicyEngine {
     fn confidence(&self, p: f64) -> RestrictedExpression {
         // Rounds like `{:.4}` up to ties, which do not matter at this precision.
         let step = (p * 10_000.0).round();
-        let slot = if (0.0..DECIMAL_STEPS as f64).contains(&step) { self.confidences.get(step as usize) } else { None };
+        let slot = if (0.0..DECIMAL_STEPS as f64).contains(&step) {
+            self.confidences.get(step as usize)
+        } else {
+            None
+        };
         match slot {
             Some(cell) => cell.get_or_init(|| decimal(step / 10_000.0)).clone(),
             None => decimal(p),
@@ -258,34 +324,53 @@ impl PolicyEngine {
     /// Builds the facts of a sample call — once with every optional attribute, once with none —
     /// and checks them against the schema.
     fn check_facts_against_schema(&self, dir: &Path) -> Result<(), PolicyError> {
-        let mismatch = |message: String| PolicyError::SchemaMismatch { file: dir.join(SCHEMA_HINT), message };
+        let mismatch = |message: String| PolicyError::SchemaMismatch {
+            file: dir.join(SCHEMA_HINT),
+            message,
+        };
         let (caller, model) = sample_facts().map_err(|e| mismatch(e.to_string()))?;
         let full = CallContext::sample();
-        for (threshold, ctx, stage) in
-            [(Some(0.5), full.clone(), Stage::Post(Some(0.5))), (None, CallContext::default(), Stage::Pre)]
-        {
+        for (threshold, ctx, stage) in [
+            (Some(0.5), full.clone(), Stage::Post(Some(0.5))),
+            (None, CallContext::default(), Stage::Pre),
+        ] {
             let mut model = model.clone();
             model.confidence_threshold = threshold;
-            let version = model.versions.first().cloned().ok_or_else(|| mismatch("sample model".into()))?;
+            let version = model
+                .versions
+                .first()
+                .cloned()
+                .ok_or_else(|| mismatch("sample model".into()))?;
             let principal = caller_entity(&caller)?.clone();
             let resource = ModelFacts::new(&model, &version)?.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
-            Entities::from_entities([principal, resource], Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
+            Entities::from_entities([principal, resource], Some(&self.schema))
+                .map_err(|e| mismatch(e.to_string()))?;
             let context = self.context(&ctx, stage)?;
-            Request::new(p, self.infer.clone(), r, context, Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
+            Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
+                .map_err(|e| mismatch(e.to_string()))?;
         }
         let principal = caller_entity(&caller)?.clone();
         let p = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
-        Entities::from_entities([principal, ledger], Some(&self.schema)).map_err(|e| mismatch(e.to_string()))?;
-        Request::new(p, self.audit.clone(), self.ledger.clone(), Context::empty(), Some(&self.schema))
+        Entities::from_entities([principal, ledger], Some(&self.schema))
             .map_err(|e| mismatch(e.to_string()))?;
+        Request::new(
+            p,
+            self.audit.clone(),
+            self.ledger.clone(),
+            Context::empty(),
+            Some(&self.schema),
+        )
+        .map_err(|e| mismatch(e.to_string()))?;
         Ok(())
     }
 }
 
 fn caller_entity(caller: &Caller) -> Result<&Entity, PolicyError> {
-    caller.entity().ok_or_else(|| PolicyError::CallerWithoutFacts(caller.id().to_string()))
+    caller
+        .entity()
+        .ok_or_else(|| PolicyError::CallerWithoutFacts(caller.id().to_string()))
 }
 
 /// A caller and a model with every attribute set, for the start-up check.

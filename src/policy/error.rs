@@ -107,56 +107,119 @@ pub enum CallerProblem {
 #[non_exhaustive]
 pub enum PolicyError {
     #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("policy bundle {}: {what}", dir.display())]
     BundleIncomplete { dir: PathBuf, what: &'static str },
     #[error("{}: schema error: {message}", at(file, pos))]
-    Schema { file: PathBuf, pos: Option<SourcePos>, message: String },
+    Schema {
+        file: PathBuf,
+        pos: Option<SourcePos>,
+        message: String,
+    },
     #[error("{}: syntax error: {message}", at(file, pos))]
-    Syntax { file: PathBuf, pos: Option<SourcePos>, message: String },
-    #[error("{}: rule {rule:?} does not match the schema: {message}", at(file, pos))]
-    Validation { file: PathBuf, pos: Option<SourcePos>, rule: String, message: String },
+    Syntax {
+        file: PathBuf,
+        pos: Option<SourcePos>,
+        message: String,
+    },
+    #[error(
+        "{}: rule {rule:?} does not match the schema: {message}",
+        at(file, pos)
+    )]
+    Validation {
+        file: PathBuf,
+        pos: Option<SourcePos>,
+        rule: String,
+        message: String,
+    },
     #[error("{}: {problem}", at(file, pos))]
-    Annotation { file: PathBuf, pos: Option<SourcePos>, problem: AnnotationProblem },
+    Annotation {
+        file: PathBuf,
+        pos: Option<SourcePos>,
+        problem: AnnotationProblem,
+    },
     #[error("rule id {id:?} is used twice: {} and {}", first.display(), second.display())]
-    DuplicateRuleId { id: String, first: PathBuf, second: PathBuf },
+    DuplicateRuleId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     /// The schema asks for facts vouch does not provide (or types them differently).
     #[error("{}: the schema does not match the facts vouch provides: {message}", file.display())]
     SchemaMismatch { file: PathBuf, message: String },
     #[error("{}: {source}", file.display())]
-    BundleConfig { file: PathBuf, source: toml::de::Error },
+    BundleConfig {
+        file: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("parameter {name:?} {problem}")]
-    Parameter { name: String, problem: ParameterProblem },
+    Parameter {
+        name: String,
+        problem: ParameterProblem,
+    },
     #[error("top probability {0} is not in [0, 1]")]
     Confidence(f64),
     #[error("{}: {source}", path.display())]
-    CallersParse { path: PathBuf, source: toml::de::Error },
+    CallersParse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("{}: {problem}", path.display())]
-    CallersInvalid { path: PathBuf, problem: CallerProblem },
+    CallersInvalid {
+        path: PathBuf,
+        problem: CallerProblem,
+    },
     #[error("cannot write {}: {source}", path.display())]
-    CallersWrite { path: PathBuf, source: std::io::Error },
+    CallersWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot serialise the caller registry: {0}")]
     CallersSerialise(#[from] toml::ser::Error),
     #[error("building the Cedar entities failed: {0}")]
-    Entity(#[from] cedar_policy::EntityAttrEvaluationError),
+    Entity(Box<cedar_policy::EntityAttrEvaluationError>),
     /// A `Caller` built without `Caller::from_record` (cannot happen through the public API).
     #[error("caller {0} has no Cedar entity")]
     CallerWithoutFacts(String),
     #[error("building the Cedar entity store failed: {0}")]
-    Entities(#[from] cedar_policy::entities_errors::EntitiesError),
+    Entities(Box<cedar_policy::entities_errors::EntitiesError>),
     #[error("building the Cedar context failed: {0}")]
-    Context(#[from] cedar_policy::ContextCreationError),
+    Context(Box<cedar_policy::ContextCreationError>),
     #[error("building the Cedar request failed: {0}")]
-    Request(#[from] cedar_policy::RequestValidationError),
+    Request(Box<cedar_policy::RequestValidationError>),
     /// A rule could not be evaluated (Cedar would skip it; a skipped forbid rule would fail open,
     /// so the call is refused as an error instead).
     #[error("rule {rule} could not be evaluated: {message}")]
     Evaluation { rule: String, message: String },
 }
 
+/// Cedar's errors are large; they are boxed so that `Result<_, PolicyError>` stays small.
+macro_rules! boxed_from {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl From<$t> for PolicyError {
+            fn from(e: $t) -> Self {
+                Self::$v(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from! {
+    cedar_policy::EntityAttrEvaluationError => Entity,
+    cedar_policy::entities_errors::EntitiesError => Entities,
+    cedar_policy::ContextCreationError => Context,
+    cedar_policy::RequestValidationError => Request,
+}
+
 impl PolicyError {
     pub(crate) fn parameter(name: &str, problem: ParameterProblem) -> Self {
-        Self::Parameter { name: name.to_owned(), problem }
+        Self::Parameter {
+            name: name.to_owned(),
+            problem,
+        }
     }
 
     /// Whether the error comes from what the request sent (HTTP 400), not from vouch itself.

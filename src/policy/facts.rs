@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use cedar_policy::{Entity, EntityAttrEvaluationError, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use super::callers::Caller;
+use super::error::PolicyError;
 use super::jurisdiction;
 use crate::inference::{Manifest, RiskClass, Status, VersionManifest};
 
@@ -43,13 +44,14 @@ pub(crate) fn decimal(p: f64) -> RestrictedExpression {
     RestrictedExpression::new_decimal(format!("{p:.4}"))
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&str, RestrictedExpression)>) -> Result<Entity, EntityAttrEvaluationError> {
-    let attrs: HashMap<String, RestrictedExpression> = attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    Entity::new(uid, attrs, Default::default())
+fn entity(uid: EntityUid, attrs: Vec<(&str, RestrictedExpression)>) -> Result<Entity, PolicyError> {
+    let attrs: HashMap<String, RestrictedExpression> =
+        attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Ok(Entity::new(uid, attrs, Default::default())?)
 }
 
 /// `Caller::"<id>"` with the caller's attributes.
-pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, EntityAttrEvaluationError> {
+pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, PolicyError> {
     let regions = jurisdiction::regions(caller.jurisdiction());
     entity(
         uid(&CALLER, caller.id().as_str()),
@@ -60,8 +62,14 @@ pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, EntityAttrEvaluat
             ("jurisdiction", string(caller.jurisdiction())),
             ("regions", strings(regions.iter().map(String::as_str))),
             ("terms_version", string(caller.terms_version())),
-            ("human_oversight", RestrictedExpression::new_bool(caller.human_oversight())),
-            ("licences", strings(caller.licences().iter().map(String::as_str))),
+            (
+                "human_oversight",
+                RestrictedExpression::new_bool(caller.human_oversight()),
+            ),
+            (
+                "licences",
+                strings(caller.licences().iter().map(String::as_str)),
+            ),
         ],
     )
 }
@@ -74,7 +82,7 @@ pub struct ModelFacts {
 }
 
 impl ModelFacts {
-    pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, EntityAttrEvaluationError> {
+    pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, PolicyError> {
         let risk = match model.risk_class {
             RiskClass::Minimal => "minimal",
             RiskClass::Limited => "limited",
@@ -90,20 +98,40 @@ impl ModelFacts {
             ("name", string(&model.name)),
             ("version", string(&version.version)),
             ("licence", string(&licence.id)),
-            ("commercial_use", RestrictedExpression::new_bool(licence.commercial_use)),
-            ("attribution", RestrictedExpression::new_bool(licence.attribution)),
-            ("required_licences", strings(licence.required_licences.iter().map(String::as_str))),
-            ("purposes", strings(model.purposes.iter().map(String::as_str))),
+            (
+                "commercial_use",
+                RestrictedExpression::new_bool(licence.commercial_use),
+            ),
+            (
+                "attribution",
+                RestrictedExpression::new_bool(licence.attribution),
+            ),
+            (
+                "required_licences",
+                strings(licence.required_licences.iter().map(String::as_str)),
+            ),
+            (
+                "purposes",
+                strings(model.purposes.iter().map(String::as_str)),
+            ),
             ("risk_class", string(risk)),
-            ("data_categories", strings(model.data_categories.iter().map(String::as_str))),
-            ("jurisdictions", strings(model.jurisdictions.iter().map(String::as_str))),
+            (
+                "data_categories",
+                strings(model.data_categories.iter().map(String::as_str)),
+            ),
+            (
+                "jurisdictions",
+                strings(model.jurisdictions.iter().map(String::as_str)),
+            ),
             ("status", string(status)),
         ];
         if let Some(t) = model.confidence_threshold {
             attrs.push(("confidence_threshold", decimal(t)));
         }
         let id = format!("{}:{}", model.name, version.version);
-        Ok(Self { entity: entity(uid(&MODEL, &id), attrs)? })
+        Ok(Self {
+            entity: entity(uid(&MODEL, &id), attrs)?,
+        })
     }
 
     pub(crate) fn entity(&self) -> &Entity {

@@ -32,12 +32,15 @@ use std::fmt;
 use serde::Serialize;
 
 pub use bundle::{BundleHash, RuleMeta};
-pub use callers::{Added, ApiKey, Caller, CallerId, CallerRecord, CallerRegistry, CredentialId, CredentialRecord, Role};
+pub use callers::{
+    Added, ApiKey, Caller, CallerId, CallerRecord, CallerRegistry, CredentialId, CredentialRecord,
+    Role,
+};
 pub use context::{CallContext, DataCategory};
 pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
-pub use facts::ModelFacts;
 pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
+pub use facts::ModelFacts;
 
 /// The id of a rule, from its `@id("…")` annotation (e.g. `privacy.consent-required`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

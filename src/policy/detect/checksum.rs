@@ -16,7 +16,7 @@ pub(crate) fn luhn(s: &[u8]) -> bool {
         sum += d;
         double = !double;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// GB 11643-1999 check character of an 18-character Chinese resident ID (ISO 7064 MOD 11-2),
@@ -31,7 +31,11 @@ pub(crate) fn cn_resident_id(s: &[u8]) -> bool {
     if !body.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = body.iter().zip(WEIGHTS).map(|(&b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = body
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&b, w)| u32::from(b - b'0') * w)
+        .sum();
     let expected = CHECK.get((sum % 11) as usize).copied();
     let given = check.first().map(u8::to_ascii_uppercase);
     if expected != given {
@@ -43,9 +47,17 @@ pub(crate) fn cn_resident_id(s: &[u8]) -> bool {
 
 /// IBAN (ISO 13616): a known country with its length, and mod 97 = 1 over the rearranged digits.
 pub(crate) fn iban(s: &[u8]) -> bool {
-    let compact: Vec<u8> = s.iter().filter(|b| !b.is_ascii_whitespace()).map(u8::to_ascii_uppercase).collect();
-    let Some(country) = compact.get(..2) else { return false };
-    let Some(&(_, length)) = IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == country) else { return false };
+    let compact: Vec<u8> = s
+        .iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    let Some(country) = compact.get(..2) else {
+        return false;
+    };
+    let Some(&(_, length)) = IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == country) else {
+        return false;
+    };
     if compact.len() != length {
         return false;
     }
@@ -64,8 +76,14 @@ pub(crate) fn iban(s: &[u8]) -> bool {
 /// A US Social Security number `AAA-GG-SSSS` outside the ranges never issued: area 000, 666 or
 /// 900–999, group 00, serial 0000, and the numbers published in advertising.
 pub(crate) fn us_ssn(s: &[u8]) -> bool {
-    let digits: Vec<u8> = s.iter().filter(|b| b.is_ascii_digit()).map(|b| b - b'0').collect();
-    let [a1, a2, a3, g1, g2, s1, s2, s3, s4] = digits[..] else { return false };
+    let digits: Vec<u8> = s
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| b - b'0')
+        .collect();
+    let [a1, a2, a3, g1, g2, s1, s2, s3, s4] = digits[..] else {
+        return false;
+    };
     let area = u32::from(a1) * 100 + u32::from(a2) * 10 + u32::from(a3);
     let group = u32::from(g1) * 10 + u32::from(g2);
     let serial = u32::from(s1) * 1000 + u32::from(s2) * 100 + u32::from(s3) * 10 + u32::from(s4);
@@ -75,16 +93,86 @@ pub(crate) fn us_ssn(s: &[u8]) -> bool {
 
 /// IBAN lengths by country (SWIFT IBAN registry).
 const IBAN_LENGTHS: [(&str, usize); 80] = [
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16), ("BG", 22),
-    ("BH", 22), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22), ("CY", 28), ("CZ", 24), ("DE", 22),
-    ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24), ("FI", 18), ("FO", 18), ("FR", 27),
-    ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28),
-    ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30), ("KZ", 20),
-    ("LB", 28), ("LC", 32), ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27), ("MD", 24),
-    ("ME", 22), ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24), ("SC", 31),
-    ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24),
-    ("TR", 26), ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20), ("LY", 25), ("SD", 18), ("BI", 27),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
+    ("LY", 25),
+    ("SD", 18),
+    ("BI", 27),
 ];
 
 #[cfg(test)]

@@ -200,36 +200,87 @@ impl Gates {
 macro_rules! pattern {
     ($name:ident, $re:expr) => {
         #[allow(clippy::expect_used)]
-        static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).expect("constant pattern"));
+        static $name: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new($re).expect("constant pattern"));
     };
 }
 
-pattern!(EMAIL, r"(?i-u)\b[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b");
-pattern!(IBAN, r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b");
-pattern!(CN_ID, r"(?-u)\b[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]\b");
+pattern!(
+    EMAIL,
+    r"(?i-u)\b[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b"
+);
+pattern!(
+    IBAN,
+    r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"
+);
+pattern!(
+    CN_ID,
+    r"(?-u)\b[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]\b"
+);
 pattern!(CARD, r"(?-u)\b[2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}\b");
-pattern!(SSN, r"(?-u)\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b");
+pattern!(
+    SSN,
+    r"(?-u)\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b"
+);
 pattern!(
     PHONE,
     r"(?-u)\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}\b|\b1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}\b|(?:\([0-9]{3}\) ?|\b[0-9]{3}[\-. ])[0-9]{3}[\-. ][0-9]{4}\b"
 );
-pattern!(IPV4, r"(?-u)\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b");
+pattern!(
+    IPV4,
+    r"(?-u)\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b"
+);
 pattern!(IPV6, r"(?i-u)(?:[0-9a-f]{1,4})?(?::[0-9a-f]{0,4}){2,7}");
 
 static DETECTORS: [Detector; 8] = [
-    Detector { kind: PiiKind::Email, pattern: &EMAIL, gate: |g| g.at && g.dots, check: check_email },
-    Detector { kind: PiiKind::Iban, pattern: &IBAN, gate: |g| g.digits, check: |m, _, _| checksum::iban(m) },
+    Detector {
+        kind: PiiKind::Email,
+        pattern: &EMAIL,
+        gate: |g| g.at && g.dots,
+        check: check_email,
+    },
+    Detector {
+        kind: PiiKind::Iban,
+        pattern: &IBAN,
+        gate: |g| g.digits,
+        check: |m, _, _| checksum::iban(m),
+    },
     Detector {
         kind: PiiKind::CnResidentId,
         pattern: &CN_ID,
         gate: |g| g.digits,
         check: |m, _, _| checksum::cn_resident_id(m),
     },
-    Detector { kind: PiiKind::PaymentCard, pattern: &CARD, gate: |g| g.digits, check: check_card },
-    Detector { kind: PiiKind::UsSsn, pattern: &SSN, gate: |g| g.digits, check: |m, _, _| checksum::us_ssn(m) },
-    Detector { kind: PiiKind::Phone, pattern: &PHONE, gate: |g| g.digits, check: check_phone },
-    Detector { kind: PiiKind::IpAddress, pattern: &IPV4, gate: |g| g.digits && g.dots, check: check_ipv4 },
-    Detector { kind: PiiKind::IpAddress, pattern: &IPV6, gate: |g| g.digits && g.colons >= 2, check: check_ipv6 },
+    Detector {
+        kind: PiiKind::PaymentCard,
+        pattern: &CARD,
+        gate: |g| g.digits,
+        check: check_card,
+    },
+    Detector {
+        kind: PiiKind::UsSsn,
+        pattern: &SSN,
+        gate: |g| g.digits,
+        check: |m, _, _| checksum::us_ssn(m),
+    },
+    Detector {
+        kind: PiiKind::Phone,
+        pattern: &PHONE,
+        gate: |g| g.digits,
+        check: check_phone,
+    },
+    Detector {
+        kind: PiiKind::IpAddress,
+        pattern: &IPV4,
+        gate: |g| g.digits && g.dots,
+        check: check_ipv4,
+    },
+    Detector {
+        kind: PiiKind::IpAddress,
+        pattern: &IPV6,
+        gate: |g| g.digits && g.colons >= 2,
+        check: check_ipv6,
+    },
 ];
 
 fn scan_one(text: &[u8], report: &mut PiiReport) {
@@ -241,7 +292,10 @@ fn scan_one(text: &[u8], report: &mut PiiReport) {
         }
         for m in detector.pattern.find_iter(text) {
             let range = m.range();
-            if taken.iter().any(|t| t.start < range.end && range.start < t.end) {
+            if taken
+                .iter()
+                .any(|t| t.start < range.end && range.start < t.end)
+            {
                 continue;
             }
             if (detector.check)(m.as_bytes(), text, range.clone()) {
@@ -260,7 +314,10 @@ fn scan_one(text: &[u8], report: &mut PiiReport) {
 
 fn iban_without_tail(m: &[u8]) -> Option<usize> {
     let mut end = m.len();
-    while let Some(space) = m.get(..end).and_then(|s| s.iter().rposition(|&b| b == b' ')) {
+    while let Some(space) = m
+        .get(..end)
+        .and_then(|s| s.iter().rposition(|&b| b == b' '))
+    {
         end = space;
         if m.get(..end).is_some_and(checksum::iban) {
             return Some(end);
@@ -270,7 +327,9 @@ fn iban_without_tail(m: &[u8]) -> Option<usize> {
 }
 
 fn check_email(m: &[u8], _: &[u8], _: Range<usize>) -> bool {
-    let Some(at) = m.iter().position(|&b| b == b'@') else { return false };
+    let Some(at) = m.iter().position(|&b| b == b'@') else {
+        return false;
+    };
     let local = m.get(..at).unwrap_or_default();
     local.len() <= 64 && !local.ends_with(b".") && !local.windows(2).any(|w| w == b"..")
 }
@@ -286,7 +345,11 @@ fn check_card(m: &[u8], _: &[u8], _: Range<usize>) -> bool {
     if !(13..=19).contains(&d.len()) {
         return false;
     }
-    let prefix = |n: usize| -> u32 { d.iter().take(n).fold(0, |acc, &b| acc * 10 + u32::from(b - b'0')) };
+    let prefix = |n: usize| -> u32 {
+        d.iter()
+            .take(n)
+            .fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
+    };
     let issuer_ok = match d.first() {
         Some(b'4' | b'5' | b'6') => true,
         Some(b'3') => matches!(prefix(2), 30 | 34..=38),
@@ -316,13 +379,24 @@ fn check_ipv4(_: &[u8], text: &[u8], range: Range<usize>) -> bool {
     let before = text.get(..range.start).unwrap_or_default();
     let after = text.get(range.end..).unwrap_or_default();
     // Part of a longer dotted run (1.2.3.4.5) or of a dotted word (v1.2.3.4, a.1.2.3.4).
-    if before.last() == Some(&b'.') || (after.first() == Some(&b'.') && after.get(1).is_some_and(u8::is_ascii_alphanumeric)) {
+    if before.last() == Some(&b'.')
+        || (after.first() == Some(&b'.') && after.get(1).is_some_and(u8::is_ascii_alphanumeric))
+    {
         return false;
     }
-    let word_end = before.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let word_end = before
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     let head = before.get(..word_end).unwrap_or_default();
-    let word_start = head.iter().rposition(|b| !b.is_ascii_alphabetic()).map_or(0, |i| i + 1);
-    let word = head.get(word_start..).unwrap_or_default().to_ascii_lowercase();
+    let word_start = head
+        .iter()
+        .rposition(|b| !b.is_ascii_alphabetic())
+        .map_or(0, |i| i + 1);
+    let word = head
+        .get(word_start..)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     !VERSION_WORDS.contains(&word.as_slice())
 }
 
@@ -334,9 +408,12 @@ fn check_ipv6(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
     if text.get(range.end).is_some_and(|b| word(b) || *b == b'.') {
         return false;
     }
-    let Ok(s) = std::str::from_utf8(m) else { return false };
+    let Ok(s) = std::str::from_utf8(m) else {
+        return false;
+    };
     m.iter().any(u8::is_ascii_digit)
-        && s.parse::<std::net::Ipv6Addr>().is_ok_and(|a| !a.is_unspecified())
+        && s.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| !a.is_unspecified())
 }
 
 #[cfg(test)]
