@@ -8,12 +8,12 @@
 //! every call.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cedar_policy::{
-    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity,
-    EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    ActionConstraint, AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities,
+    Entity, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
 };
 
 use super::bundle::{self, BundleHash, RuleMeta};
@@ -32,7 +32,11 @@ const DECIMAL_STEPS: usize = 10_001;
 
 pub struct PolicyEngine {
     schema: Schema,
-    policies: PolicySet,
+    /// The rules that can apply to `infer` (Cedar evaluates every rule of the set it is given,
+    /// so rules scoped to another action are left out).
+    infer_policies: PolicySet,
+    /// The rules that can apply to `audit`.
+    audit_policies: PolicySet,
     rules: HashMap<PolicyId, RuleMeta>,
     terms_version: String,
     hash: BundleHash,
@@ -67,16 +71,21 @@ impl PolicyEngine {
     /// Loads and validates the bundle in `policies_dir` (see [`bundle`] for what it contains).
     pub fn load(policies_dir: &Path) -> Result<Self, PolicyError> {
         let b = bundle::load(policies_dir)?;
+        let infer = uid(&facts::ACTION, "infer");
+        let audit = uid(&facts::ACTION, "audit");
+        let infer_policies = for_action(&b.policies, &infer)?;
+        let audit_policies = for_action(&b.policies, &audit)?;
         let engine = Self {
             schema: b.schema,
-            policies: b.policies,
+            infer_policies,
+            audit_policies,
             rules: b.rules,
             terms_version: b.settings.terms_version,
             hash: b.hash,
             files: b.files,
             authorizer: Authorizer::new(),
-            infer: uid(&facts::ACTION, "infer"),
-            audit: uid(&facts::ACTION, "audit"),
+            infer,
+            audit,
             ledger: uid(&facts::LEDGER, "ledger"),
             confidences: (0..DECIMAL_STEPS).map(|_| OnceLock::new()).collect(),
         };
@@ -178,7 +187,7 @@ impl PolicyEngine {
             Context::empty(),
             None,
         )?;
-        self.judge(&request, &entities)
+        self.judge(&self.audit_policies, &request, &entities)
     }
 
     fn judge_infer(
@@ -200,13 +209,16 @@ impl PolicyEngine {
             context,
             None,
         )?;
-        self.judge(&request, &entities)
+        self.judge(&self.infer_policies, &request, &entities)
     }
 
-    fn judge(&self, request: &Request, entities: &Entities) -> Result<Decision, PolicyError> {
-        let response = self
-            .authorizer
-            .is_authorized(request, &self.policies, entities);
+    fn judge(
+        &self,
+        policies: &PolicySet,
+        request: &Request,
+        entities: &Entities,
+    ) -> Result<Decision, PolicyError> {
+        let response = self.authorizer.is_authorized(request, policies, entities);
         if let Some(AuthorizationError::PolicyEvaluationError(err)) =
             response.diagnostics().errors().next()
         {
@@ -365,6 +377,29 @@ impl PolicyEngine {
         .map_err(|e| mismatch(e.to_string()))?;
         Ok(())
     }
+}
+
+/// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
+/// rule with no action constraint or an `in` constraint (an action group in the schema may hold
+/// it). A rule scoped `==` to another action cannot match, so leaving it out changes no decision.
+fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyError> {
+    let mut out = PolicySet::new();
+    for policy in all.policies() {
+        let applies = match policy.action_constraint() {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(a) => &a == action,
+            ActionConstraint::In(_) => true,
+        };
+        if applies {
+            out.add(policy.clone())
+                .map_err(|_| PolicyError::DuplicateRuleId {
+                    id: policy.id().to_string(),
+                    first: PathBuf::new(),
+                    second: PathBuf::new(),
+                })?;
+        }
+    }
+    Ok(out)
 }
 
 fn caller_entity(caller: &Caller) -> Result<&Entity, PolicyError> {

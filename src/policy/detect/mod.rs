@@ -216,7 +216,10 @@ struct Compiled {
 // cannot fail at run time.
 #[allow(clippy::expect_used)]
 static COMPILED: LazyLock<Compiled> = LazyLock::new(|| Compiled {
-    each: DETECTORS.iter().map(|d| Regex::new(d.source).expect("constant pattern")).collect(),
+    each: DETECTORS
+        .iter()
+        .map(|d| Regex::new(d.source).expect("constant pattern"))
+        .collect(),
     set: RegexSet::new(DETECTORS.iter().map(|d| d.source)).expect("constant patterns"),
 });
 
@@ -288,7 +291,10 @@ fn scan_one(text: &[u8], report: &mut PiiReport) {
         }
         for m in pattern.find_iter(text) {
             let range = m.range();
-            if taken.iter().any(|t| t.start < range.end && range.start < t.end) {
+            if taken
+                .iter()
+                .any(|t| t.start < range.end && range.start < t.end)
+            {
                 continue;
             }
             if (detector.check)(m.as_bytes(), text, range.clone()) {
