@@ -214,3 +214,58 @@ fn plain_prose_is_clean() {
         "会议在 2024年1月15日 14:30 举行，共 120 人参加。",
     ]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use vouch::policy::detect::{self, PiiKind};
+
+    /// The Luhn check digit for `body` (the digits before it).
+    fn luhn_digit(body: &[u8]) -> u8 {
+        let sum: u32 = body
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, &d)| {
+                let d = u32::from(d);
+                if i % 2 == 0 {
+                    let x = d * 2;
+                    if x > 9 {
+                        x - 9
+                    } else {
+                        x
+                    }
+                } else {
+                    d
+                }
+            })
+            .sum();
+        ((10 - sum % 10) % 10) as u8
+    }
+
+    proptest! {
+        #[test]
+        fn scanning_arbitrary_bytes_does_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = detect::scan([bytes]);
+        }
+
+        #[test]
+        fn scanning_number_soup_does_not_panic(s in "[0-9a-fA-FxX +().:@-]{0,300}") {
+            let _ = detect::scan([s]);
+        }
+
+        /// Any 16-digit Visa-style number with a correct Luhn digit is found; with the last
+        /// digit changed it is not.
+        #[test]
+        fn valid_card_numbers_are_found(body in proptest::collection::vec(0u8..10, 14)) {
+            let mut digits = vec![4u8];
+            digits.extend(&body);
+            let check = luhn_digit(&digits);
+            let text = |last: u8| {
+                let all: String = digits.iter().chain([&last]).map(|d| char::from(b'0' + d)).collect();
+                format!("card {} {} {} {} end", &all[0..4], &all[4..8], &all[8..12], &all[12..16])
+            };
+            prop_assert_eq!(detect::scan([text(check)]).count(PiiKind::PaymentCard), 1);
+            prop_assert_eq!(detect::scan([text((check + 1) % 10)]).count(PiiKind::PaymentCard), 0);
+        }
+    }
+}
