@@ -515,6 +515,8 @@ fn schema_asking_for_facts_vouch_lacks_is_refused() {
         )
     });
     assert!(matches!(err, PolicyError::SchemaMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("schema.cedarschema"), "{err}");
+    assert!(err.to_string().contains("credit_score"), "{err}");
 }
 
 #[test]
@@ -526,4 +528,15 @@ fn shipped_caller_registry_loads() {
         .get("demo-regulator")
         .unwrap()
         .has_role(Role::Regulator));
+}
+
+/// The server shares these between worker threads.
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<PolicyEngine>();
+    shared::<vouch::policy::CallerRegistry>();
+    shared::<vouch::policy::ModelFacts>();
+    shared::<CallContext>();
+    shared::<vouch::policy::Decision>();
 }

@@ -93,6 +93,8 @@ pub(crate) struct Bundle {
     pub settings: Settings,
     pub hash: BundleHash,
     pub files: Vec<String>,
+    /// The schema file's path, for errors found after loading.
+    pub schema_file: PathBuf,
 }
 
 struct File {
@@ -176,7 +178,8 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
         rules,
         settings,
         hash,
-        files: files.into_iter().map(|f| f.name).collect(),
+        schema_file: schema_file.path.clone(),
+        files: files.iter().map(|f| f.name.clone()).collect(),
     })
 }
 

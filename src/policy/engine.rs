@@ -24,9 +24,6 @@ use super::facts::{self, decimal, string, strings, uid, ModelFacts};
 use super::{Decision, Outcome, RuleInfo};
 use crate::inference::{Manifest, VersionManifest};
 
-/// The schema file name used in errors about the facts vouch provides.
-const SCHEMA_HINT: &str = "*.cedarschema";
-
 /// Probabilities are judged at four decimal places: 10 001 possible values.
 const DECIMAL_STEPS: usize = 10_001;
 
@@ -71,6 +68,7 @@ impl PolicyEngine {
     /// Loads and validates the bundle in `policies_dir` (see [`bundle`] for what it contains).
     pub fn load(policies_dir: &Path) -> Result<Self, PolicyError> {
         let b = bundle::load(policies_dir)?;
+        let schema_file = b.schema_file.clone();
         let infer = uid(&facts::ACTION, "infer");
         let audit = uid(&facts::ACTION, "audit");
         let infer_policies = for_action(&b.policies, &infer)?;
@@ -89,7 +87,7 @@ impl PolicyEngine {
             ledger: uid(&facts::LEDGER, "ledger"),
             confidences: (0..DECIMAL_STEPS).map(|_| OnceLock::new()).collect(),
         };
-        engine.check_facts_against_schema(policies_dir)?;
+        engine.check_facts_against_schema(&schema_file)?;
         Ok(engine)
     }
 
@@ -335,12 +333,12 @@ impl PolicyEngine {
 
     /// Builds the facts of a sample call — once with every optional attribute, once with none —
     /// and checks them against the schema.
-    fn check_facts_against_schema(&self, dir: &Path) -> Result<(), PolicyError> {
+    fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
         let mismatch = |message: String| PolicyError::SchemaMismatch {
-            file: dir.join(SCHEMA_HINT),
+            file: schema_file.to_owned(),
             message,
         };
-        let (caller, model) = sample_facts().map_err(|e| mismatch(e.to_string()))?;
+        let (caller, model) = sample_facts().map_err(|e| mismatch(chain(e.as_ref())))?;
         let full = CallContext::sample();
         for (threshold, ctx, stage) in [
             (Some(0.5), full.clone(), Stage::Post(Some(0.5))),
@@ -357,16 +355,16 @@ impl PolicyEngine {
             let resource = ModelFacts::new(&model, &version)?.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
             Entities::from_entities([principal, resource], Some(&self.schema))
-                .map_err(|e| mismatch(e.to_string()))?;
+                .map_err(|e| mismatch(chain(&e)))?;
             let context = self.context(&ctx, stage)?;
             Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
-                .map_err(|e| mismatch(e.to_string()))?;
+                .map_err(|e| mismatch(chain(&e)))?;
         }
         let principal = caller_entity(&caller)?.clone();
         let p = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
         Entities::from_entities([principal, ledger], Some(&self.schema))
-            .map_err(|e| mismatch(e.to_string()))?;
+            .map_err(|e| mismatch(chain(&e)))?;
         Request::new(
             p,
             self.audit.clone(),
@@ -374,7 +372,7 @@ impl PolicyEngine {
             Context::empty(),
             Some(&self.schema),
         )
-        .map_err(|e| mismatch(e.to_string()))?;
+        .map_err(|e| mismatch(chain(&e)))?;
         Ok(())
     }
 }
@@ -400,6 +398,18 @@ fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyEr
         }
     }
     Ok(out)
+}
+
+/// An error and its sources, `: `-separated (Cedar puts the detail in the sources).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
 }
 
 fn caller_entity(caller: &Caller) -> Result<&Entity, PolicyError> {
