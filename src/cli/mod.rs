@@ -1,7 +1,9 @@
 //! The `vouch` subcommands. Each one parses its arguments, calls the library, prints, and picks an
 //! [`ExitCode`]; none holds logic of its own that a test could not reach through the library.
 
+mod caller;
 mod keygen;
+mod policy;
 mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +53,10 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Verify a ledger: every entry, block, link, history-tree node and checkpoint signature.
     Verify(verify::Args),
+    /// Check the policy bundle, or judge one imagined call against it.
+    Policy(policy::Args),
+    /// Manage the caller registry (API keys are stored only as hashes).
+    Caller(caller::Args),
 }
 
 /// Sets up `tracing` on standard error. `RUST_LOG` chooses the level (default `info`).
@@ -71,5 +77,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Caller(args) => caller::run(args),
     }
 }

@@ -1,0 +1,127 @@
+//! `vouch caller add`: create an API key for a caller (a new caller, or a new key for an existing
+//! one), store only its SHA-256 in the caller registry, and print the key once.
+
+use std::path::PathBuf;
+
+use crate::policy::{Added, CallerRecord, CallerRegistry, PolicyError, Role};
+
+use super::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create a key for a caller and print it once (stdout); the file keeps only its hash. For a
+    /// caller not yet in the file, --org, --role, --jurisdiction and --terms-version are needed.
+    Add(AddArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// Caller id (`[a-z0-9][a-z0-9._-]*`).
+    #[arg(long)]
+    pub id: String,
+    /// Organisation the caller belongs to.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Role (repeatable): caller, regulator, admin.
+    #[arg(long = "role", value_enum)]
+    pub roles: Vec<Role>,
+    /// Commercial tier (e.g. free, standard, enterprise).
+    #[arg(long, default_value = "standard")]
+    pub tier: String,
+    /// ISO 3166-1 alpha-2 code of the caller's jurisdiction (e.g. DE, US, CN).
+    #[arg(long)]
+    pub jurisdiction: Option<String>,
+    /// Version of the terms of use the caller has accepted.
+    #[arg(long)]
+    pub terms_version: Option<String>,
+    /// The caller has human oversight in place (needed for high-risk models).
+    #[arg(long)]
+    pub human_oversight: bool,
+    /// A licence the caller holds (repeatable).
+    #[arg(long = "licence")]
+    pub licences: Vec<String>,
+    /// The caller registry (created if missing).
+    #[arg(long, default_value = "config/callers.toml")]
+    pub file: PathBuf,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match args.command {
+        Command::Add(a) => add(a),
+    }
+}
+
+fn add(a: AddArgs) -> ExitCode {
+    let exists = a.file.exists()
+        && match CallerRegistry::load(&a.file) {
+            Ok(reg) => reg.get(&a.id).is_some(),
+            Err(e) => return failure(&e),
+        };
+    if !exists {
+        let mut missing = Vec::new();
+        if a.org.is_none() {
+            missing.push("--org");
+        }
+        if a.roles.is_empty() {
+            missing.push("--role");
+        }
+        if a.jurisdiction.is_none() {
+            missing.push("--jurisdiction");
+        }
+        if a.terms_version.is_none() {
+            missing.push("--terms-version");
+        }
+        if !missing.is_empty() {
+            eprintln!(
+                "error: caller {:?} is new; it needs {}",
+                a.id,
+                missing.join(", ")
+            );
+            return ExitCode::Usage;
+        }
+    }
+    let record = CallerRecord {
+        id: a.id.clone(),
+        organisation: a.org.unwrap_or_default(),
+        roles: a.roles,
+        tier: a.tier,
+        jurisdiction: a.jurisdiction.unwrap_or_default(),
+        terms_version: a.terms_version.unwrap_or_default(),
+        human_oversight: a.human_oversight,
+        licences: a.licences,
+        credentials: Vec::new(),
+    };
+    match CallerRegistry::add(&a.file, record) {
+        Ok((key, added)) => {
+            let what = match added {
+                Added::Caller => "added caller",
+                Added::Credential => {
+                    "added a key for existing caller (its attributes are unchanged)"
+                }
+            };
+            eprintln!(
+                "{what} {:?} with credential {} to {}; the key below is shown only this once",
+                a.id,
+                key.credential(),
+                a.file.display()
+            );
+            println!("{}", key.expose());
+            ExitCode::Ok
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+fn failure(err: &PolicyError) -> ExitCode {
+    eprintln!("error: {err}");
+    match err {
+        PolicyError::Io { .. } | PolicyError::CallersWrite { .. } => ExitCode::Io,
+        _ => ExitCode::BadInput,
+    }
+}

@@ -1,0 +1,453 @@
+//! [`PolicyEngine`]: the loaded bundle, and for each call the Cedar request built from the
+//! caller, the model manifest and the [`CallContext`], judged and turned into a [`Decision`].
+//!
+//! Built once at load: the schema, the policy set (ids = `@id`), each rule's annotations, the
+//! action and resource uids. Built per call: two entities (caller, model version) and the
+//! context. At load the engine also builds sample facts and checks them against the schema, so
+//! a schema that asks for an attribute vouch does not provide stops start-up instead of failing
+//! every call.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cedar_policy::{
+    ActionConstraint, AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities,
+    Entity, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+};
+
+use super::bundle::{self, BundleHash, RuleMeta};
+use super::callers::Caller;
+use super::context::CallContext;
+use super::error::PolicyError;
+use super::facts::{self, decimal, string, strings, uid, ModelFacts};
+use super::{Decision, Outcome, RuleInfo};
+use crate::inference::{Manifest, VersionManifest};
+
+/// Probabilities are judged at four decimal places: 10 001 possible values.
+const DECIMAL_STEPS: usize = 10_001;
+
+pub struct PolicyEngine {
+    schema: Schema,
+    /// The rules that can apply to `infer` (Cedar evaluates every rule of the set it is given,
+    /// so rules scoped to another action are left out).
+    infer_policies: PolicySet,
+    /// The rules that can apply to `audit`.
+    audit_policies: PolicySet,
+    rules: HashMap<PolicyId, RuleMeta>,
+    terms_version: String,
+    hash: BundleHash,
+    files: Vec<String>,
+    authorizer: Authorizer,
+    infer: EntityUid,
+    audit: EntityUid,
+    ledger: EntityUid,
+    /// `decimal("0.xxxx")` expressions, built on first use: constructing one costs Cedar a parse.
+    confidences: Box<[OnceLock<RestrictedExpression>]>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("hash", &self.hash.to_hex())
+            .field("files", &self.files)
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which stage of the call is judged.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Pre,
+    /// After inference, with the top-class probability if the model gave one.
+    Post(Option<f64>),
+}
+
+impl PolicyEngine {
+    /// Loads and validates the bundle in `policies_dir` (see [`bundle`] for what it contains).
+    pub fn load(policies_dir: &Path) -> Result<Self, PolicyError> {
+        let b = bundle::load(policies_dir)?;
+        let schema_file = b.schema_file.clone();
+        let infer = uid(&facts::ACTION, "infer");
+        let audit = uid(&facts::ACTION, "audit");
+        let infer_policies = for_action(&b.policies, &infer)?;
+        let audit_policies = for_action(&b.policies, &audit)?;
+        let engine = Self {
+            schema: b.schema,
+            infer_policies,
+            audit_policies,
+            rules: b.rules,
+            terms_version: b.settings.terms_version,
+            hash: b.hash,
+            files: b.files,
+            authorizer: Authorizer::new(),
+            infer,
+            audit,
+            ledger: uid(&facts::LEDGER, "ledger"),
+            confidences: (0..DECIMAL_STEPS).map(|_| OnceLock::new()).collect(),
+        };
+        engine.check_facts_against_schema(&schema_file)?;
+        Ok(engine)
+    }
+
+    /// The bundle hash recorded in every ledger entry (`policy`).
+    pub fn bundle_hash(&self) -> BundleHash {
+        self.hash
+    }
+
+    /// The bundle's files, sorted by name (the files the hash covers).
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// The version of the terms of use in force (`bundle.toml`).
+    pub fn terms_version(&self) -> &str {
+        &self.terms_version
+    }
+
+    /// Every rule of the bundle, sorted by id.
+    pub fn rules(&self) -> Vec<&RuleMeta> {
+        let mut rules: Vec<&RuleMeta> = self.rules.values().collect();
+        rules.sort_by(|a, b| a.id.cmp(&b.id));
+        rules
+    }
+
+    /// Judges a call before inference. Builds the model's facts on every call; a server judging
+    /// many calls builds [`ModelFacts`] once per model version and calls [`Self::decide_with`].
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        model: &Manifest,
+        version: &VersionManifest,
+        context: &CallContext,
+    ) -> Result<Decision, PolicyError> {
+        self.decide_with(caller, &ModelFacts::new(model, version)?, context)
+    }
+
+    /// Judges a call after inference, with the top-class probability of the answer (`None` when
+    /// the model gives none). The decision covers every rule again (the facts are the same, so
+    /// the pre-inference rules give the same answer) plus the post-inference ones: it is the
+    /// call's final decision.
+    pub fn decide_post(
+        &self,
+        caller: &Caller,
+        model: &Manifest,
+        version: &VersionManifest,
+        context: &CallContext,
+        top_probability: Option<f64>,
+    ) -> Result<Decision, PolicyError> {
+        self.decide_post_with(
+            caller,
+            &ModelFacts::new(model, version)?,
+            context,
+            top_probability,
+        )
+    }
+
+    /// [`Self::decide`] with the model's facts built beforehand.
+    pub fn decide_with(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+    ) -> Result<Decision, PolicyError> {
+        self.judge_infer(caller, model, context, Stage::Pre)
+    }
+
+    /// [`Self::decide_post`] with the model's facts built beforehand. A probability outside
+    /// [0, 1] (or NaN) is [`PolicyError::Confidence`].
+    pub fn decide_post_with(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+        top_probability: Option<f64>,
+    ) -> Result<Decision, PolicyError> {
+        if let Some(p) = top_probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(PolicyError::Confidence(p));
+            }
+        }
+        self.judge_infer(caller, model, context, Stage::Post(top_probability))
+    }
+
+    /// Judges whether `caller` may read the ledger (the regulator API's `audit` action).
+    pub fn authorize_audit(&self, caller: &Caller) -> Result<Decision, PolicyError> {
+        let principal = caller_entity(caller)?;
+        let principal_uid = principal.uid();
+        let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
+        let entities = Entities::from_entities([principal.clone(), ledger], None)?;
+        let request = Request::new(
+            principal_uid,
+            self.audit.clone(),
+            self.ledger.clone(),
+            Context::empty(),
+            None,
+        )?;
+        self.judge(&self.audit_policies, &request, &entities)
+    }
+
+    fn judge_infer(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+        stage: Stage,
+    ) -> Result<Decision, PolicyError> {
+        let principal = caller_entity(caller)?;
+        let resource = model.entity();
+        let (principal_uid, resource_uid) = (principal.uid(), resource.uid());
+        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
+        let context = self.context(context, stage)?;
+        let request = Request::new(
+            principal_uid,
+            self.infer.clone(),
+            resource_uid,
+            context,
+            None,
+        )?;
+        self.judge(&self.infer_policies, &request, &entities)
+    }
+
+    fn judge(
+        &self,
+        policies: &PolicySet,
+        request: &Request,
+        entities: &Entities,
+    ) -> Result<Decision, PolicyError> {
+        let response = self.authorizer.is_authorized(request, policies, entities);
+        if let Some(AuthorizationError::PolicyEvaluationError(err)) =
+            response.diagnostics().errors().next()
+        {
+            return Err(PolicyError::Evaluation {
+                rule: err.policy_id().to_string(),
+                message: err.inner().to_string(),
+            });
+        }
+        let outcome = match response.decision() {
+            CedarDecision::Allow => Outcome::Allow,
+            CedarDecision::Deny => Outcome::Deny,
+        };
+        let mut reasons: Vec<RuleInfo> = response
+            .diagnostics()
+            .reason()
+            .filter_map(|id| self.rules.get(id))
+            .map(|meta| RuleInfo {
+                id: meta.id.clone(),
+                category: meta.category,
+                reason: meta.reason.clone(),
+                obligation: meta.obligation.clone(),
+            })
+            .collect();
+        reasons.sort_by(|a, b| a.id.cmp(&b.id));
+        reasons.dedup_by(|a, b| a.id == b.id);
+        let obligations: Vec<String> = match outcome {
+            Outcome::Allow => reasons
+                .iter()
+                .filter_map(|r| r.obligation.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            Outcome::Deny => Vec::new(),
+        };
+        Ok(Decision {
+            outcome,
+            rules: reasons.iter().map(|r| r.id.clone()).collect(),
+            reasons,
+            obligations,
+        })
+    }
+
+    fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
+        let categories = ctx.data_categories();
+        let mut pairs: Vec<(String, RestrictedExpression)> = vec![
+            (
+                "commercial".into(),
+                RestrictedExpression::new_bool(ctx.commercial()),
+            ),
+            (
+                "consent".into(),
+                RestrictedExpression::new_bool(ctx.consent()),
+            ),
+            (
+                "separate_consent".into(),
+                RestrictedExpression::new_bool(ctx.separate_consent()),
+            ),
+            (
+                "data_categories".into(),
+                strings(categories.iter().map(|c| c.as_str())),
+            ),
+            (
+                "special_categories".into(),
+                strings(
+                    categories
+                        .iter()
+                        .filter(|c| c.is_special())
+                        .map(|c| c.as_str()),
+                ),
+            ),
+            ("pii".into(), strings(ctx.pii().kinds().map(|k| k.as_str()))),
+            (
+                "pii_scan_complete".into(),
+                RestrictedExpression::new_bool(!ctx.pii().truncated()),
+            ),
+            (
+                "input_bytes".into(),
+                RestrictedExpression::new_long(
+                    i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX),
+                ),
+            ),
+            ("terms_current".into(), string(&self.terms_version)),
+            (
+                "post_inference".into(),
+                RestrictedExpression::new_bool(matches!(stage, Stage::Post(_))),
+            ),
+        ];
+        if let Some(purpose) = ctx.purpose() {
+            pairs.push(("purpose".into(), string(purpose)));
+        }
+        if let Some(terms) = ctx.terms_version() {
+            pairs.push(("terms_declared".into(), string(terms)));
+        }
+        if let Stage::Post(Some(p)) = stage {
+            pairs.push(("confidence".into(), self.confidence(p)));
+        }
+        Ok(Context::from_pairs(pairs)?)
+    }
+
+    /// `decimal` of a probability in [0, 1], from the cache.
+    fn confidence(&self, p: f64) -> RestrictedExpression {
+        // Rounds like `{:.4}` up to ties, which do not matter at this precision.
+        let step = (p * 10_000.0).round();
+        let slot = if (0.0..DECIMAL_STEPS as f64).contains(&step) {
+            self.confidences.get(step as usize)
+        } else {
+            None
+        };
+        match slot {
+            Some(cell) => cell.get_or_init(|| decimal(step / 10_000.0)).clone(),
+            None => decimal(p),
+        }
+    }
+
+    /// Builds the facts of a sample call — once with every optional attribute, once with none —
+    /// and checks them against the schema.
+    fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
+        let mismatch = |message: String| PolicyError::SchemaMismatch {
+            file: schema_file.to_owned(),
+            message,
+        };
+        let (caller, model) = sample_facts().map_err(|e| mismatch(chain(e.as_ref())))?;
+        let full = CallContext::sample();
+        for (threshold, ctx, stage) in [
+            (Some(0.5), full.clone(), Stage::Post(Some(0.5))),
+            (None, CallContext::default(), Stage::Pre),
+        ] {
+            let mut model = model.clone();
+            model.confidence_threshold = threshold;
+            let version = model
+                .versions
+                .first()
+                .cloned()
+                .ok_or_else(|| mismatch("sample model".into()))?;
+            let principal = caller_entity(&caller)?.clone();
+            let resource = ModelFacts::new(&model, &version)?.entity().clone();
+            let (p, r) = (principal.uid(), resource.uid());
+            Entities::from_entities([principal, resource], Some(&self.schema))
+                .map_err(|e| mismatch(chain(&e)))?;
+            let context = self.context(&ctx, stage)?;
+            Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
+                .map_err(|e| mismatch(chain(&e)))?;
+        }
+        let principal = caller_entity(&caller)?.clone();
+        let p = principal.uid();
+        let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
+        Entities::from_entities([principal, ledger], Some(&self.schema))
+            .map_err(|e| mismatch(chain(&e)))?;
+        Request::new(
+            p,
+            self.audit.clone(),
+            self.ledger.clone(),
+            Context::empty(),
+            Some(&self.schema),
+        )
+        .map_err(|e| mismatch(chain(&e)))?;
+        Ok(())
+    }
+}
+
+/// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
+/// rule with no action constraint or an `in` constraint (an action group in the schema may hold
+/// it). A rule scoped `==` to another action cannot match, so leaving it out changes no decision.
+fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyError> {
+    let mut out = PolicySet::new();
+    for policy in all.policies() {
+        let applies = match policy.action_constraint() {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(a) => &a == action,
+            ActionConstraint::In(_) => true,
+        };
+        if applies {
+            out.add(policy.clone())
+                .map_err(|_| PolicyError::DuplicateRuleId {
+                    id: policy.id().to_string(),
+                    first: PathBuf::new(),
+                    second: PathBuf::new(),
+                })?;
+        }
+    }
+    Ok(out)
+}
+
+/// An error and its sources, `: `-separated (Cedar puts the detail in the sources).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+fn caller_entity(caller: &Caller) -> Result<&Entity, PolicyError> {
+    caller
+        .entity()
+        .ok_or_else(|| PolicyError::CallerWithoutFacts(caller.id().to_string()))
+}
+
+/// A caller and a model with every attribute set, for the start-up check.
+fn sample_facts() -> Result<(Caller, Manifest), Box<dyn std::error::Error>> {
+    let caller = Caller::from_record(&toml::from_str(
+        r#"id = "sample"
+organisation = "Sample"
+roles = ["caller"]
+jurisdiction = "DE"
+terms_version = "1"
+licences = ["x"]"#,
+    )?)?;
+    let model: Manifest = toml::from_str(
+        r#"name = "sample"
+owner = "Sample"
+description = "Sample"
+default_version = "1"
+purposes = ["x"]
+risk_class = "high"
+data_categories = ["health"]
+jurisdictions = ["EU"]
+[licence]
+id = "x"
+commercial_use = true
+required_licences = ["x"]
+[[versions]]
+version = "1"
+file = "m.onnx"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+status = "active"
+inputs = []
+outputs = []"#,
+    )?;
+    Ok((caller, model))
+}

@@ -1,0 +1,140 @@
+//! The Cedar entities the rules are judged on, built from the caller registry and the model
+//! manifests (attribute by attribute as in `policies/schema.cedarschema` and `docs/POLICIES.md`).
+//!
+//! They are built once — a caller's when the registry is loaded, a model version's when the
+//! server calls [`ModelFacts::new`] on loading the model — because building them costs more than
+//! judging a call (Cedar parses the `decimal` extension name on every construction).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+
+use super::callers::Caller;
+use super::error::PolicyError;
+use super::jurisdiction;
+use crate::inference::{Manifest, RiskClass, Status, VersionManifest};
+
+fn type_name(s: &str) -> EntityTypeName {
+    // PANIC SAFETY: constant, valid Cedar type names (every test that builds facts covers them).
+    #[allow(clippy::expect_used)]
+    EntityTypeName::from_str(s).expect("constant entity type name")
+}
+
+pub(crate) static CALLER: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Caller"));
+pub(crate) static MODEL: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Model"));
+pub(crate) static LEDGER: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Ledger"));
+pub(crate) static ACTION: LazyLock<EntityTypeName> = LazyLock::new(|| type_name("Action"));
+
+pub(crate) fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+pub(crate) fn string(s: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(s.to_owned())
+}
+
+pub(crate) fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> RestrictedExpression {
+    RestrictedExpression::new_set(items.into_iter().map(string))
+}
+
+/// A probability as a Cedar `decimal` (four decimal places, rounded to nearest).
+pub(crate) fn decimal(p: f64) -> RestrictedExpression {
+    RestrictedExpression::new_decimal(format!("{p:.4}"))
+}
+
+fn entity(uid: EntityUid, attrs: Vec<(&str, RestrictedExpression)>) -> Result<Entity, PolicyError> {
+    let attrs: HashMap<String, RestrictedExpression> =
+        attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Ok(Entity::new(uid, attrs, Default::default())?)
+}
+
+/// `Caller::"<id>"` with the caller's attributes.
+pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, PolicyError> {
+    let regions = jurisdiction::regions(caller.jurisdiction());
+    entity(
+        uid(&CALLER, caller.id().as_str()),
+        vec![
+            ("organisation", string(caller.organisation())),
+            ("roles", strings(caller.roles().iter().map(|r| r.as_str()))),
+            ("tier", string(caller.tier())),
+            ("jurisdiction", string(caller.jurisdiction())),
+            ("regions", strings(regions.iter().map(String::as_str))),
+            ("terms_version", string(caller.terms_version())),
+            (
+                "human_oversight",
+                RestrictedExpression::new_bool(caller.human_oversight()),
+            ),
+            (
+                "licences",
+                strings(caller.licences().iter().map(String::as_str)),
+            ),
+        ],
+    )
+}
+
+/// One model version as the rules see it (`Model::"<name>:<version>"`). Build it once per
+/// loaded model version and pass it to [`super::PolicyEngine::decide_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFacts {
+    entity: Entity,
+}
+
+impl ModelFacts {
+    pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, PolicyError> {
+        let risk = match model.risk_class {
+            RiskClass::Minimal => "minimal",
+            RiskClass::Limited => "limited",
+            RiskClass::High => "high",
+        };
+        let status = match version.status {
+            Status::Active => "active",
+            Status::Deprecated => "deprecated",
+            Status::Recalled => "recalled",
+        };
+        let licence = &model.licence;
+        let mut attrs = vec![
+            ("name", string(&model.name)),
+            ("version", string(&version.version)),
+            ("licence", string(&licence.id)),
+            (
+                "commercial_use",
+                RestrictedExpression::new_bool(licence.commercial_use),
+            ),
+            (
+                "attribution",
+                RestrictedExpression::new_bool(licence.attribution),
+            ),
+            (
+                "required_licences",
+                strings(licence.required_licences.iter().map(String::as_str)),
+            ),
+            (
+                "purposes",
+                strings(model.purposes.iter().map(String::as_str)),
+            ),
+            ("risk_class", string(risk)),
+            (
+                "data_categories",
+                strings(model.data_categories.iter().map(String::as_str)),
+            ),
+            (
+                "jurisdictions",
+                strings(model.jurisdictions.iter().map(String::as_str)),
+            ),
+            ("status", string(status)),
+        ];
+        if let Some(t) = model.confidence_threshold {
+            attrs.push(("confidence_threshold", decimal(t)));
+        }
+        let id = format!("{}:{}", model.name, version.version);
+        Ok(Self {
+            entity: entity(uid(&MODEL, &id), attrs)?,
+        })
+    }
+
+    pub(crate) fn entity(&self) -> &Entity {
+        &self.entity
+    }
+}

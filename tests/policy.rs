@@ -1,0 +1,542 @@
+//! The shipped policy bundle, judged on a table of scenarios (caller × model × context →
+//! decision, rule ids, obligations) that makes every shipped rule match and not match; and
+//! bundles broken on purpose, which must stop loading with the file and position.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use vouch::inference::Manifest;
+use vouch::policy::{
+    detect, CallContext, Caller, CallerRecord, Outcome, PolicyEngine, PolicyError, Role,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn engine() -> PolicyEngine {
+    PolicyEngine::load(&root().join("policies")).unwrap()
+}
+
+fn manifest(name: &str) -> Manifest {
+    Manifest::from_file(
+        &root()
+            .join("tests/fixtures/models")
+            .join(name)
+            .join("manifest.toml"),
+    )
+    .unwrap()
+}
+
+fn caller(id: &str) -> Caller {
+    let mut r = CallerRecord {
+        id: id.into(),
+        organisation: format!("{id} org"),
+        roles: vec![Role::Caller],
+        tier: "standard".into(),
+        jurisdiction: "DE".into(),
+        terms_version: "2026-01".into(),
+        human_oversight: true,
+        licences: vec![],
+        credentials: vec![],
+    };
+    match id {
+        "clinic" => {}
+        "clinic-solo" => r.human_oversight = false,
+        "startup" => {
+            r.jurisdiction = "US".into();
+            r.tier = "free".into();
+            r.human_oversight = false;
+            r.licences = vec!["fixture-eula".into()];
+        }
+        "lab-cn" => r.jurisdiction = "CN".into(),
+        "stale" => r.terms_version = "2025-06".into(),
+        "regulator" => r.roles = vec![Role::Regulator],
+        "admin" => r.roles = vec![Role::Admin],
+        other => panic!("no test caller {other}"),
+    }
+    Caller::from_record(&r).unwrap()
+}
+
+#[derive(Clone, Copy)]
+enum Stage {
+    Pre,
+    Post(Option<f64>),
+}
+
+struct Scenario {
+    name: &'static str,
+    caller: &'static str,
+    /// `name` or `name:version`.
+    model: &'static str,
+    params: Value,
+    text: &'static str,
+    input_bytes: u64,
+    stage: Stage,
+    allow: bool,
+    rules: &'static [&'static str],
+    obligations: &'static [&'static str],
+}
+
+const fn s(name: &'static str, caller: &'static str, model: &'static str) -> Scenario {
+    Scenario {
+        name,
+        caller,
+        model,
+        params: Value::Null,
+        text: "",
+        input_bytes: 100,
+        stage: Stage::Pre,
+        allow: true,
+        rules: &["access.infer"],
+        obligations: &[],
+    }
+}
+
+impl Scenario {
+    fn params(mut self, p: Value) -> Self {
+        self.params = p;
+        self
+    }
+    fn text(mut self, t: &'static str) -> Self {
+        self.text = t;
+        self
+    }
+    fn bytes(mut self, n: u64) -> Self {
+        self.input_bytes = n;
+        self
+    }
+    fn post(mut self, p: Option<f64>) -> Self {
+        self.stage = Stage::Post(p);
+        self
+    }
+    fn deny(mut self, rules: &'static [&'static str]) -> Self {
+        self.allow = false;
+        self.rules = rules;
+        self
+    }
+    fn allow(
+        mut self,
+        rules: &'static [&'static str],
+        obligations: &'static [&'static str],
+    ) -> Self {
+        self.allow = true;
+        self.rules = rules;
+        self.obligations = obligations;
+        self
+    }
+}
+
+fn research() -> Value {
+    json!({"purpose": "research"})
+}
+
+fn triage_ok() -> Value {
+    json!({"purpose": "medical-triage", "data_categories": ["health"], "consent": true, "separate_consent": true})
+}
+
+fn scenarios() -> Vec<Scenario> {
+    const AI: &[&str] = &["access.infer", "liability.ai-disclosure"];
+    vec![
+        // access
+        s("baseline allow", "clinic", "open-minimal").params(research()),
+        s("admin cannot infer", "admin", "open-minimal").params(research()).deny(&["access.caller-role-required"]),
+        s("regulator cannot infer", "regulator", "open-minimal").params(research()).deny(&["access.caller-role-required"]),
+        s("free tier over 64 KiB", "startup", "open-minimal").params(research()).bytes(70_000).deny(&["access.free-tier-input-limit"]),
+        s("free tier at 64 KiB", "startup", "open-minimal").params(research()).bytes(65_536),
+        s("standard tier over 64 KiB", "clinic", "open-minimal").params(research()).bytes(70_000),
+        // ip
+        s("non-commercial licence, commercial by default", "clinic", "nc-research").params(research()).deny(&["ip.commercial-use-forbidden"]),
+        s("non-commercial licence, declared non-commercial", "clinic", "nc-research")
+            .params(json!({"purpose": "research", "commercial": false}))
+            .allow(&["access.infer", "ip.attribution"], &["attribution"]),
+        s("commercial use of an open licence", "clinic", "open-minimal").params(json!({"purpose": "research", "commercial": true})),
+        s("licence required, not held", "clinic", "licensed-model").params(json!({"purpose": "support-triage"})).deny(&["ip.licence-required"]),
+        s("licence required, held", "startup", "licensed-model").params(json!({"purpose": "support-triage"})).allow(AI, &["ai-disclosure"]),
+        s("recalled version", "clinic", "open-minimal:0.8").params(research()).deny(&["ip.model-recalled"]),
+        s("deprecated version", "clinic", "open-minimal:0.9")
+            .params(research())
+            .allow(&["access.infer", "ip.deprecated-model"], &["deprecation-notice"]),
+        s("active version named", "clinic", "open-minimal:1.0").params(research()),
+        // privacy: consent
+        s("declared personal data without consent", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "data_categories": ["personal"]}))
+            .deny(&["privacy.consent-required"]),
+        s("declared personal data with consent", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "data_categories": ["personal"], "consent": true})),
+        s("detected e-mail without consent", "clinic", "open-minimal")
+            .params(research())
+            .text("please write to jane.doe@example.com")
+            .deny(&["privacy.consent-required"]),
+        s("detected e-mail with consent", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "consent": true}))
+            .text("please write to jane.doe@example.com"),
+        s("phone in a free-text parameter", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "note": "call me on +44 20 7946 0958"}))
+            .deny(&["privacy.consent-required"]),
+        s("dates and versions are no personal data", "clinic", "open-minimal")
+            .params(research())
+            .text("release 1.2.3.4 built 2024-01-15 12:30:45, build 20240115123045"),
+        // privacy: special categories
+        s("health data, model not approved", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "data_categories": ["health"], "consent": true, "separate_consent": true}))
+            .deny(&["privacy.special-category-not-approved"]),
+        s("health data, model approved", "clinic", "clinic-high").params(triage_ok()).allow(AI, &["ai-disclosure"]),
+        s("health data without explicit consent", "clinic", "clinic-high")
+            .params(json!({"purpose": "medical-triage", "data_categories": ["health"], "consent": true}))
+            .deny(&["privacy.special-category-explicit-consent"]),
+        s("health data without any consent", "clinic", "clinic-high")
+            .params(json!({"purpose": "medical-triage", "data_categories": ["health"]}))
+            .deny(&["privacy.consent-required", "privacy.special-category-explicit-consent"]),
+        s("children's data on a health-only model", "clinic", "clinic-high")
+            .params(json!({"purpose": "medical-triage", "data_categories": ["health", "children"], "consent": true, "separate_consent": true}))
+            .deny(&["privacy.special-category-not-approved"]),
+        // privacy: PIPL
+        s("Chinese resident ID without separate consent", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "consent": true}))
+            .text("身份证号 11010519491231002X")
+            .deny(&["privacy.cn-resident-id-separate-consent"]),
+        s("Chinese resident ID with separate consent", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true}))
+            .text("身份证号 11010519491231002X"),
+        s("ID-like number failing the check digit", "clinic", "open-minimal").params(research()).text("编号 110105194912310021"),
+        // privacy: purpose and transfer
+        s("no purpose", "clinic", "open-minimal").deny(&["privacy.purpose-required"]),
+        s("purpose outside the model's purposes", "clinic", "open-minimal")
+            .params(json!({"purpose": "marketing"}))
+            .deny(&["privacy.purpose-limitation"]),
+        s("caller jurisdiction not cleared", "lab-cn", "nc-research")
+            .params(json!({"purpose": "research", "commercial": false}))
+            .deny(&["privacy.cross-border-transfer"]),
+        s("caller jurisdiction cleared", "lab-cn", "open-minimal").params(research()),
+        s("EU member state cleared through EU", "clinic", "nc-research")
+            .params(json!({"purpose": "research", "commercial": false}))
+            .allow(&["access.infer", "ip.attribution"], &["attribution"]),
+        // liability
+        s("high risk without human oversight", "clinic-solo", "clinic-high").params(triage_ok()).deny(&["liability.high-risk-oversight"]),
+        s("minimal risk without human oversight", "clinic-solo", "open-minimal").params(research()),
+        s("terms accepted in an old version", "stale", "open-minimal").params(research()).deny(&["liability.terms-not-accepted"]),
+        s("request names outdated terms", "clinic", "open-minimal")
+            .params(json!({"purpose": "research", "terms_version": "2025-06"}))
+            .deny(&["liability.terms-declared-outdated"]),
+        s("request names current terms", "clinic", "open-minimal").params(json!({"purpose": "research", "terms_version": "2026-01"})),
+        s("post: high risk, low confidence", "clinic", "clinic-high")
+            .params(triage_ok())
+            .post(Some(0.62))
+            .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review"], &["ai-disclosure", "human-review"]),
+        s("post: high risk, confident", "clinic", "clinic-high").params(triage_ok()).post(Some(0.93)).allow(AI, &["ai-disclosure"]),
+        s("post: high risk, exactly at threshold", "clinic", "clinic-high").params(triage_ok()).post(Some(0.8)).allow(AI, &["ai-disclosure"]),
+        s("post: high risk, no probability", "clinic", "clinic-high")
+            .params(triage_ok())
+            .post(None)
+            .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review-no-confidence"], &["ai-disclosure", "human-review"]),
+        s("post: minimal risk, low confidence", "clinic", "open-minimal").params(research()).post(Some(0.1)),
+        s("post: deny rules still hold", "stale", "clinic-high").params(triage_ok()).post(Some(0.5)).deny(&["liability.terms-not-accepted"]),
+        // several rules at once
+        s("several denials", "stale", "nc-research").deny(&[
+            "ip.commercial-use-forbidden",
+            "liability.terms-not-accepted",
+            "privacy.purpose-required",
+        ]),
+    ]
+}
+
+fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, PolicyError> {
+    let (name, version) = sc.model.split_once(':').unwrap_or((sc.model, ""));
+    let m = manifest(name);
+    let version = if version.is_empty() {
+        m.default_version.clone()
+    } else {
+        version.to_owned()
+    };
+    let v = m.version(&version).unwrap();
+    let params = match &sc.params {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let mut texts: Vec<&str> = detect::parameter_texts(&params);
+    texts.push(sc.text);
+    let ctx = CallContext::from_parameters(&params)?
+        .with_pii(detect::scan(texts))
+        .with_input_bytes(sc.input_bytes);
+    let c = caller(sc.caller);
+    match sc.stage {
+        Stage::Pre => engine.decide(&c, &m, v, &ctx),
+        Stage::Post(p) => engine.decide_post(&c, &m, v, &ctx, p),
+    }
+}
+
+#[test]
+fn scenario_table() {
+    let engine = engine();
+    let table = scenarios();
+    assert!(table.len() >= 40, "{} scenarios", table.len());
+    let mut failures = Vec::new();
+    for sc in &table {
+        let d = run(&engine, sc).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
+        let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
+        let outcome = if sc.allow {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        };
+        if d.outcome != outcome || rules != sc.rules || d.obligations != sc.obligations {
+            failures.push(format!(
+                "{}: got {} {:?} {:?}, want {} {:?} {:?}",
+                sc.name, d.outcome, rules, d.obligations, outcome, sc.rules, sc.obligations
+            ));
+        }
+        assert_eq!(d.reasons.len(), d.rules.len());
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Every shipped rule is seen to match in some scenario and to not match in another.
+#[test]
+fn every_rule_is_covered_both_ways() {
+    let engine = engine();
+    let table = scenarios();
+    let mut matched = BTreeSet::new();
+    for sc in &table {
+        matched.extend(sc.rules.iter().copied());
+    }
+    for rule in engine.rules() {
+        let id = rule.id.as_str();
+        if id.starts_with("access.audit") || id == "privacy.unscanned-input-without-consent" {
+            continue; // covered by `audit_needs_the_regulator_role`, `large_unscanned_input_needs_consent`
+        }
+        assert!(matched.contains(id), "no scenario where {id} matches");
+        assert!(
+            table.iter().any(|sc| !sc.rules.contains(&id)),
+            "no scenario where {id} does not match"
+        );
+    }
+}
+
+#[test]
+fn audit_needs_the_regulator_role() {
+    let engine = engine();
+    let d = engine.authorize_audit(&caller("regulator")).unwrap();
+    assert_eq!(d.outcome, Outcome::Allow);
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["access.audit"]
+    );
+    let d = engine.authorize_audit(&caller("clinic")).unwrap();
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["access.audit-regulator-only"]
+    );
+}
+
+#[test]
+fn reasons_carry_category_and_text() {
+    let engine = engine();
+    let sc = s("x", "clinic", "nc-research").params(research());
+    let d = run(&engine, &sc).unwrap();
+    let info = &d.reasons[0];
+    assert_eq!(info.id.as_str(), "ip.commercial-use-forbidden");
+    assert_eq!(info.category.as_str(), "ip");
+    assert!(info.reason.contains("commercial"));
+}
+
+#[test]
+fn out_of_range_probability_is_an_error() {
+    let engine = engine();
+    let sc = s("x", "clinic", "clinic-high")
+        .params(triage_ok())
+        .post(Some(1.5));
+    assert!(matches!(run(&engine, &sc), Err(PolicyError::Confidence(_))));
+    let sc = s("x", "clinic", "clinic-high")
+        .params(triage_ok())
+        .post(Some(f64::NAN));
+    assert!(matches!(run(&engine, &sc), Err(PolicyError::Confidence(_))));
+}
+
+#[test]
+fn large_unscanned_input_needs_consent() {
+    let engine = engine();
+    let big = "x".repeat(detect::MAX_SCAN_BYTES + 1);
+    let m = manifest("open-minimal");
+    let v = m.version("1.0").unwrap();
+    let report = detect::scan([big.as_str()]);
+    let deny = CallContext::from_parameters(research().as_object().unwrap())
+        .unwrap()
+        .with_pii(report.clone());
+    let d = engine.decide(&caller("clinic"), &m, v, &deny).unwrap();
+    assert_eq!(
+        d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        ["privacy.unscanned-input-without-consent"]
+    );
+    let ok = CallContext::from_parameters(
+        json!({"purpose": "research", "consent": true})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap()
+    .with_pii(report);
+    assert!(engine
+        .decide(&caller("clinic"), &m, v, &ok)
+        .unwrap()
+        .is_allowed());
+}
+
+#[test]
+fn bundle_hash_follows_the_documented_layout() {
+    use sha2::{Digest, Sha256};
+    let dir = root().join("policies");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".cedar") || n.ends_with(".cedarschema") || n == "bundle.toml")
+        .collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for n in &names {
+        h.update(n.as_bytes());
+        h.update([0]);
+        h.update(Sha256::digest(std::fs::read(dir.join(n)).unwrap()));
+    }
+    assert_eq!(engine().bundle_hash().to_hex(), hex::encode(h.finalize()));
+    assert_eq!(engine().files(), names.as_slice());
+}
+
+// ---- broken bundles ---------------------------------------------------------------------------
+
+/// A copy of the shipped bundle in a temporary folder, with `edit` applied to one file.
+fn broken(file: &str, edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, PolicyError) {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("policies")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    let path = tmp.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, edit(text)).unwrap();
+    let err = PolicyEngine::load(tmp.path()).unwrap_err();
+    (tmp, err)
+}
+
+fn names(err: &PolicyError, dir: &Path, file: &str) -> bool {
+    err.to_string()
+        .contains(&dir.join(file).display().to_string())
+}
+
+#[test]
+fn syntax_error_names_file_and_position() {
+    let (tmp, err) = broken("ip.cedar", |t| {
+        format!("{t}\n@id(\"ip.broken\")\npermit (principal, action resource);\n")
+    });
+    let lines = std::fs::read_to_string(tmp.path().join("ip.cedar"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(matches!(err, PolicyError::Syntax { .. }), "{err}");
+    assert!(names(&err, tmp.path(), "ip.cedar"), "{err}");
+    let PolicyError::Syntax { pos: Some(pos), .. } = &err else {
+        panic!("no position: {err}")
+    };
+    assert_eq!(pos.line, lines, "{err}");
+}
+
+#[test]
+fn unknown_attribute_names_file_and_rule() {
+    let (tmp, err) = broken("privacy.cedar", |t| {
+        format!(
+            "{t}\n@id(\"privacy.typo\")\n@category(\"privacy\")\n@reason(\"r\")\nforbid (principal, action == Action::\"infer\", resource)\nwhen {{ resource.licnce == \"x\" }};\n"
+        )
+    });
+    assert!(matches!(err, PolicyError::Validation { .. }), "{err}");
+    assert!(names(&err, tmp.path(), "privacy.cedar"), "{err}");
+    assert!(err.to_string().contains("privacy.typo"), "{err}");
+    assert!(err.to_string().contains("licnce"), "{err}");
+}
+
+#[test]
+fn missing_annotation_names_file_and_position() {
+    let (tmp, err) = broken("liability.cedar", |t| {
+        format!("{t}\n@id(\"liability.x\")\n@category(\"liability\")\nforbid (principal, action, resource);\n")
+    });
+    assert!(matches!(err, PolicyError::Annotation { .. }), "{err}");
+    assert!(names(&err, tmp.path(), "liability.cedar"), "{err}");
+    assert!(err.to_string().contains("@reason"), "{err}");
+    let PolicyError::Annotation { pos: Some(pos), .. } = &err else {
+        panic!("no position: {err}")
+    };
+    let text = std::fs::read_to_string(tmp.path().join("liability.cedar")).unwrap();
+    assert_eq!(pos.line, text.lines().count() - 2, "{err}");
+}
+
+#[test]
+fn bad_category_obligation_on_forbid_and_duplicate_ids_are_refused() {
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replacen("@category(\"ip\")", "@category(\"legal\")", 1)
+    });
+    assert!(err.to_string().contains("\"legal\""), "{err}");
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replacen(
+            "@category(\"ip\")",
+            "@category(\"ip\")\n@obligation(\"x\")",
+            1,
+        )
+    });
+    assert!(err.to_string().contains("only allowed on permit"), "{err}");
+    let (_t, err) = broken("ip.cedar", |t| {
+        t.replace("ip.licence-required", "privacy.consent-required")
+    });
+    assert!(matches!(err, PolicyError::DuplicateRuleId { .. }), "{err}");
+}
+
+#[test]
+fn schema_error_and_missing_files_are_refused() {
+    let (tmp, err) = broken("schema.cedarschema", |t| {
+        t.replacen("entity Ledger;", "entity Ledger", 1)
+    });
+    assert!(matches!(err, PolicyError::Schema { .. }), "{err}");
+    assert!(names(&err, tmp.path(), "schema.cedarschema"), "{err}");
+    let (_t, err) = broken("bundle.toml", |_| "terms = 1\n".into());
+    assert!(matches!(err, PolicyError::BundleConfig { .. }), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        PolicyEngine::load(tmp.path()),
+        Err(PolicyError::BundleIncomplete { .. })
+    ));
+}
+
+#[test]
+fn schema_asking_for_facts_vouch_lacks_is_refused() {
+    let (_t, err) = broken("schema.cedarschema", |t| {
+        t.replacen(
+            "entity Caller = {",
+            "entity Caller = {\n  credit_score: Long,",
+            1,
+        )
+    });
+    assert!(matches!(err, PolicyError::SchemaMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("schema.cedarschema"), "{err}");
+    assert!(err.to_string().contains("credit_score"), "{err}");
+}
+
+#[test]
+fn shipped_caller_registry_loads() {
+    let registry =
+        vouch::policy::CallerRegistry::load(&root().join("config/callers.toml")).unwrap();
+    assert!(registry.get("demo-clinic").is_some());
+    assert!(registry
+        .get("demo-regulator")
+        .unwrap()
+        .has_role(Role::Regulator));
+}
+
+/// The server shares these between worker threads.
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<PolicyEngine>();
+    shared::<vouch::policy::CallerRegistry>();
+    shared::<vouch::policy::ModelFacts>();
+    shared::<CallContext>();
+    shared::<vouch::policy::Decision>();
+}
