@@ -2,8 +2,11 @@
 //! [`ExitCode`]; none holds logic of its own that a test could not reach through the library.
 
 mod caller;
+pub mod demo;
 mod keygen;
 mod policy;
+mod receipt;
+pub mod serve;
 mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -57,6 +60,11 @@ pub enum Command {
     Policy(policy::Args),
     /// Manage the caller registry (API keys are stored only as hashes).
     Caller(caller::Args),
+    /// Serve the models over the Open Inference Protocol v2, judging and recording every call.
+    Serve(serve::Args),
+    /// Check a receipt offline.
+    #[command(subcommand)]
+    Receipt(receipt::Command),
 }
 
 /// Sets up `tracing` on standard error. `RUST_LOG` chooses the level (default `info`).
@@ -78,6 +86,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Receipt(cmd) => receipt::run(cmd),
         Command::Caller(args) => caller::run(args),
     }
 }

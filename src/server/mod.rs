@@ -1,3 +1,88 @@
-//! The HTTP service: actix-web routes for the Open Inference Protocol v2 and the regulator API,
-//! authentication, the path of one call (facts → policy → inference → ledger → response), metrics.
-//! It knows nothing of file formats: it calls `ledger`, `policy` and `inference`.
+//! The HTTP service: actix-web routes for the Open Inference Protocol v2, receipts, and metrics;
+//! authentication; the path of one call (facts → policy → inference → post-inference rules →
+//! ledger → response). It knows nothing of file formats: it calls `ledger`, `policy` and
+//! `inference`. HTTP statuses are chosen in one place, [`error::ApiError`].
+//!
+//! [`run`] takes the listener, the state and the shutdown signal, so tests bind `127.0.0.1:0` and
+//! drive the real server.
+
+mod auth;
+mod body;
+mod error;
+mod infer;
+mod metrics;
+mod routes;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use crate::inference::Registry;
+use crate::ledger::Ledger;
+use crate::policy::{CallerRegistry, PolicyEngine};
+
+/// Limits and switches of the service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Longest a model may take to answer one call.
+    pub call_timeout: Duration,
+    /// Bench only: serve without policy and ledger, to measure what auditing costs.
+    pub bare: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 8 * 1024 * 1024,
+            call_timeout: Duration::from_secs(10),
+            bare: false,
+        }
+    }
+}
+
+/// Everything a handler needs, shared by all workers.
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub policy: Arc<PolicyEngine>,
+    pub callers: Arc<CallerRegistry>,
+    pub ledger: Ledger,
+    pub metrics: Metrics,
+    pub limits: Limits,
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting, lets calls in flight
+/// finish (up to 30 s), and returns. The caller closes the ledger afterwards.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    workers: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let data = web::Data::from(state);
+    let max_body = data.limits.max_body;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .configure(routes::configure)
+    })
+    .workers(workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.await;
+        handle.stop(true).await;
+    });
+    server.await
+}

@@ -1,0 +1,290 @@
+//! `vouch serve`: load the rules, the callers and the models, open the ledger, and serve until
+//! SIGINT or SIGTERM; then stop accepting, finish the calls in flight, and close the ledger.
+//!
+//! Settings come from flags, then `VOUCH_*` environment variables, then the `--config` TOML file,
+//! then the defaults below.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{demo, ExitCode};
+use crate::inference::{Registry, RegistryConfig};
+use crate::ledger::{read_signer_key, Ledger, LedgerConfig, PRIVATE_KEY_FILE};
+use crate::policy::{CallerRegistry, PolicyEngine};
+use crate::server::{self, AppState, Limits, Metrics};
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// A TOML file with any of the settings below (keys as the flags, with `_` for `-`).
+    #[arg(long, env = "VOUCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "VOUCH_BIND")]
+    pub bind: Option<String>,
+    /// Folder of the ledger (and, with --demo, of the demo keys and callers) [default: data].
+    #[arg(long, env = "VOUCH_DATA")]
+    pub data: Option<PathBuf>,
+    /// Folder of the models [default: models].
+    #[arg(long, env = "VOUCH_MODELS")]
+    pub models: Option<PathBuf>,
+    /// Folder of the policy bundle [default: policies].
+    #[arg(long, env = "VOUCH_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// The caller registry [default: config/callers.toml; with --demo: DATA/callers.toml].
+    #[arg(long, env = "VOUCH_CALLERS")]
+    pub callers: Option<PathBuf>,
+    /// The log's private key, mode 0600 (`vouch keygen`) [default: DATA/log.key].
+    #[arg(long, env = "VOUCH_KEY")]
+    pub key: Option<PathBuf>,
+    /// HTTP worker threads [default: the number of CPUs].
+    #[arg(long, env = "VOUCH_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest request body in bytes [default: 8388608].
+    #[arg(long, env = "VOUCH_MAX_BODY")]
+    pub max_body: Option<usize>,
+    /// Per-call model timeout in milliseconds [default: 10000].
+    #[arg(long, env = "VOUCH_TIMEOUT_MS")]
+    pub timeout_ms: Option<u64>,
+    /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
+    /// runs), printed with a working example call.
+    #[arg(long)]
+    pub demo: bool,
+    /// Benchmarks only: serve without policy and ledger, to measure what auditing costs.
+    #[arg(long, hide = true)]
+    pub bench_bare: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data: Option<PathBuf>,
+    models: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    callers: Option<PathBuf>,
+    key: Option<PathBuf>,
+    workers: Option<usize>,
+    max_body: Option<usize>,
+    timeout_ms: Option<u64>,
+}
+
+/// The settings after flags, environment, file and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub data: PathBuf,
+    pub models: PathBuf,
+    pub policies: PathBuf,
+    pub callers: PathBuf,
+    pub key: PathBuf,
+    pub workers: usize,
+    pub limits: Limits,
+    pub demo: bool,
+}
+
+fn settings(args: Args) -> Result<Settings, String> {
+    let file: FileConfig = match &args.config {
+        None => FileConfig::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+    };
+    let data = args
+        .data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let default_callers = if args.demo {
+        data.join("callers.toml")
+    } else {
+        PathBuf::from("config/callers.toml")
+    };
+    let workers = args
+        .workers
+        .or(file.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    Ok(Settings {
+        bind: args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        models: args
+            .models
+            .or(file.models)
+            .unwrap_or_else(|| PathBuf::from("models")),
+        policies: args
+            .policies
+            .or(file.policies)
+            .unwrap_or_else(|| PathBuf::from("policies")),
+        callers: args.callers.or(file.callers).unwrap_or(default_callers),
+        key: args
+            .key
+            .or(file.key)
+            .unwrap_or_else(|| data.join(PRIVATE_KEY_FILE)),
+        workers,
+        limits: Limits {
+            max_body: args.max_body.or(file.max_body).unwrap_or(8 * 1024 * 1024),
+            call_timeout: Duration::from_millis(
+                args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
+            ),
+            bare: args.bench_bare,
+        },
+        demo: args.demo,
+        data,
+    })
+}
+
+/// Everything a running service needs, loaded and checked.
+pub struct Loaded {
+    pub state: Arc<AppState>,
+    pub settings: Settings,
+}
+
+/// Loads rules, callers, models, key and ledger; errors name the file at fault.
+pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
+    let bad = |e: String| (ExitCode::BadInput, e);
+    let policy =
+        PolicyEngine::load(&settings.policies).map_err(|e| bad(format!("policies: {e}")))?;
+    if settings.demo {
+        demo::provision(&settings.data, &settings.callers, &policy)
+            .map_err(|e| (ExitCode::Io, e))?;
+    }
+    let callers =
+        CallerRegistry::load(&settings.callers).map_err(|e| bad(format!("callers: {e}")))?;
+    let registry = Registry::load(&settings.models, RegistryConfig::default())
+        .map_err(|e| bad(format!("models: {e}")))?;
+    for (what, why) in registry.refused() {
+        tracing::error!(model = %what, error = %why, "model refused");
+    }
+    if let Some(e) = registry.unavailable() {
+        tracing::error!("{e}");
+    }
+    let signer = read_signer_key(&settings.key).map_err(|e| bad(e.to_string()))?;
+    let metrics = Metrics::new().map_err(|e| (ExitCode::Io, e.to_string()))?;
+    let m = metrics.clone();
+    let ledger = Ledger::open_with(
+        &settings.data,
+        signer,
+        LedgerConfig::default(),
+        Some(Arc::new(move |s| m.on_commit(s))),
+    )
+    .map_err(|e| {
+        (
+            ExitCode::Io,
+            format!("ledger in {}: {e}", settings.data.display()),
+        )
+    })?;
+    let head = ledger.head();
+    metrics
+        .ledger_entries
+        .set(i64::try_from(head.entries).unwrap_or(i64::MAX));
+    metrics
+        .ledger_blocks
+        .set(i64::try_from(head.blocks).unwrap_or(i64::MAX));
+    let state = AppState {
+        registry: Arc::new(registry),
+        policy: Arc::new(policy),
+        callers: Arc::new(callers),
+        ledger,
+        metrics,
+        limits: settings.limits.clone(),
+    };
+    Ok(Loaded {
+        state: Arc::new(state),
+        settings,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let settings = match settings(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vouch serve: {e}");
+            return ExitCode::BadInput;
+        }
+    };
+    let loaded = match load(settings) {
+        Ok(l) => l,
+        Err((code, e)) => {
+            eprintln!("vouch serve: {e}");
+            return code;
+        }
+    };
+    let listener = match TcpListener::bind(&loaded.settings.bind) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "vouch serve: cannot listen on {}: {e}",
+                loaded.settings.bind
+            );
+            return ExitCode::Io;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if loaded.settings.demo {
+        demo::announce(&loaded.settings.data, &addr);
+    }
+    tracing::info!(address = %addr, data = %loaded.settings.data.display(), "serving");
+    println!("vouch serving on http://{addr}");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vouch serve: {e}");
+            return ExitCode::Io;
+        }
+    };
+    let state = Arc::clone(&loaded.state);
+    let result = rt.block_on(server::run(
+        listener,
+        state,
+        loaded.settings.workers,
+        shutdown_signal(),
+    ));
+    loaded.state.ledger.close();
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped; ledger closed");
+            ExitCode::Ok
+        }
+        Err(e) => {
+            eprintln!("vouch serve: {e}");
+            ExitCode::Io
+        }
+    }
+}
+
+/// Used by `make run` and the tests: the path of a demo file.
+pub fn demo_file(data: &Path, name: &str) -> PathBuf {
+    data.join(name)
+}

@@ -1,0 +1,61 @@
+//! Authentication: `Authorization: Bearer <key>` → the caller and the id of its credential. The
+//! key is hashed and compared in constant time by the caller registry; the key itself is never
+//! logged or stored.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::policy::{Caller, CredentialId, Role};
+
+/// The authenticated caller of one request.
+pub struct Authenticated<'a> {
+    pub caller: &'a Caller,
+    pub credential: CredentialId,
+}
+
+/// Longest `Authorization` header read.
+const MAX_AUTH_HEADER: usize = 512;
+
+/// Authenticates the request against the caller registry.
+pub fn authenticate<'s>(
+    req: &HttpRequest,
+    state: &'s AppState,
+) -> Result<Authenticated<'s>, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated)?;
+    if value.len() > MAX_AUTH_HEADER {
+        return Err(ApiError::Unauthenticated);
+    }
+    let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
+    let (scheme, key) = value.split_once(' ').ok_or(ApiError::Unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthenticated);
+    }
+    let (caller, credential) = state
+        .callers
+        .authenticate(key.trim())
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Authenticated { caller, credential })
+}
+
+/// Authenticates and requires one of `roles`.
+pub fn require<'s>(
+    req: &HttpRequest,
+    state: &'s AppState,
+    roles: &[Role],
+) -> Result<Authenticated<'s>, ApiError> {
+    let auth = authenticate(req, state)?;
+    if roles.iter().any(|r| auth.caller.has_role(*r)) {
+        Ok(auth)
+    } else {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "this route needs the role {}",
+            names.join(" or ")
+        )))
+    }
+}

@@ -1,0 +1,194 @@
+//! Decoding an inference request body: plain JSON, or the binary tensor data extension (a JSON
+//! header of `Inference-Header-Content-Length` bytes followed by the raw tensors of the inputs that
+//! carry `parameters.binary_data_size`, in order). The most used v2 client sends binary tensors by
+//! default, so both are first-class. Also encodes a response with binary outputs.
+
+use actix_web::http::header::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::inference::{InferRequest, InferResponse, TensorData};
+
+/// The header naming the length of the JSON part of a binary-extension body.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// A decoded request, with what the input commitment is computed over.
+pub struct Decoded {
+    pub request: InferRequest,
+    /// The request's `inputs` array as the caller sent it (in binary mode: without the data).
+    pub inputs_json: Value,
+    /// The binary section of a binary-extension body (empty for JSON).
+    pub binary: Vec<u8>,
+    /// Whether the caller asked for binary outputs (and which).
+    pub binary_outputs: BinaryOutputs,
+}
+
+/// Which outputs go back as binary data.
+#[derive(Debug, Clone, Default)]
+pub struct BinaryOutputs {
+    pub all: bool,
+    pub names: Vec<String>,
+}
+
+impl BinaryOutputs {
+    pub fn wants(&self, name: &str) -> bool {
+        self.all || self.names.iter().any(|n| n == name)
+    }
+    pub fn any(&self) -> bool {
+        self.all || !self.names.is_empty()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+/// Checks the content type: JSON, none, or anything with the binary header.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key(HEADER_LENGTH) {
+        return Ok(());
+    }
+    match headers.get(actix_web::http::header::CONTENT_TYPE) {
+        None => Ok(()),
+        Some(v) => {
+            let v = v.to_str().unwrap_or("").to_ascii_lowercase();
+            let essence = v.split(';').next().unwrap_or("").trim();
+            if essence == "application/json" || essence.ends_with("+json") {
+                Ok(())
+            } else {
+                Err(ApiError::UnsupportedMediaType(essence.to_string()))
+            }
+        }
+    }
+}
+
+/// Decodes the body of an infer request.
+pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
+    let json_len = match headers.get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| bad("Inference-Header-Content-Length is not a number"))?,
+        ),
+    };
+    let (json, binary) = match json_len {
+        None => (body, &[][..]),
+        Some(n) if n <= body.len() => body.split_at(n),
+        Some(n) => {
+            return Err(bad(format!(
+                "Inference-Header-Content-Length {n} exceeds the body's {} bytes",
+                body.len()
+            )))
+        }
+    };
+    let mut value: Value =
+        serde_json::from_slice(json).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| bad("the request must be a JSON object"))?;
+    let inputs_json = obj.get("inputs").cloned().unwrap_or(Value::Null);
+    let binary_outputs = binary_outputs(obj)?;
+    let mut request: InferRequest =
+        serde_json::from_value(value).map_err(|e| bad(format!("not an inference request: {e}")))?;
+    // Hand each binary input its bytes.
+    let mut rest = binary;
+    for input in &mut request.inputs {
+        let size = input
+            .parameters
+            .as_ref()
+            .and_then(|p| p.get("binary_data_size"));
+        let Some(size) = size else { continue };
+        if json_len.is_none() {
+            return Err(bad(format!(
+                "input {:?} has binary_data_size but the body has no binary part",
+                input.name
+            )));
+        }
+        let size = size
+            .as_u64()
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "input {:?}: binary_data_size must be a non-negative integer",
+                    input.name
+                ))
+            })?;
+        if size > rest.len() {
+            return Err(bad(format!(
+                "input {:?}: binary_data_size {size} exceeds the {} bytes left",
+                input.name,
+                rest.len()
+            )));
+        }
+        if !matches!(input.data, TensorData::Json(Value::Null)) {
+            return Err(bad(format!(
+                "input {:?} has both data and binary_data_size",
+                input.name
+            )));
+        }
+        let (mine, after) = rest.split_at(size);
+        input.data = TensorData::Binary(mine.to_vec());
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(bad(format!(
+            "{} bytes of binary data belong to no input",
+            rest.len()
+        )));
+    }
+    Ok(Decoded {
+        request,
+        inputs_json,
+        binary: binary.to_vec(),
+        binary_outputs,
+    })
+}
+
+fn binary_outputs(obj: &Map<String, Value>) -> Result<BinaryOutputs, ApiError> {
+    let mut out = BinaryOutputs::default();
+    if let Some(p) = obj.get("parameters").and_then(Value::as_object) {
+        match p.get("binary_data_output") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => out.all = *b,
+            Some(_) => return Err(bad("parameters.binary_data_output must be a boolean")),
+        }
+    }
+    if let Some(Value::Array(outputs)) = obj.get("outputs") {
+        for o in outputs {
+            let binary = o.get("parameters").and_then(|p| p.get("binary_data"));
+            match binary {
+                None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+                Some(Value::Bool(true)) => {
+                    if let Some(name) = o.get("name").and_then(Value::as_str) {
+                        out.names.push(name.to_string());
+                    }
+                }
+                Some(_) => return Err(bad("outputs[].parameters.binary_data must be a boolean")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Moves the chosen outputs' data into a binary section; returns it (empty if none).
+pub fn encode_binary_outputs(response: &mut InferResponse, which: &BinaryOutputs) -> Vec<u8> {
+    let mut binary = Vec::new();
+    if !which.any() {
+        return binary;
+    }
+    for o in &mut response.outputs {
+        if !which.wants(&o.name) {
+            continue;
+        }
+        if let Some(bytes) = o.to_binary() {
+            o.parameters
+                .get_or_insert_with(Map::new)
+                .insert("binary_data_size".into(), Value::from(bytes.len()));
+            o.data = TensorData::Binary(Vec::new());
+            binary.extend_from_slice(&bytes);
+        }
+    }
+    binary
+}

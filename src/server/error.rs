@@ -1,0 +1,84 @@
+//! The one place where failures become HTTP statuses: every handler returns [`ApiError`], which
+//! answers with the status below and the Open Inference Protocol's `{"error": "…"}` body.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::inference::{ErrorKind, InferenceError};
+use crate::policy::PolicyError;
+
+/// What went wrong with a request, as the caller sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no credential, or not a valid one.
+    #[error("missing or invalid credential: send `Authorization: Bearer <key>`")]
+    Unauthenticated,
+    /// 403: authenticated, but this route is not for the caller's role.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such model, version, route or entry.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400: the request is malformed or does not fit the model.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 413: the body is larger than the service accepts.
+    #[error("request body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// 415: a body that is neither JSON nor the binary tensor extension.
+    #[error("unsupported content type {0:?}: send application/json, or binary tensors with Inference-Header-Content-Length")]
+    UnsupportedMediaType(String),
+    /// 503: the service cannot answer now (ONNX Runtime missing, ledger stopped).
+    #[error("{0}")]
+    NotReady(String),
+    /// 504: the model did not answer within the per-call timeout.
+    #[error("the model did not answer within {0} ms")]
+    Timeout(u64),
+    /// 500: a fault on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthenticated) {
+            r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        r.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+impl From<InferenceError> for ApiError {
+    fn from(e: InferenceError) -> Self {
+        match e.kind() {
+            ErrorKind::NotFound => ApiError::NotFound(e.to_string()),
+            ErrorKind::BadRequest => ApiError::BadRequest(e.to_string()),
+            ErrorKind::Unavailable => ApiError::NotReady(e.to_string()),
+            ErrorKind::ModelRefused | ErrorKind::Internal => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::Parameter { .. } => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

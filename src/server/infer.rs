@@ -1,0 +1,358 @@
+//! The path of one inference call (DESIGN.md): authenticate → resolve the model → read and check
+//! the request → facts (declared context, personal data detected) → policy → run the model →
+//! post-inference rules → append one ledger entry (allowed, denied or failed alike) → answer with
+//! the outputs or the denial and the signed receipt.
+//!
+//! What is not recorded: requests that never become a call — no valid credential (401), a body
+//! that is too large (413), of the wrong type (415) or malformed (400), an unknown model (404).
+//! Everything the policy judged is recorded.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use rand::RngCore as _;
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use super::auth::{authenticate, Authenticated};
+use super::body::{self, Decoded};
+use super::error::ApiError;
+use super::AppState;
+use crate::inference::{top_probability, InferResponse, Manifest, VersionManifest};
+use crate::ledger::{Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef, Receipt};
+use crate::policy::{detect, CallContext, Decision};
+
+/// `POST /v2/models/{name}[/versions/{version}]/infer`.
+pub async fn infer(
+    req: HttpRequest,
+    path: web::Path<(String, Option<String>)>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let (name, version) = path.into_inner();
+    let result = call(&req, &name, version.as_deref(), payload, &state).await;
+    let (status, decision) = match &result {
+        Ok((status, decision, _)) => (*status, *decision),
+        Err(e) => (actix_web::ResponseError::status_code(e), "none"),
+    };
+    state
+        .metrics
+        .calls
+        .with_label_values(&[&name, decision, status.as_str()])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[&name])
+        .observe(started.elapsed().as_secs_f64());
+    result.map(|(_, _, r)| r)
+}
+
+/// Reads the body, refusing more than `limit` bytes (by `Content-Length` before reading).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    if let Some(len) = req.headers().get(actix_web::http::header::CONTENT_LENGTH) {
+        if len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+            .is_some_and(|n| n > limit)
+        {
+            return Err(ApiError::TooLarge { limit });
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The input commitment: H(nonce ‖ JCS(inputs)), and for a binary-extension body H(nonce ‖
+/// JCS(inputs) ‖ binary section), so the caller can open it from exactly what it sent.
+fn commit_inputs(nonce: &[u8; 32], inputs_json: &Value, binary: &[u8]) -> Result<Hash, ApiError> {
+    let bytes =
+        serde_jcs::to_vec(inputs_json).map_err(|e| ApiError::BadRequest(format!("inputs: {e}")))?;
+    let mut h = Sha256::new();
+    h.update(nonce);
+    h.update(&bytes);
+    h.update(binary);
+    Ok(Hash(h.finalize().into()))
+}
+
+/// What the ledger records of one call, before its decision and output.
+struct Facts {
+    request_id: Option<String>,
+    model: ModelRef,
+    input: Hash,
+    context: EntryContext,
+}
+
+impl Facts {
+    fn draft(
+        &self,
+        auth: &Authenticated<'_>,
+        state: &AppState,
+        decision: Recorded,
+        judged: &Decision,
+        output: Option<Hash>,
+    ) -> EntryDraft {
+        EntryDraft {
+            request_id: self.request_id.clone(),
+            caller: Some(auth.caller.id().as_str().to_string()),
+            credential: Some(auth.credential.as_str().to_string()),
+            model: Some(self.model.clone()),
+            input: Some(self.input),
+            output,
+            decision,
+            rules: judged
+                .rules
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            obligations: if decision == Recorded::Allow {
+                judged.obligations.clone()
+            } else {
+                vec![]
+            },
+            context: self.context.clone(),
+            policy: Some(Hash(*state.policy.bundle_hash().as_bytes())),
+        }
+    }
+}
+
+async fn record(state: &AppState, draft: EntryDraft, nonce: [u8; 32]) -> Result<Receipt, ApiError> {
+    let appended = state
+        .ledger
+        .append(draft)
+        .await
+        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))?;
+    let mut receipt = appended.receipt();
+    receipt.nonce = Some(nonce);
+    Ok(receipt)
+}
+
+fn reasons(decision: &Decision) -> Value {
+    Value::Array(
+        decision
+            .reasons
+            .iter()
+            .map(|r| json!({"id": r.id.as_str(), "category": r.category.as_str(), "reason": r.reason}))
+            .collect(),
+    )
+}
+
+type Answer = (StatusCode, &'static str, HttpResponse);
+
+async fn call(
+    req: &HttpRequest,
+    name: &str,
+    version: Option<&str>,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Answer, ApiError> {
+    let auth = authenticate(req, state)?;
+    body::check_content_type(req.headers())?;
+    let (manifest, vmanifest): (&Manifest, &VersionManifest) =
+        state.registry.resolve(name, version)?;
+    let raw = read_body(req, payload, state.limits.max_body).await?;
+    let Decoded {
+        mut request,
+        inputs_json,
+        binary,
+        binary_outputs,
+    } = body::decode(req.headers(), &raw)?;
+    let parameters = request.parameters.take().unwrap_or_default();
+    let request_id = request.id.clone();
+    let context = CallContext::from_parameters(&parameters)?;
+    let prepared = state.registry.prepare(name, version, request)?;
+
+    if state.limits.bare {
+        let response = prepared.run().await?;
+        return Ok((
+            StatusCode::OK,
+            "bare",
+            respond(response, &binary_outputs, None, &[])?,
+        ));
+    }
+
+    let pii = {
+        let mut texts: Vec<&str> = prepared.text_inputs().collect();
+        texts.extend(detect::parameter_texts(&parameters));
+        detect::scan(texts)
+    };
+    let context = context.with_pii(pii).with_input_bytes(raw.len() as u64);
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let sha256 =
+        Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let facts = Facts {
+        request_id: request_id.clone(),
+        model: ModelRef {
+            name: prepared.model().to_string(),
+            version: prepared.version().to_string(),
+            sha256,
+        },
+        input: commit_inputs(&nonce, &inputs_json, &binary)?,
+        context: EntryContext {
+            purpose: context.purpose().map(str::to_string),
+            data_categories: context
+                .data_categories()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
+            pii: context
+                .pii()
+                .kind_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        },
+    };
+
+    let decision = state
+        .policy
+        .decide(auth.caller, manifest, vmanifest, &context)?;
+    if !decision.is_allowed() {
+        return deny(state, &auth, &facts, &decision, nonce, request_id).await;
+    }
+
+    let response = match tokio::time::timeout(state.limits.call_timeout, prepared.run()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
+            let receipt = record(
+                state,
+                facts.draft(&auth, state, Recorded::Error, &decision, None),
+                nonce,
+            )
+            .await?;
+            let err = ApiError::from(e);
+            let status = actix_web::ResponseError::status_code(&err);
+            let body = json!({"error": err.to_string(), "receipt": receipt});
+            return Ok((status, "error", HttpResponse::build(status).json(body)));
+        }
+        Err(_) => {
+            let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
+            let receipt = record(
+                state,
+                facts.draft(&auth, state, Recorded::Error, &decision, None),
+                nonce,
+            )
+            .await?;
+            let err = ApiError::Timeout(ms);
+            let body = json!({"error": err.to_string(), "receipt": receipt});
+            return Ok((
+                StatusCode::GATEWAY_TIMEOUT,
+                "error",
+                HttpResponse::GatewayTimeout().json(body),
+            ));
+        }
+    };
+
+    let top = top_probability(vmanifest, &response);
+    let post = state
+        .policy
+        .decide_post(auth.caller, manifest, vmanifest, &context, top)?;
+    if !post.is_allowed() {
+        return deny(state, &auth, &facts, &post, nonce, request_id).await;
+    }
+    let outputs =
+        serde_json::to_value(&response.outputs).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let output =
+        crate::ledger::commit(&nonce, &outputs).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let receipt = record(
+        state,
+        facts.draft(&auth, state, Recorded::Allow, &post, Some(output)),
+        nonce,
+    )
+    .await?;
+    Ok((
+        StatusCode::OK,
+        "allow",
+        respond(response, &binary_outputs, Some(&receipt), &post.obligations)?,
+    ))
+}
+
+async fn deny(
+    state: &AppState,
+    auth: &Authenticated<'_>,
+    facts: &Facts,
+    decision: &Decision,
+    nonce: [u8; 32],
+    request_id: Option<String>,
+) -> Result<Answer, ApiError> {
+    let receipt = record(
+        state,
+        facts.draft(auth, state, Recorded::Deny, decision, None),
+        nonce,
+    )
+    .await?;
+    let why: Vec<String> = decision
+        .reasons
+        .iter()
+        .map(|r| format!("{} ({})", r.id, r.reason))
+        .collect();
+    let mut body = json!({
+        "error": format!("denied by policy: {}", why.join("; ")),
+        "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "reasons": reasons(decision),
+        "receipt": receipt,
+    });
+    if let Some(id) = request_id {
+        body["id"] = Value::String(id);
+    }
+    Ok((
+        StatusCode::FORBIDDEN,
+        "deny",
+        HttpResponse::Forbidden().json(body),
+    ))
+}
+
+/// The v2 response, with obligations in `parameters`, the receipt at the top level, and binary
+/// outputs if the caller asked for them.
+fn respond(
+    mut response: InferResponse,
+    binary_outputs: &body::BinaryOutputs,
+    receipt: Option<&Receipt>,
+    obligations: &[String],
+) -> Result<HttpResponse, ApiError> {
+    if !obligations.is_empty() {
+        response
+            .parameters
+            .get_or_insert_with(Map::new)
+            .insert("obligations".into(), Value::from(obligations.to_vec()));
+    }
+    let binary = body::encode_binary_outputs(&mut response, binary_outputs);
+    let mut value =
+        serde_json::to_value(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let (Some(r), Some(obj)) = (receipt, value.as_object_mut()) {
+        obj.insert(
+            "receipt".into(),
+            serde_json::to_value(r).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    let json = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if binary.is_empty() {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json));
+    }
+    let header_len = json.len();
+    let mut out = json;
+    out.extend_from_slice(&binary);
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((body::HEADER_LENGTH, header_len.to_string()))
+        .body(out))
+}

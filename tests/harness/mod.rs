@@ -1,0 +1,238 @@
+//! A real `vouch serve` on 127.0.0.1:0 with a temporary data folder, the shipped models and
+//! policies, and three callers (a clinic, a regulator, an operator) made for the test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use vouch::ledger::{write_key_pair, SignerKey, VerifierKey};
+use vouch::policy::{CallerRecord, CallerRegistry, Role};
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub caller_key: String,
+    pub other_caller_key: String,
+    pub regulator_key: String,
+    pub admin_key: String,
+    pub verifier: VerifierKey,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn record(id: &str, role: Role, oversight: bool, licences: &[&str]) -> CallerRecord {
+    CallerRecord {
+        id: id.into(),
+        organisation: format!("{id} org"),
+        roles: vec![role],
+        tier: "standard".into(),
+        jurisdiction: "GB".into(),
+        terms_version: terms_version(),
+        human_oversight: oversight,
+        licences: licences.iter().map(|s| s.to_string()).collect(),
+        credentials: vec![],
+    }
+}
+
+/// The terms version the shipped bundle has in force.
+pub fn terms_version() -> String {
+    vouch::policy::PolicyEngine::load(&root().join("policies"))
+        .unwrap()
+        .terms_version()
+        .to_string()
+}
+
+pub struct Options {
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            extra_args: vec![],
+            env: vec![],
+        }
+    }
+}
+
+pub fn start() -> Server {
+    start_with(Options::default())
+}
+
+pub fn start_with(opts: Options) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SignerKey::generate("test.vouch/log").unwrap();
+    write_key_pair(&key, dir.path()).unwrap();
+    let callers = dir.path().join("callers.toml");
+    let add = |r| {
+        CallerRegistry::add(&callers, r)
+            .unwrap()
+            .0
+            .expose()
+            .to_string()
+    };
+    let caller_key = add(record("clinic", Role::Caller, true, &["medical-practice"]));
+    let other_caller_key = add(record("startup", Role::Caller, false, &[]));
+    let regulator_key = add(record("regulator", Role::Regulator, false, &[]));
+    let admin_key = add(record("operator", Role::Admin, false, &[]));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
+    cmd.arg("serve")
+        .args(["--bind", "127.0.0.1:0", "--workers", "2"])
+        .arg("--data")
+        .arg(dir.path())
+        .arg("--models")
+        .arg(root().join("models"))
+        .arg("--policies")
+        .arg(root().join("policies"))
+        .arg("--callers")
+        .arg(&callers)
+        .args(&opts.extra_args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(u) = line.strip_prefix("vouch serving on ") {
+                    break u.trim().to_string();
+                }
+            }
+            _ => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    std::io::Read::read_to_string(&mut e, &mut err).ok();
+                }
+                panic!("vouch serve did not start: {err}");
+            }
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        url,
+        dir,
+        caller_key,
+        other_caller_key,
+        regulator_key,
+        admin_key,
+        verifier: key.verifier(),
+    }
+}
+
+impl Server {
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn get(&self, path: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = ureq::get(&format!("{}{path}", self.url));
+        if let Some(k) = key {
+            req = req.set("authorization", &format!("Bearer {k}"));
+        }
+        response(req.call())
+    }
+
+    pub fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = ureq::post(&format!("{}{path}", self.url));
+        if let Some(k) = key {
+            req = req.set("authorization", &format!("Bearer {k}"));
+        }
+        response(req.send_json(body.clone()))
+    }
+
+    pub fn post_raw(
+        &self,
+        path: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>, Option<String>) {
+        let mut req = ureq::post(&format!("{}{path}", self.url))
+            .set("authorization", &format!("Bearer {key}"));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let r = match req.send_bytes(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let status = r.status();
+        let header_len = r
+            .header("inference-header-content-length")
+            .map(str::to_string);
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut buf).unwrap();
+        (status, buf, header_len)
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn response(r: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    let r = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = r.status();
+    let text = r.into_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// One breast-cancer row (a malignant example from the data set's first row).
+pub fn breast_cancer_row() -> Vec<f32> {
+    vec![
+        17.99, 10.38, 122.8, 1001.0, 0.1184, 0.2776, 0.3001, 0.1471, 0.2419, 0.07871, 1.095,
+        0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373, 0.01587, 0.03003, 0.006193, 25.38, 17.33,
+        184.6, 2019.0, 0.1622, 0.6656, 0.7119, 0.2654, 0.4601, 0.1189,
+    ]
+}
+
+pub fn breast_cancer_request(parameters: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": "req-bc",
+        "inputs": [{"name": "features", "shape": [1, 30], "datatype": "FP32", "data": breast_cancer_row()}],
+        "parameters": parameters,
+    })
+}
+
+pub fn text_request(text: &str, parameters: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": "req-text",
+        "inputs": [{"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [[text]]}],
+        "parameters": parameters,
+    })
+}
