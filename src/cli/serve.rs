@@ -163,6 +163,7 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     if let Some(e) = registry.unavailable() {
         tracing::error!("{e}");
     }
+    let facts = server::model_facts(&registry).map_err(|e| bad(format!("models: {e}")))?;
     let signer = read_signer_key(&settings.key).map_err(|e| bad(e.to_string()))?;
     let metrics = Metrics::new().map_err(|e| (ExitCode::Io, e.to_string()))?;
     let m = metrics.clone();
@@ -189,6 +190,7 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
         registry: Arc::new(registry),
         policy: Arc::new(policy),
         callers: Arc::new(callers),
+        facts,
         ledger,
         metrics,
         limits: settings.limits.clone(),

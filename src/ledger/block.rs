@@ -156,6 +156,29 @@ impl EntriesTree {
     }
 }
 
+/// The proof of leaf `index` read straight from a stored node array (32 bytes a node), touching
+/// only the O(log c) nodes on its path.
+pub fn proof_from_stored_nodes(raw: &[u8], index: u64) -> Option<EntryProof> {
+    if raw.len() % 32 != 0 || raw.len() / 32 % 2 == 0 {
+        return None;
+    }
+    let count = ((raw.len() / 32) as u64).div_ceil(2);
+    if index >= count {
+        return None;
+    }
+    let node = |k: u64| -> Option<Hash> {
+        let at = usize::try_from(k).ok()?.checked_mul(32)?;
+        Hash::from_slice(raw.get(at..at + 32)?)
+    };
+    let mut k = count - 1 + index;
+    let mut path = Vec::new();
+    while k > 0 {
+        path.push(node(if k % 2 == 1 { k + 1 } else { k - 1 })?);
+        k = (k - 1) / 2;
+    }
+    Some(EntryProof { index, count, path })
+}
+
 /// Proof that an entry is leaf `index` of a block of `count` entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,6 +316,20 @@ mod tests {
         let l: Vec<Hash> = [b"a", b"b", b"c"].iter().map(|d| leaf_hash(*d)).collect();
         let expected = node_hash(&node_hash(&l[1], &l[2]), &l[0]);
         assert_eq!(EntriesTree::build(&l).root(), expected);
+    }
+
+    #[test]
+    fn proofs_from_stored_nodes_match_the_tree() {
+        for c in 1..=9u8 {
+            let leaves: Vec<Hash> = (0..c).map(|i| leaf_hash(&[i])).collect();
+            let tree = EntriesTree::build(&leaves);
+            let raw: Vec<u8> = tree.nodes().iter().flat_map(|h| h.0).collect();
+            for i in 0..u64::from(c) {
+                assert_eq!(proof_from_stored_nodes(&raw, i), tree.proof(i));
+            }
+            assert_eq!(proof_from_stored_nodes(&raw, u64::from(c)), None);
+        }
+        assert_eq!(proof_from_stored_nodes(&[0u8; 64], 0), None);
     }
 
     #[test]

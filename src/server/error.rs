@@ -76,9 +76,10 @@ impl From<InferenceError> for ApiError {
 
 impl From<PolicyError> for ApiError {
     fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::Parameter { .. } => ApiError::BadRequest(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+        if e.is_bad_request() {
+            ApiError::BadRequest(e.to_string())
+        } else {
+            ApiError::Internal(e.to_string())
         }
     }
 }

@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::inference::{top_probability, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef, Receipt};
-use crate::policy::{detect, CallContext, Decision};
+use crate::policy::{detect, CallContext, Decision, ModelFacts};
 
 /// `POST /v2/models/{name}[/versions/{version}]/infer`.
 pub async fn infer(
@@ -220,9 +220,20 @@ async fn call(
         },
     };
 
+    let built;
+    let model_facts = match state
+        .facts
+        .get(&(manifest.name.clone(), vmanifest.version.clone()))
+    {
+        Some(f) => f,
+        None => {
+            built = ModelFacts::new(manifest, vmanifest)?;
+            &built
+        }
+    };
     let decision = state
         .policy
-        .decide(auth.caller, manifest, vmanifest, &context)?;
+        .decide_with(auth.caller, model_facts, &context)?;
     if !decision.is_allowed() {
         return deny(state, &auth, &facts, &decision, nonce, request_id).await;
     }
@@ -263,7 +274,7 @@ async fn call(
     let top = top_probability(vmanifest, &response);
     let post = state
         .policy
-        .decide_post(auth.caller, manifest, vmanifest, &context, top)?;
+        .decide_post_with(auth.caller, model_facts, &context, top)?;
     if !post.is_allowed() {
         return deny(state, &auth, &facts, &post, nonce, request_id).await;
     }

@@ -25,7 +25,7 @@ pub use metrics::Metrics;
 
 use crate::inference::Registry;
 use crate::ledger::Ledger;
-use crate::policy::{CallerRegistry, PolicyEngine};
+use crate::policy::{CallerRegistry, ModelFacts, PolicyEngine};
 
 /// Limits and switches of the service.
 #[derive(Debug, Clone)]
@@ -53,9 +53,25 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub policy: Arc<PolicyEngine>,
     pub callers: Arc<CallerRegistry>,
+    /// What the rules see of each served model version, built once at start-up.
+    pub facts: std::collections::HashMap<(String, String), ModelFacts>,
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub limits: Limits,
+}
+
+/// Builds the rules' view of every model version the registry serves.
+pub fn model_facts(
+    registry: &Registry,
+) -> Result<std::collections::HashMap<(String, String), ModelFacts>, crate::policy::PolicyError> {
+    let mut facts = std::collections::HashMap::new();
+    for model in registry.models() {
+        let m = model.manifest();
+        for v in &m.versions {
+            facts.insert((m.name.clone(), v.version.clone()), ModelFacts::new(m, v)?);
+        }
+    }
+    Ok(facts)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets calls in flight
