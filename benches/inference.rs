@@ -11,7 +11,7 @@
 //! hand-off every registry call pays so that async workers never block.
 //!
 //! Both sides use one intra-op thread. Run with
-//! `CARGO_TARGET_DIR=/work/target-inference cargo bench --bench inference` (needs `make setup`).
+//! `cargo bench --bench inference` (needs `make setup`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! Cedar) before and after inference, and detector throughput on 1 KiB texts with and without
 //! personal data. Figures go to `docs/BENCHMARKS.md` (`## Policy`).
 //!
-//! `CARGO_TARGET_DIR=/work/target-policy cargo bench --bench policy`
+//! `cargo bench --bench policy`
 
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 -- wrk script: POST one breast-cancer row with a caller key from the environment.
-local key = os.getenv("VOUCH_KEY")
+local key = os.getenv("VOUCH_API_KEY")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. key

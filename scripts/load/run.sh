@@ -13,7 +13,7 @@ export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$PWD/.ort/lib/libonnxruntime.so.1.32.0}
 
 run_server() { # $1 = data dir, $2.. = extra flags; prints the URL
   local data="$1"; shift
-  "$bin" serve --demo --data "$data" --bind 127.0.0.1:0 "$@" > "$data.out" 2> "$data.err" &
+  RUST_LOG=warn "$bin" serve --demo --data "$data" --bind 127.0.0.1:0 "$@" > "$data.out" 2> "$data.err" &
   echo $! > "$data.pid"
   for _ in $(seq 100); do
     url=$(sed -n 's/^vouch serving on //p' "$data.out")
@@ -30,7 +30,7 @@ for mode in audited bare; do
   flags=()
   [ "$mode" = bare ] && flags=(--bench-bare)
   url=$(run_server "$tmp/$mode" "${flags[@]}")
-  export VOUCH_KEY=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['caller'])" "$tmp/$mode/demo-credentials.json")
+  export VOUCH_API_KEY=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['caller'])" "$tmp/$mode/demo-credentials.json")
   for conns in 32 256; do
     # Warm up, then measure.
     wrk -t2 -c"$conns" -d2s -s scripts/load/infer.lua "$url/v2/models/breast-cancer/infer" >/dev/null

@@ -34,6 +34,11 @@ pub async fn infer(
     let started = Instant::now();
     let (name, version) = path.into_inner();
     let result = call(&req, &name, version.as_deref(), payload, &state).await;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (status, decision) = match &result {
         Ok((status, decision, _)) => (*status, *decision),
         Err(e) => (actix_web::ResponseError::status_code(e), "none"),
@@ -48,6 +53,16 @@ pub async fn infer(
         .latency
         .with_label_values(&[&name])
         .observe(started.elapsed().as_secs_f64());
+    // One structured line per call: who, which model, what was decided — never the data.
+    tracing::info!(
+        request_id = request_id.as_deref().unwrap_or("-"),
+        model = %name,
+        version = version.as_deref().unwrap_or("default"),
+        status = status.as_u16(),
+        decision,
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "call"
+    );
     result.map(|(_, _, r)| r)
 }
 
