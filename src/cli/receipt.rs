@@ -53,9 +53,19 @@ pub fn run(cmd: Command) -> ExitCode {
             if args.json {
                 println!("{report}");
             } else {
+                let text = |k: &str| match &report[k] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
                 println!(
                     "receipt verified: seq {} in block {} under checkpoint of {} blocks; decision {}, model {}, caller {}",
-                    report["seq"], report["height"], report["checkpoint_size"], report["decision"], report["model"], report["caller"]
+                    text("seq"),
+                    text("height"),
+                    text("checkpoint_size"),
+                    text("decision"),
+                    text("model"),
+                    text("caller")
                 );
                 for c in ["input", "output"] {
                     if let Some(v) = report.get(c) {

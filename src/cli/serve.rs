@@ -5,7 +5,7 @@
 //! then the defaults below.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -284,9 +284,4 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::Io
         }
     }
-}
-
-/// Used by `make run` and the tests: the path of a demo file.
-pub fn demo_file(data: &Path, name: &str) -> PathBuf {
-    data.join(name)
 }

@@ -108,15 +108,6 @@ impl EntriesTree {
         }
     }
 
-    /// Rebuilds a tree from its stored node array (2c−1 nodes, root first).
-    pub fn from_nodes(nodes: Vec<Hash>) -> Option<EntriesTree> {
-        if nodes.len() % 2 == 0 {
-            return None;
-        }
-        let count = (nodes.len() as u64).div_ceil(2);
-        Some(EntriesTree { nodes, count })
-    }
-
     pub fn root(&self) -> Hash {
         self.nodes.first().copied().unwrap_or_default()
     }

@@ -137,10 +137,149 @@ impl EntryDraft {
     }
 }
 
+/// A draft serialised by its appender: the entry's canonical bytes but for its last three
+/// members. RFC 8785 orders members by name and `seq`, `time` and `v` sort after all the others,
+/// so the writer only appends `,"seq":N,"time":"T","v":1}` — the serialisation runs on the
+/// appenders' threads, in parallel, instead of on the one writer thread.
+#[derive(Debug, Clone)]
+pub struct SealedDraft {
+    pub(crate) draft: EntryDraft,
+    head: Vec<u8>,
+}
+
+/// The members an appender serialises (all but `seq`, `time`, `v`), named as in [`Entry`].
+#[derive(Serialize)]
+struct Head<'a> {
+    request_id: &'a Option<String>,
+    caller: &'a Option<String>,
+    credential: &'a Option<String>,
+    model: &'a Option<ModelRef>,
+    input: &'a Option<Hash>,
+    output: &'a Option<Hash>,
+    decision: Decision,
+    rules: &'a [String],
+    obligations: &'a [String],
+    context: &'a EntryContext,
+    policy: &'a Option<Hash>,
+}
+
+/// Room kept for `,"seq":…,"time":"…","v":1}`.
+const TAIL_BYTES: usize = 80;
+
+impl EntryDraft {
+    /// Sorts the lists and serialises everything but `seq`, `time` and `v`.
+    pub fn seal(self) -> Result<SealedDraft, EntryError> {
+        let draft = EntryDraft {
+            rules: sorted(self.rules),
+            obligations: sorted(self.obligations),
+            context: EntryContext {
+                purpose: self.context.purpose,
+                data_categories: sorted(self.context.data_categories),
+                pii: sorted(self.context.pii),
+            },
+            ..self
+        };
+        let mut head = serde_jcs::to_vec(&Head {
+            request_id: &draft.request_id,
+            caller: &draft.caller,
+            credential: &draft.credential,
+            model: &draft.model,
+            input: &draft.input,
+            output: &draft.output,
+            decision: draft.decision,
+            rules: &draft.rules,
+            obligations: &draft.obligations,
+            context: &draft.context,
+            policy: &draft.policy,
+        })
+        .map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if head.len() + TAIL_BYTES > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(head.len() + TAIL_BYTES));
+        }
+        if head.pop() != Some(b'}') {
+            return Err(EntryError::Malformed(
+                "a JSON object must end with '}'".into(),
+            ));
+        }
+        Ok(SealedDraft { draft, head })
+    }
+}
+
+impl SealedDraft {
+    /// The entry's canonical bytes with `seq` and `time` (RFC 3339 as `format_time` writes it:
+    /// digits, `-`, `:`, `.`, `T`, `Z`, nothing that needs escaping).
+    pub fn finish(&self, seq: u64, time: &str) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut bytes = Vec::with_capacity(self.head.len() + TAIL_BYTES);
+        bytes.extend_from_slice(&self.head);
+        let _ = write!(
+            bytes,
+            ",\"seq\":{seq},\"time\":\"{time}\",\"v\":{FORMAT_VERSION}}}"
+        );
+        bytes
+    }
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(rules: Vec<&str>, request_id: Option<&str>) -> EntryDraft {
+        EntryDraft {
+            request_id: request_id.map(str::to_string),
+            caller: Some("c\u{e9}\"\n".into()),
+            credential: None,
+            model: Some(ModelRef {
+                name: "m".into(),
+                version: "1".into(),
+                sha256: Hash([7; 32]),
+            }),
+            input: Some(Hash([1; 32])),
+            output: None,
+            decision: Decision::Deny,
+            rules: rules.into_iter().map(str::to_string).collect(),
+            obligations: vec!["b".into(), "a".into(), "a".into()],
+            context: EntryContext {
+                purpose: None,
+                data_categories: vec!["z".into(), "health".into()],
+                pii: vec![],
+            },
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn a_sealed_draft_finishes_to_the_entrys_canonical_bytes() {
+        for (rules, id) in [
+            (vec![], None),
+            (vec!["x.b", "x.a"], Some("r-\u{1F600}")),
+            (vec!["only"], Some("")),
+        ] {
+            let d = draft(rules, id);
+            for (seq, time) in [
+                (0u64, "2026-11-29T10:04:43.000000Z"),
+                (9_007_199_254_740_991, "1970-01-01T00:00:00.123456Z"),
+            ] {
+                let spliced = d.clone().seal().unwrap().finish(seq, time);
+                let whole = d
+                    .clone()
+                    .into_entry(seq, time.to_string())
+                    .to_bytes()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(spliced.clone()).unwrap(),
+                    String::from_utf8(whole).unwrap()
+                );
+                Entry::from_bytes(&spliced).unwrap();
+            }
+        }
+    }
 }
 
 impl Entry {

@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use block::{block_hash, BlockHeader, EntriesTree, EntryProof, EntryProofError, HeaderError};
 pub use entry::{
     commit, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError, ModelRef,
-    FORMAT_VERSION,
+    SealedDraft, FORMAT_VERSION,
 };
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
@@ -229,7 +229,10 @@ impl Ledger {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.inner
             .tx
-            .send(Msg::Append(draft, reply))
+            .send(Msg::Append(
+                draft.seal().map_err(LedgerError::Entry)?,
+                reply,
+            ))
             .map_err(|_| LedgerError::Closed)?;
         let (block, index) = rx.await.map_err(|_| LedgerError::Closed)??;
         Ok(Appended {
@@ -244,7 +247,10 @@ impl Ledger {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.inner
             .tx
-            .send(Msg::Append(draft, reply))
+            .send(Msg::Append(
+                draft.seal().map_err(LedgerError::Entry)?,
+                reply,
+            ))
             .map_err(|_| LedgerError::Closed)?;
         let (block, index) = rx.blocking_recv().map_err(|_| LedgerError::Closed)??;
         Ok(Appended {

@@ -76,7 +76,7 @@ pub(crate) fn push_str(key: &mut Vec<u8>, s: &str) {
 }
 
 /// The index keys (without the height) under which an entry is found.
-pub(crate) fn index_keys(entry: &super::entry::Entry) -> Vec<Vec<u8>> {
+pub(crate) fn index_keys(entry: &super::entry::EntryDraft) -> Vec<Vec<u8>> {
     let mut keys = Vec::with_capacity(5 + entry.rules.len());
     if let Some(caller) = &entry.caller {
         let mut k = vec![BY_CALLER];

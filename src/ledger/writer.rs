@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::block::{block_hash, BlockHeader, EntriesTree};
-use super::entry::{entry_leaf, EntryDraft, FORMAT_VERSION};
+use super::entry::{entry_leaf, EntryDraft, SealedDraft, FORMAT_VERSION};
 use super::hash::Hash;
 use super::history::{CompactRange, InclusionProof};
 use super::note::{Checkpoint, SignerKey};
@@ -54,7 +54,7 @@ pub(crate) type Reply =
     tokio::sync::oneshot::Sender<Result<(Arc<SealedBlock>, usize), LedgerError>>;
 
 pub(crate) enum Msg {
-    Append(EntryDraft, Reply),
+    Append(SealedDraft, Reply),
     Stop,
 }
 
@@ -157,7 +157,7 @@ impl Writer {
     }
 
     /// Seals `jobs` into one block, writes and flushes it, then answers every job.
-    fn commit(&mut self, jobs: Vec<(EntryDraft, Reply)>) -> Result<(), LedgerError> {
+    fn commit(&mut self, jobs: Vec<(SealedDraft, Reply)>) -> Result<(), LedgerError> {
         let started = Instant::now();
         // Time never goes backwards in the log, even if the clock does.
         let now = Utc::now().max(self.tail.last_time);
@@ -169,17 +169,10 @@ impl Writer {
         let mut entries = Vec::with_capacity(jobs.len());
         let mut leaves = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
-        for (draft, reply) in jobs {
+        for (sealed, reply) in jobs {
             let seq = first_seq + entries.len() as u64;
-            let entry = draft.into_entry(seq, time.clone());
-            let bytes = match entry.to_bytes() {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = reply.send(Err(LedgerError::Entry(e)));
-                    continue;
-                }
-            };
-            index.add_entry(&entry, entries.len() as u32);
+            let bytes = sealed.finish(seq, &time);
+            index.add_entry(&sealed.draft, entries.len() as u32);
             leaves.push(entry_leaf(&bytes));
             batch.insert(&key_u64(store::ENTRY, seq), bytes.as_slice());
             entries.push(bytes);
@@ -285,7 +278,7 @@ impl BlockIndex {
             .extend_from_slice(&offset.to_be_bytes());
     }
 
-    fn add_entry(&mut self, entry: &super::entry::Entry, offset: u32) {
+    fn add_entry(&mut self, entry: &EntryDraft, offset: u32) {
         for key in store::index_keys(entry) {
             self.add(key, offset);
         }
