@@ -425,9 +425,7 @@ fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), LedgerError
         ));
     }
     let next_seq = header.first_seq + header.count;
-    let last_entry = store
-        .last(store::ENTRY)?
-        .and_then(|(k, _)| store::seq_suffix(&k));
+    let last_entry = store.last_seq()?;
     if last_entry != Some(next_seq - 1) {
         return Err(tail_err(
             "last entry",

@@ -6,7 +6,7 @@
 //! | prefix | key | value |
 //! | --- | --- | --- |
 //! | `m` | name | metadata (`format`, `origin`, `verifier`) |
-//! | `e` | seq | entry bytes (RFC 8785) |
+//! | `e` | first seq of a chunk | up to 64 consecutive entries of one block (RFC 8785 bytes each) |
 //! | `b` | height | block header bytes (RFC 8785) |
 //! | `n` | height | the block's CBMT in array form, 32 bytes a node |
 //! | `c` | height | the signed checkpoint of the tree of height + 1 blocks |
@@ -26,6 +26,9 @@ use std::path::Path;
 
 use super::hash::Hash;
 use super::history::NodeSource;
+
+/// Most entries in one stored chunk.
+pub const CHUNK: usize = 64;
 
 pub(crate) const META: u8 = b'm';
 pub(crate) const ENTRY: u8 = b'e';
@@ -65,6 +68,39 @@ pub(crate) fn key_history(level: u8, index: u64) -> [u8; 10] {
     k[1] = level;
     k[2..].copy_from_slice(&index.to_be_bytes());
     k
+}
+
+/// Encodes one chunk of consecutive entries.
+pub(crate) fn encode_chunk(entries: &[Vec<u8>]) -> Vec<u8> {
+    let total: usize = entries.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(2 + 4 * entries.len() + total);
+    out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+    let mut end = 0u32;
+    for e in entries {
+        end += e.len() as u32;
+        out.extend_from_slice(&end.to_be_bytes());
+    }
+    for e in entries {
+        out.extend_from_slice(e);
+    }
+    out
+}
+
+/// The end offsets of a chunk's entries (relative to its data), if the chunk is well formed.
+fn chunk_ends(chunk: &[u8]) -> Option<Vec<usize>> {
+    let n = usize::from(u16::from_be_bytes(chunk.get(..2)?.try_into().ok()?));
+    let table = chunk.get(2..2 + 4 * n)?;
+    let ends: Vec<usize> = table
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .collect();
+    if ends.is_empty()
+        || ends.windows(2).any(|w| w[0] > w[1])
+        || 2 + 4 * n + ends[n - 1] != chunk.len()
+    {
+        return None;
+    }
+    Some(ends)
 }
 
 /// Appends a length-prefixed string to an index key.
@@ -192,9 +228,58 @@ impl Store {
         }
     }
 
-    /// The entry bytes at `seq`.
+    /// The entry bytes at `seq` (a view into its chunk; no copy).
     pub fn entry(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
-        self.get(&key_u64(ENTRY, seq))
+        let Some((key, chunk)) = self.floor(ENTRY, &key_u64(ENTRY, seq))? else {
+            return Ok(None);
+        };
+        let first = seq_suffix(&key).unwrap_or(u64::MAX);
+        let Some(index) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else {
+            return Ok(None);
+        };
+        let corrupt =
+            || StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"));
+        let ends = chunk_ends(&chunk).ok_or_else(corrupt)?;
+        if index >= ends.len() {
+            return Ok(None);
+        }
+        let header = 2 + 4 * ends.len();
+        let start = if index == 0 { 0 } else { ends[index - 1] };
+        let end = ends[index];
+        if start > end || header + end > chunk.len() {
+            return Err(corrupt());
+        }
+        Ok(Some(chunk.subslice(header + start, end - start)))
+    }
+
+    /// The first seqs and entry counts of the chunks stored for seqs `[from, to)`, in order.
+    pub fn chunks_in(&self, from: u64, to: u64) -> Result<Vec<(u64, usize)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
+        {
+            let (key, chunk) = kv?;
+            let first = seq_suffix(&key).unwrap_or(u64::MAX);
+            out.push((first, chunk_ends(&chunk).map_or(0, |e| e.len())));
+        }
+        Ok(out)
+    }
+
+    /// The seq of the last stored entry.
+    pub fn last_seq(&self) -> Result<Option<u64>, StoreError> {
+        match self.last(ENTRY)? {
+            None => Ok(None),
+            Some((key, chunk)) => {
+                let first = seq_suffix(&key).unwrap_or(0);
+                let n = chunk_ends(&chunk)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"))
+                    })?
+                    .len() as u64;
+                Ok(Some(first + n.max(1) - 1))
+            }
+        }
     }
 
     /// The header bytes of the block at `height`.

@@ -135,6 +135,30 @@ pub fn walk(
         let end = next_seq
             .checked_add(header.count)
             .ok_or_else(|| fault(at, "count", "a seq range that fits", header.count))?;
+        // The block's entries are stored as chunks of up to CHUNK, starting at first_seq.
+        let expected: Vec<(u64, usize)> = (next_seq..end)
+            .step_by(store::CHUNK)
+            .map(|s| {
+                (
+                    s,
+                    usize::try_from((end - s).min(store::CHUNK as u64)).unwrap_or(0),
+                )
+            })
+            .collect();
+        let found = store.chunks_in(next_seq, end)?;
+        if found != expected {
+            let at = found
+                .iter()
+                .zip(&expected)
+                .find(|(f, e)| f != e)
+                .map_or(next_seq, |(f, _)| f.0);
+            return Err(fault(
+                Place::Seq(at),
+                "entry chunks",
+                format!("{expected:?} (first seq, entries)"),
+                format!("{found:?}"),
+            ));
+        }
         let mut leaves =
             Vec::with_capacity(usize::try_from(header.count).unwrap_or(0).min(1 << 20));
         for seq in next_seq..end {
@@ -212,8 +236,7 @@ pub fn walk(
         progress(next_seq);
     }
     // Nothing may lie beyond the last block.
-    if let Some((k, _)) = store.last(store::ENTRY)? {
-        let seq = store::seq_suffix(&k).unwrap_or(u64::MAX);
+    if let Some(seq) = store.last_seq()? {
         if seq >= next_seq {
             return Err(fault(
                 Place::Seq(seq),

@@ -174,7 +174,6 @@ impl Writer {
             let bytes = sealed.finish(seq, &time);
             index.add_entry(&sealed.draft, entries.len() as u32);
             leaves.push(entry_leaf(&bytes));
-            batch.insert(&key_u64(store::ENTRY, seq), bytes.as_slice());
             entries.push(bytes);
             replies.push(reply);
         }
@@ -182,6 +181,10 @@ impl Writer {
             return Ok(());
         }
 
+        for (i, chunk) in entries.chunks(store::CHUNK).enumerate() {
+            let seq = first_seq + (i * store::CHUNK) as u64;
+            batch.insert(&key_u64(store::ENTRY, seq), store::encode_chunk(chunk));
+        }
         let height = self.tail.range.size();
         let tree = EntriesTree::build(&leaves);
         let header = BlockHeader {
