@@ -78,6 +78,11 @@ impl<'de> Deserialize<'de> for Hash {
     }
 }
 
+/// Reads a big-endian u32 from the first four bytes of `b`, if it has them.
+pub(crate) fn be_u32(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
 /// RFC 9162 §2.1.1 leaf hash: H(0x00 ‖ data). Entries and block headers are hashed this way.
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut h = Sha256::new();

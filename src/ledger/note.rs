@@ -63,8 +63,8 @@ pub fn key_id(name: &str, public: &VerifyingKey) -> u32 {
     h.update(name.as_bytes());
     h.update([b'\n', ALG_ED25519]);
     h.update(public.as_bytes());
-    let d = h.finalize();
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]])
+    let d: [u8; 32] = h.finalize().into();
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) // PANIC SAFETY: a SHA-256 digest has 32 bytes
 }
 
 /// A log's signing key: a name (the log's origin) and an Ed25519 key.
@@ -320,7 +320,8 @@ impl VerifierKey {
                 return Err(NoteError::Malformed("a signature is too short"));
             }
             let (id, sig) = blob.split_at(4);
-            let id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+            let id =
+                super::hash::be_u32(id).ok_or(NoteError::Malformed("a signature is too short"))?;
             if name != self.name || id != self.id {
                 continue;
             }

@@ -78,7 +78,10 @@ impl Filter {
             };
             let first_seq = store.first_seq(height)?;
             for o in offsets.chunks_exact(4) {
-                let seq = first_seq + u64::from(u32::from_be_bytes([o[0], o[1], o[2], o[3]]));
+                let Some(offset) = super::hash::be_u32(o) else {
+                    continue;
+                };
+                let seq = first_seq + u64::from(offset);
                 if seq < from {
                     continue;
                 }

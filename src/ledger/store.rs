@@ -92,12 +92,10 @@ fn chunk_ends(chunk: &[u8]) -> Option<Vec<usize>> {
     let table = chunk.get(2..2 + 4 * n)?;
     let ends: Vec<usize> = table
         .chunks_exact(4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .filter_map(|b| super::hash::be_u32(b).map(|e| e as usize))
         .collect();
-    if ends.is_empty()
-        || ends.windows(2).any(|w| w[0] > w[1])
-        || 2 + 4 * n + ends[n - 1] != chunk.len()
-    {
+    let sorted = ends.windows(2).all(|w| w.first() <= w.last());
+    if ends.len() != n || !sorted || ends.last().map(|last| 2 + 4 * n + last) != Some(chunk.len()) {
         return None;
     }
     Some(ends)
@@ -244,8 +242,11 @@ impl Store {
             return Ok(None);
         }
         let header = 2 + 4 * ends.len();
-        let start = if index == 0 { 0 } else { ends[index - 1] };
-        let end = ends[index];
+        let start = match index.checked_sub(1) {
+            None => 0,
+            Some(i) => *ends.get(i).ok_or_else(corrupt)?,
+        };
+        let end = *ends.get(index).ok_or_else(corrupt)?;
         if start > end || header + end > chunk.len() {
             return Err(corrupt());
         }
