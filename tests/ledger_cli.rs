@@ -56,6 +56,17 @@ fn keygen_writes_a_private_key_only_its_owner_can_read() {
     assert_eq!(bad.status.code(), Some(3));
 }
 
+/// Runs `vouch verify --data DIR --key KEY`.
+fn verify(dir: &std::path::Path, key: &std::path::Path) -> std::process::Output {
+    vouch()
+        .args(["verify", "--data"])
+        .arg(dir)
+        .arg("--key")
+        .arg(key)
+        .output()
+        .unwrap()
+}
+
 fn ledger_with_entries(dir: &std::path::Path, n: u64) -> std::path::PathBuf {
     let ledger = common::open(dir);
     for i in 0..n {
@@ -87,13 +98,7 @@ fn entry_key(seq: u64) -> Vec<u8> {
 fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     let dir = tempfile::tempdir().unwrap();
     let key = ledger_with_entries(dir.path(), 6);
-    let ok = vouch()
-        .args(["verify", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let ok = verify(dir.path(), &key);
     assert!(
         ok.status.success(),
         "{}",
@@ -134,13 +139,7 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
             .unwrap();
         db.flush().unwrap();
     }
-    let out = vouch()
-        .args(["verify", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let out = verify(dir.path(), &key);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAILED at seq 2: entry chunks"));
 
@@ -155,13 +154,7 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
         let body = &text[..text.find("\n\n").unwrap() + 1];
         forger.sign_note(body).unwrap().into_bytes()
     });
-    let out = vouch()
-        .args(["verify", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let out = verify(dir.path(), &key);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("height 1: checkpoint"), "{err}");

@@ -12,6 +12,16 @@ fn triage() -> Value {
     json!({"purpose": "medical-triage", "consent": true, "separate_consent": true, "data_categories": ["health"]})
 }
 
+/// Runs `vouch receipt verify resp.json --key log.pub.test ARGS…` in `dir` (file names relative).
+fn receipt_verify(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .current_dir(dir)
+        .args(["receipt", "verify", "resp.json", "--key", "log.pub.test"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn receipt_of(body: &Value) -> Receipt {
     serde_json::from_value(body["receipt"].clone()).expect("a receipt in the body")
 }
@@ -48,17 +58,7 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
     std::fs::write(dir.join("req.json"), serde_json::to_vec(&req).unwrap()).unwrap();
     std::fs::write(dir.join("resp.json"), serde_json::to_vec(&body).unwrap()).unwrap();
     std::fs::write(dir.join("log.pub.test"), format!("{}\n", s.verifier)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(["receipt", "verify"])
-        .arg(dir.join("resp.json"))
-        .arg("--key")
-        .arg(dir.join("log.pub.test"))
-        .arg("--request")
-        .arg(dir.join("req.json"))
-        .arg("--response")
-        .arg(dir.join("resp.json"))
-        .output()
-        .unwrap();
+    let out = receipt_verify(dir, &["--request", "req.json", "--response", "resp.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -72,15 +72,7 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
     let mut other = req.clone();
     other["inputs"][0]["data"][0] = json!(18.0);
     std::fs::write(dir.join("req2.json"), serde_json::to_vec(&other).unwrap()).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(["receipt", "verify"])
-        .arg(dir.join("resp.json"))
-        .arg("--key")
-        .arg(dir.join("log.pub.test"))
-        .arg("--request")
-        .arg(dir.join("req2.json"))
-        .output()
-        .unwrap();
+    let out = receipt_verify(dir, &["--request", "req2.json"]);
     assert_eq!(out.status.code(), Some(1));
 }
 
