@@ -113,6 +113,19 @@ fn decisions(c: &mut Criterion) {
             )
         })
     });
+    let pre = engine.decide_with(&caller, &facts, &ctx).unwrap();
+    g.bench_function(
+        "post-inference, low confidence, only post rules (decide_after)",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    engine
+                        .decide_after(&pre, &caller, &facts, &ctx, Some(0.61))
+                        .unwrap(),
+                )
+            })
+        },
+    );
     let denied = serde_json::json!({"purpose": "marketing"});
     let denied = CallContext::from_parameters(denied.as_object().unwrap()).unwrap();
     g.bench_function("denied (purpose limitation)", |b| {

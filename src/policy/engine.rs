@@ -32,6 +32,9 @@ pub struct PolicyEngine {
     /// The rules that can apply to `infer` (Cedar evaluates every rule of the set it is given,
     /// so rules scoped to another action are left out).
     infer_policies: PolicySet,
+    /// The `infer` rules that read the post-inference facts (`context.post_inference`,
+    /// `context.confidence`): the only ones whose answer can change after inference.
+    post_policies: PolicySet,
     /// The rules that can apply to `audit`.
     audit_policies: PolicySet,
     rules: HashMap<PolicyId, RuleMeta>,
@@ -73,9 +76,11 @@ impl PolicyEngine {
         let audit = uid(&facts::ACTION, "audit");
         let infer_policies = for_action(&b.policies, &infer)?;
         let audit_policies = for_action(&b.policies, &audit)?;
+        let post_policies = post_inference_rules(&infer_policies)?;
         let engine = Self {
             schema: b.schema,
             infer_policies,
+            post_policies,
             audit_policies,
             rules: b.rules,
             terms_version: b.settings.terms_version,
@@ -170,6 +175,82 @@ impl PolicyEngine {
             }
         }
         self.judge_infer(caller, model, context, Stage::Post(top_probability))
+    }
+
+    /// The call's final decision after inference, given its pre-inference decision `pre`:
+    /// judges again only the rules that read post-inference facts, and keeps `pre`'s answer for
+    /// the others (their facts have not changed). Gives the same decision as
+    /// [`PolicyEngine::decide_post_with`] at a fraction of the cost; the scenario table checks
+    /// that on every post-inference case.
+    pub fn decide_after(
+        &self,
+        pre: &Decision,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+        top_probability: Option<f64>,
+    ) -> Result<Decision, PolicyError> {
+        if pre.outcome == Outcome::Deny {
+            return Ok(pre.clone());
+        }
+        if let Some(p) = top_probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(PolicyError::Confidence(p));
+            }
+        }
+        let principal = caller_entity(caller)?;
+        let resource = model.entity();
+        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
+        let request = Request::new(
+            principal.uid(),
+            self.infer.clone(),
+            resource.uid(),
+            self.context(context, Stage::Post(top_probability))?,
+            None,
+        )?;
+        let post = self.judge(&self.post_policies, &request, &entities)?;
+        let is_post = |id: &super::RuleId| {
+            self.post_policies
+                .policies()
+                .any(|p| self.rules.get(p.id()).is_some_and(|m| &m.id == id))
+        };
+        if post.outcome == Outcome::Deny && !post.rules.is_empty() {
+            // A post-inference forbid rule matched.
+            return Ok(post);
+        }
+        let mut reasons: Vec<RuleInfo> = pre
+            .reasons
+            .iter()
+            .filter(|r| !is_post(&r.id))
+            .cloned()
+            .collect();
+        if post.outcome == Outcome::Allow {
+            reasons.extend(post.reasons);
+        }
+        reasons.sort_by(|a, b| a.id.cmp(&b.id));
+        reasons.dedup_by(|a, b| a.id == b.id);
+        let obligations: Vec<String> = reasons
+            .iter()
+            .filter_map(|r| r.obligation.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Allowed only if some permit rule still matches (every matched rule of an allow is one).
+        let outcome = if reasons.is_empty() {
+            Outcome::Deny
+        } else {
+            Outcome::Allow
+        };
+        Ok(Decision {
+            outcome,
+            rules: reasons.iter().map(|r| r.id.clone()).collect(),
+            reasons,
+            obligations: if outcome == Outcome::Allow {
+                obligations
+            } else {
+                Vec::new()
+            },
+        })
     }
 
     /// Judges whether `caller` may read the ledger (the regulator API's `audit` action).
@@ -380,6 +461,24 @@ impl PolicyEngine {
 /// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
 /// rule with no action constraint or an `in` constraint (an action group in the schema may hold
 /// it). A rule scoped `==` to another action cannot match, so leaving it out changes no decision.
+/// The rules that mention a post-inference fact; every other rule answers the same before and
+/// after inference, because the facts differ only in those.
+fn post_inference_rules(infer: &PolicySet) -> Result<PolicySet, PolicyError> {
+    let mut out = PolicySet::new();
+    for policy in infer.policies() {
+        let text = policy.to_string();
+        if text.contains("post_inference") || text.contains("confidence") {
+            out.add(policy.clone())
+                .map_err(|_| PolicyError::DuplicateRuleId {
+                    id: policy.id().to_string(),
+                    first: PathBuf::new(),
+                    second: PathBuf::new(),
+                })?;
+        }
+    }
+    Ok(out)
+}
+
 fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyError> {
     let mut out = PolicySet::new();
     for policy in all.policies() {

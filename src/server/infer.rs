@@ -289,7 +289,7 @@ async fn call(
     let top = top_probability(vmanifest, &response);
     let post = state
         .policy
-        .decide_post_with(auth.caller, model_facts, &context, top)?;
+        .decide_after(&decision, auth.caller, model_facts, &context, top)?;
     if !post.is_allowed() {
         return deny(state, &auth, &facts, &post, nonce, request_id).await;
     }
