@@ -6,20 +6,7 @@ use serde_json::Value;
 use vouch::inference::tensor::{bytes_elements, flatten};
 use vouch::inference::{Datatype, TensorValues};
 
-const DATATYPES: [Datatype; 12] = [
-    Datatype::Bool,
-    Datatype::Uint8,
-    Datatype::Uint16,
-    Datatype::Uint32,
-    Datatype::Uint64,
-    Datatype::Int8,
-    Datatype::Int16,
-    Datatype::Int32,
-    Datatype::Int64,
-    Datatype::Fp32,
-    Datatype::Fp64,
-    Datatype::Bytes,
-];
+const DATATYPES: [Datatype; 12] = vouch::inference::datatype::ALL;
 
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::ExitCode;
-use crate::ledger::{commit, read_verifier_key, Hash, Receipt};
+use crate::ledger::{commit, read_verifier_key, Receipt};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -121,12 +120,8 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     };
     if let Some(path) = &args.request {
         let req = read_json(path).map_err(bad)?;
-        let inputs = req.get("inputs").cloned().unwrap_or(Value::Null);
-        let bytes = serde_jcs::to_vec(&inputs).map_err(|e| bad(e.to_string()))?;
-        let mut h = Sha256::new();
-        h.update(nonce);
-        h.update(&bytes);
-        let computed = Hash(h.finalize().into());
+        let inputs = req.get("inputs").unwrap_or(&Value::Null);
+        let computed = commit(&nonce, inputs).map_err(|e| bad(e.to_string()))?;
         if v.entry.input != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the request's inputs do not open the input commitment (recorded {:?}, computed {computed})", v.entry.input)));
         }

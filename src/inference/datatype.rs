@@ -36,7 +36,8 @@ pub enum Datatype {
     Bytes,
 }
 
-const ALL: [Datatype; 12] = [
+/// Every v2 datatype.
+pub const ALL: [Datatype; 12] = [
     Datatype::Bool,
     Datatype::Uint8,
     Datatype::Uint16,

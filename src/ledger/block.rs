@@ -112,18 +112,8 @@ impl EntriesTree {
         self.nodes.first().copied().unwrap_or_default()
     }
 
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     pub fn nodes(&self) -> &[Hash] {
         &self.nodes
-    }
-
-    /// The leaf hashes, in order.
-    pub fn leaves(&self) -> &[Hash] {
-        let c = usize::try_from(self.count).unwrap_or(0);
-        self.nodes.get(c.saturating_sub(1)..).unwrap_or(&[])
     }
 
     /// The proof of leaf `index`: sibling hashes bottom-up. `None` if `index` is out of range.

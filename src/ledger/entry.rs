@@ -314,13 +314,21 @@ pub fn entry_leaf(bytes: &[u8]) -> Hash {
     leaf_hash(bytes)
 }
 
-/// A commitment to a JSON value under a nonce: H(nonce ‖ JCS(value)). The server commits to the
-/// request's `inputs` and the response's `outputs`; the caller opens them with its nonce.
-pub fn commit(nonce: &[u8; 32], value: &serde_json::Value) -> Result<Hash, EntryError> {
+/// A commitment under a nonce: H(nonce ‖ parts…). The server commits to JCS(request `inputs`)
+/// (followed, for a binary-extension body, by its binary part) and to JCS(response `outputs`);
+/// the caller opens them with its nonce. Server and verifier both compute it here.
+pub fn commit_parts(nonce: &[u8; 32], parts: &[&[u8]]) -> Hash {
     use sha2::{Digest as _, Sha256};
-    let bytes = serde_jcs::to_vec(value).map_err(|e| EntryError::Malformed(e.to_string()))?;
     let mut h = Sha256::new();
     h.update(nonce);
-    h.update(&bytes);
-    Ok(Hash(h.finalize().into()))
+    for p in parts {
+        h.update(p);
+    }
+    Hash(h.finalize().into())
+}
+
+/// A commitment to a JSON value: H(nonce ‖ JCS(value)).
+pub fn commit(nonce: &[u8; 32], value: &serde_json::Value) -> Result<Hash, EntryError> {
+    let bytes = serde_jcs::to_vec(value).map_err(|e| EntryError::Malformed(e.to_string()))?;
+    Ok(commit_parts(nonce, &[&bytes]))
 }

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use block::{block_hash, BlockHeader, EntriesTree, EntryProof, EntryProofError, HeaderError};
 pub use entry::{
-    commit, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError, ModelRef,
-    SealedDraft, FORMAT_VERSION,
+    commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError,
+    ModelRef, SealedDraft, FORMAT_VERSION,
 };
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
@@ -224,17 +224,21 @@ impl Ledger {
         })
     }
 
-    /// Appends one entry; resolves once it is durable and covered by a signed checkpoint.
-    pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+    /// Seals the draft on the caller's thread and hands it to the writer.
+    fn submit(&self, draft: EntryDraft) -> Result<writer::ReplyReceiver, LedgerError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
+        let sealed = draft.seal().map_err(LedgerError::Entry)?;
         self.inner
             .tx
-            .send(Msg::Append(
-                draft.seal().map_err(LedgerError::Entry)?,
-                reply,
-            ))
+            .send(Msg::Append(sealed, reply))
             .map_err(|_| LedgerError::Closed)?;
-        let (block, index) = rx.await.map_err(|_| LedgerError::Closed)??;
+        Ok(rx)
+    }
+
+    fn appended(
+        answer: Result<writer::Answer, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<Appended, LedgerError> {
+        let (block, index) = answer.map_err(|_| LedgerError::Closed)??;
         Ok(Appended {
             seq: block.header.first_seq + index as u64,
             block,
@@ -242,22 +246,16 @@ impl Ledger {
         })
     }
 
+    /// Appends one entry; resolves once it is durable and covered by a signed checkpoint.
+    pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+        let rx = self.submit(draft)?;
+        Self::appended(rx.await)
+    }
+
     /// [`Ledger::append`] for threads outside an async runtime.
     pub fn append_blocking(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        self.inner
-            .tx
-            .send(Msg::Append(
-                draft.seal().map_err(LedgerError::Entry)?,
-                reply,
-            ))
-            .map_err(|_| LedgerError::Closed)?;
-        let (block, index) = rx.blocking_recv().map_err(|_| LedgerError::Closed)??;
-        Ok(Appended {
-            seq: block.header.first_seq + index as u64,
-            block,
-            index,
-        })
+        let rx = self.submit(draft)?;
+        Self::appended(rx.blocking_recv())
     }
 
     /// Stops the writer after it has written everything already sent, and waits for it.
@@ -288,6 +286,18 @@ impl Ledger {
         &self.inner.store
     }
 
+    /// The number of blocks, if the log holds at least `size` of them.
+    fn blocks_up_to(&self, size: u64) -> Result<u64, LedgerError> {
+        let blocks = self.head().blocks;
+        if size > blocks {
+            return Err(LedgerError::NoBlock {
+                height: size - 1,
+                size: blocks,
+            });
+        }
+        Ok(blocks)
+    }
+
     /// A fresh receipt for the entry at `seq`, against the latest checkpoint.
     pub fn receipt(&self, seq: u64) -> Result<Receipt, LedgerError> {
         let head = self.head();
@@ -305,10 +315,10 @@ impl Ledger {
 
     /// The signed checkpoint of the tree of `size` blocks.
     pub fn checkpoint(&self, size: u64) -> Result<String, LedgerError> {
-        let blocks = self.head().blocks;
-        if size == 0 || size > blocks {
+        let blocks = self.blocks_up_to(size)?;
+        if size == 0 {
             return Err(LedgerError::NoBlock {
-                height: size.saturating_sub(1),
+                height: 0,
                 size: blocks,
             });
         }
@@ -323,25 +333,13 @@ impl Ledger {
 
     /// RFC 9162 inclusion proof of block `height` in the tree of `size` blocks.
     pub fn inclusion_proof(&self, height: u64, size: u64) -> Result<InclusionProof, LedgerError> {
-        let blocks = self.head().blocks;
-        if size > blocks {
-            return Err(LedgerError::NoBlock {
-                height: size.saturating_sub(1),
-                size: blocks,
-            });
-        }
+        self.blocks_up_to(size)?;
         inclusion_proof(&self.inner.store, height, size).map_err(proof_error)
     }
 
     /// RFC 9162 consistency proof between the trees of `old` and `new` blocks.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, LedgerError> {
-        let blocks = self.head().blocks;
-        if new > blocks {
-            return Err(LedgerError::NoBlock {
-                height: new.saturating_sub(1),
-                size: blocks,
-            });
-        }
+        self.blocks_up_to(new)?;
         consistency_proof(&self.inner.store, old, new).map_err(proof_error)
     }
 }
@@ -369,9 +367,7 @@ fn receipt_at(
     let header_bytes = store
         .header(height)?
         .ok_or_else(|| corrupt("the block header"))?;
-    // Our own store: read the header without the canonical-form check a verifier makes.
-    let header: BlockHeader = serde_json::from_slice(&header_bytes)
-        .map_err(|e| LedgerError::Header(HeaderError::Malformed(e.to_string())))?;
+    let header = store::trusted_header(&header_bytes, height)?;
     // Only the O(log c) nodes on the entry's path are read out of the block's node array.
     let nodes = store
         .get(&store::key_u64(store::CBMT_NODES, height))?

@@ -44,14 +44,12 @@ impl SealedBlock {
             nonce: None,
         })
     }
-
-    pub fn header(&self) -> &BlockHeader {
-        &self.header
-    }
 }
 
-pub(crate) type Reply =
-    tokio::sync::oneshot::Sender<Result<(Arc<SealedBlock>, usize), LedgerError>>;
+/// The writer's answer to one append: the sealed block and the entry's index in it.
+pub(crate) type Answer = Result<(Arc<SealedBlock>, usize), LedgerError>;
+pub(crate) type Reply = tokio::sync::oneshot::Sender<Answer>;
+pub(crate) type ReplyReceiver = tokio::sync::oneshot::Receiver<Answer>;
 
 pub(crate) enum Msg {
     Append(SealedDraft, Reply),

@@ -35,6 +35,8 @@ pub struct PolicyEngine {
     /// The `infer` rules that read the post-inference facts (`context.post_inference`,
     /// `context.confidence`): the only ones whose answer can change after inference.
     post_policies: PolicySet,
+    /// The `@id`s of `post_policies`.
+    post_rule_ids: BTreeSet<super::RuleId>,
     /// The rules that can apply to `audit`.
     audit_policies: PolicySet,
     rules: HashMap<PolicyId, RuleMeta>,
@@ -77,10 +79,15 @@ impl PolicyEngine {
         let infer_policies = for_action(&b.policies, &infer)?;
         let audit_policies = for_action(&b.policies, &audit)?;
         let post_policies = post_inference_rules(&infer_policies)?;
+        let post_rule_ids = post_policies
+            .policies()
+            .filter_map(|p| b.rules.get(p.id()).map(|m| m.id.clone()))
+            .collect();
         let engine = Self {
             schema: b.schema,
             infer_policies,
             post_policies,
+            post_rule_ids,
             audit_policies,
             rules: b.rules,
             terms_version: b.settings.terms_version,
@@ -209,11 +216,7 @@ impl PolicyEngine {
             None,
         )?;
         let post = self.judge(&self.post_policies, &request, &entities)?;
-        let is_post = |id: &super::RuleId| {
-            self.post_policies
-                .policies()
-                .any(|p| self.rules.get(p.id()).is_some_and(|m| &m.id == id))
-        };
+        let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
             // A post-inference forbid rule matched.
             return Ok(post);

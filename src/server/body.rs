@@ -15,8 +15,9 @@ pub const HEADER_LENGTH: &str = "inference-header-content-length";
 /// A decoded request, with what the input commitment is computed over.
 pub struct Decoded {
     pub request: InferRequest,
-    /// The request's `inputs` array as the caller sent it (in binary mode: without the data).
-    pub inputs_json: Value,
+    /// RFC 8785 bytes of the request's `inputs` array as the caller sent it (in binary mode:
+    /// without the data) — what the input commitment covers; `None` unless asked for.
+    pub inputs_jcs: Option<Vec<u8>>,
     /// The binary section of a binary-extension body (empty for JSON).
     pub binary: Vec<u8>,
     /// Whether the caller asked for binary outputs (and which).
@@ -62,8 +63,8 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Decodes the body of an infer request.
-pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
+/// Decodes the body of an infer request; with `commit`, also the canonical bytes of `inputs`.
+pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded, ApiError> {
     let json_len = match headers.get(HEADER_LENGTH) {
         None => None,
         Some(v) => Some(
@@ -88,7 +89,13 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
     let obj = value
         .as_object_mut()
         .ok_or_else(|| bad("the request must be a JSON object"))?;
-    let inputs_json = obj.get("inputs").cloned().unwrap_or(Value::Null);
+    let inputs_jcs = match commit {
+        false => None,
+        true => Some(
+            serde_jcs::to_vec(obj.get("inputs").unwrap_or(&Value::Null))
+                .map_err(|e| bad(format!("inputs: {e}")))?,
+        ),
+    };
     let binary_outputs = binary_outputs(obj)?;
     let mut request: InferRequest =
         serde_json::from_value(value).map_err(|e| bad(format!("not an inference request: {e}")))?;
@@ -140,7 +147,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiError> {
     }
     Ok(Decoded {
         request,
-        inputs_json,
+        inputs_jcs,
         binary: binary.to_vec(),
         binary_outputs,
     })

@@ -14,14 +14,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use rand::RngCore as _;
 use serde_json::{json, Map, Value};
-use sha2::{Digest as _, Sha256};
 
 use super::auth::{authenticate, Authenticated};
 use super::body::{self, Decoded};
 use super::error::ApiError;
 use super::AppState;
 use crate::inference::{top_probability, InferResponse, Manifest, VersionManifest};
-use crate::ledger::{Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef, Receipt};
+use crate::ledger::{
+    commit, commit_parts, Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef, Receipt,
+};
 use crate::policy::{detect, CallContext, Decision, ModelFacts};
 
 /// `POST /v2/models/{name}[/versions/{version}]/infer`.
@@ -91,18 +92,6 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// The input commitment: H(nonce ‖ JCS(inputs)), and for a binary-extension body H(nonce ‖
-/// JCS(inputs) ‖ binary section), so the caller can open it from exactly what it sent.
-fn commit_inputs(nonce: &[u8; 32], inputs_json: &Value, binary: &[u8]) -> Result<Hash, ApiError> {
-    let bytes =
-        serde_jcs::to_vec(inputs_json).map_err(|e| ApiError::BadRequest(format!("inputs: {e}")))?;
-    let mut h = Sha256::new();
-    h.update(nonce);
-    h.update(&bytes);
-    h.update(binary);
-    Ok(Hash(h.finalize().into()))
 }
 
 /// What the ledger records of one call, before its decision and output.
@@ -183,10 +172,10 @@ async fn call(
     let raw = read_body(req, payload, state.limits.max_body).await?;
     let Decoded {
         mut request,
-        inputs_json,
+        inputs_jcs,
         binary,
         binary_outputs,
-    } = body::decode(req.headers(), &raw)?;
+    } = body::decode(req.headers(), &raw, !state.limits.bare)?;
     let parameters = request.parameters.take().unwrap_or_default();
     let request_id = request.id.clone();
     let context = CallContext::from_parameters(&parameters)?;
@@ -218,7 +207,11 @@ async fn call(
             version: prepared.version().to_string(),
             sha256,
         },
-        input: commit_inputs(&nonce, &inputs_json, &binary)?,
+        // H(nonce ‖ JCS(inputs) ‖ binary part): the caller opens it from exactly what it sent.
+        input: commit_parts(
+            &nonce,
+            &[inputs_jcs.as_deref().unwrap_or_default(), &binary],
+        ),
         context: EntryContext {
             purpose: context.purpose().map(str::to_string),
             data_categories: context
@@ -238,7 +231,8 @@ async fn call(
     let built;
     let model_facts = match state
         .facts
-        .get(&(manifest.name.clone(), vmanifest.version.clone()))
+        .get(&manifest.name)
+        .and_then(|v| v.get(&vmanifest.version))
     {
         Some(f) => f,
         None => {
@@ -293,21 +287,23 @@ async fn call(
     if !post.is_allowed() {
         return deny(state, &auth, &facts, &post, nonce, request_id).await;
     }
-    let outputs =
-        serde_json::to_value(&response.outputs).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let output =
-        crate::ledger::commit(&nonce, &outputs).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The response serialised once: its outputs in JSON form are what the output commitment
+    // covers, and unless binary outputs were asked for it is also what goes out.
+    let encoded = to_json(&response)?;
+    let output = commit(&nonce, encoded.get("outputs").unwrap_or(&Value::Null))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let receipt = record(
         state,
         facts.draft(&auth, state, Recorded::Allow, &post, Some(output)),
         nonce,
     )
     .await?;
-    Ok((
-        StatusCode::OK,
-        "allow",
-        respond(response, &binary_outputs, Some(&receipt), &post.obligations)?,
-    ))
+    let http = if binary_outputs.any() {
+        respond(response, &binary_outputs, Some(&receipt), &post.obligations)?
+    } else {
+        respond_json(encoded, Some(&receipt), &post.obligations)?
+    };
+    Ok((StatusCode::OK, "allow", http))
 }
 
 async fn deny(
@@ -345,37 +341,60 @@ async fn deny(
     ))
 }
 
-/// The v2 response, with obligations in `parameters`, the receipt at the top level, and binary
-/// outputs if the caller asked for them.
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A serialised v2 response with the obligations (in `parameters`) and the receipt (at the top
+/// level) added, as JSON bytes.
+fn finish_json(
+    mut value: Value,
+    receipt: Option<&Receipt>,
+    obligations: &[String],
+) -> Result<Vec<u8>, ApiError> {
+    if let Some(obj) = value.as_object_mut() {
+        if !obligations.is_empty() {
+            let params = obj
+                .entry("parameters")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(p) = params.as_object_mut() {
+                p.insert("obligations".into(), Value::from(obligations.to_vec()));
+            }
+        }
+        if let Some(r) = receipt {
+            obj.insert("receipt".into(), to_json(r)?);
+        }
+    }
+    serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn respond_json(
+    value: Value,
+    receipt: Option<&Receipt>,
+    obligations: &[String],
+) -> Result<HttpResponse, ApiError> {
+    let json = finish_json(value, receipt, obligations)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json))
+}
+
+/// The v2 response with binary outputs where the caller asked for them (JSON otherwise), the
+/// obligations and the receipt.
 fn respond(
     mut response: InferResponse,
     binary_outputs: &body::BinaryOutputs,
     receipt: Option<&Receipt>,
     obligations: &[String],
 ) -> Result<HttpResponse, ApiError> {
-    if !obligations.is_empty() {
-        response
-            .parameters
-            .get_or_insert_with(Map::new)
-            .insert("obligations".into(), Value::from(obligations.to_vec()));
-    }
     let binary = body::encode_binary_outputs(&mut response, binary_outputs);
-    let mut value =
-        serde_json::to_value(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let (Some(r), Some(obj)) = (receipt, value.as_object_mut()) {
-        obj.insert(
-            "receipt".into(),
-            serde_json::to_value(r).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    let json = serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut out = finish_json(to_json(&response)?, receipt, obligations)?;
     if binary.is_empty() {
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
-            .body(json));
+            .body(out));
     }
-    let header_len = json.len();
-    let mut out = json;
+    let header_len = out.len();
     out.extend_from_slice(&binary);
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")

@@ -13,6 +13,7 @@ mod infer;
 mod metrics;
 mod routes;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -54,21 +55,24 @@ pub struct AppState {
     pub policy: Arc<PolicyEngine>,
     pub callers: Arc<CallerRegistry>,
     /// What the rules see of each served model version, built once at start-up.
-    pub facts: std::collections::HashMap<(String, String), ModelFacts>,
+    pub facts: ModelFactsByName,
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub limits: Limits,
 }
 
+/// The rules' view of each served model version, by model name, then version (looked up by
+/// `&str` on every call, without building a key).
+pub type ModelFactsByName = HashMap<String, HashMap<String, ModelFacts>>;
+
 /// Builds the rules' view of every model version the registry serves.
-pub fn model_facts(
-    registry: &Registry,
-) -> Result<std::collections::HashMap<(String, String), ModelFacts>, crate::policy::PolicyError> {
-    let mut facts = std::collections::HashMap::new();
+pub fn model_facts(registry: &Registry) -> Result<ModelFactsByName, crate::policy::PolicyError> {
+    let mut facts = ModelFactsByName::new();
     for model in registry.models() {
         let m = model.manifest();
+        let versions = facts.entry(m.name.clone()).or_default();
         for v in &m.versions {
-            facts.insert((m.name.clone(), v.version.clone()), ModelFacts::new(m, v)?);
+            versions.insert(v.version.clone(), ModelFacts::new(m, v)?);
         }
     }
     Ok(facts)
