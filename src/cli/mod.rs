@@ -1,6 +1,7 @@
 //! The `vouch` subcommands. Each one parses its arguments, calls the library, prints, and picks an
 //! [`ExitCode`]; none holds logic of its own that a test could not reach through the library.
 
+mod audit;
 mod caller;
 pub mod demo;
 mod keygen;
@@ -62,6 +63,8 @@ pub enum Command {
     Caller(caller::Args),
     /// Serve the models over the Open Inference Protocol v2, judging and recording every call.
     Serve(serve::Args),
+    /// Query the ledger as a regulator, verifying every answer before printing it.
+    Audit(audit::Args),
     /// Check a receipt offline.
     #[command(subcommand)]
     Receipt(receipt::Command),
@@ -89,5 +92,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Receipt(cmd) => receipt::run(cmd),
         Command::Caller(args) => caller::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

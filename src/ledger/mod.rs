@@ -40,7 +40,7 @@ pub use keyfile::{
     PRIVATE_KEY_FILE, VERIFIER_KEY_FILE,
 };
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
-pub use query::{Filter, Page};
+pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{Receipt, ReceiptError, VerifiedReceipt};
 pub use store::{Store, StoreError};
 pub use walker::{verify_store, Fault, Place, VerifyError, VerifySummary};
@@ -311,6 +311,72 @@ impl Ledger {
             .checkpoint
             .ok_or(LedgerError::NoEntry { seq, size: 0 })?;
         receipt_at(&self.inner.store, seq, head.blocks, checkpoint)
+    }
+
+    /// The extent of the log at its latest checkpoint, and that checkpoint: what a reader
+    /// answers from so that everything it returns is proven against one signed tree.
+    pub fn snapshot(&self) -> Option<(Extent, String)> {
+        let head = self.head();
+        let checkpoint = head.checkpoint?;
+        Some((
+            Extent {
+                blocks: head.blocks,
+                entries: head.entries,
+            },
+            checkpoint,
+        ))
+    }
+
+    /// Receipts (without nonce) of the entries `seqs`, all against the tree of `extent.blocks`
+    /// blocks and its `checkpoint`. Blocks shared by several entries are read and proven once.
+    pub fn receipts_at(
+        &self,
+        seqs: &[u64],
+        extent: Extent,
+        checkpoint: &str,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        let store = &self.inner.store;
+        let mut out = Vec::with_capacity(seqs.len());
+        let mut block: Option<(u64, sled::IVec, u64, sled::IVec, InclusionProof)> = None;
+        for &seq in seqs {
+            if seq >= extent.entries {
+                return Err(LedgerError::NoEntry {
+                    seq,
+                    size: extent.entries,
+                });
+            }
+            let corrupt = |what: &str| {
+                LedgerError::Store(StoreError::Corrupt(format!(
+                    "{what} for seq {seq} is missing"
+                )))
+            };
+            let height = store.block_of(seq)?.ok_or_else(|| corrupt("the block"))?;
+            if block.as_ref().map(|b| b.0) != Some(height) {
+                let header = store.header(height)?.ok_or_else(|| corrupt("the header"))?;
+                let first_seq = store::trusted_header(&header, height)?.first_seq;
+                let nodes = store
+                    .get(&store::key_u64(store::CBMT_NODES, height))?
+                    .ok_or_else(|| corrupt("the CBMT"))?;
+                let proof = inclusion_proof(store, height, extent.blocks).map_err(proof_error)?;
+                block = Some((height, header, first_seq, nodes, proof));
+            }
+            let Some((_, header, first_seq, nodes, block_proof)) = &block else {
+                return Err(corrupt("the block"));
+            };
+            let entry_proof = block::proof_from_stored_nodes(nodes, seq - first_seq)
+                .ok_or_else(|| corrupt("the entry proof"))?;
+            let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
+            out.push(Receipt {
+                v: FORMAT_VERSION,
+                entry: entry.to_vec(),
+                entry_proof,
+                block: header.to_vec(),
+                block_proof: block_proof.clone(),
+                checkpoint: checkpoint.to_string(),
+                nonce: None,
+            });
+        }
+        Ok(out)
     }
 
     /// The signed checkpoint of the tree of `size` blocks.

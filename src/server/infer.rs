@@ -135,7 +135,11 @@ impl Facts {
     }
 }
 
-async fn record(state: &AppState, draft: EntryDraft, nonce: [u8; 32]) -> Result<Receipt, ApiError> {
+pub(super) async fn record(
+    state: &AppState,
+    draft: EntryDraft,
+    nonce: [u8; 32],
+) -> Result<Receipt, ApiError> {
     let appended = state
         .ledger
         .append(draft)
@@ -146,7 +150,7 @@ async fn record(state: &AppState, draft: EntryDraft, nonce: [u8; 32]) -> Result<
     Ok(receipt)
 }
 
-fn reasons(decision: &Decision) -> Value {
+pub(super) fn reasons(decision: &Decision) -> Value {
     Value::Array(
         decision
             .reasons
@@ -331,8 +335,8 @@ async fn deny(
         "reasons": reasons(decision),
         "receipt": receipt,
     });
-    if let Some(id) = request_id {
-        body["id"] = Value::String(id);
+    if let (Some(id), Some(o)) = (request_id, body.as_object_mut()) {
+        o.insert("id".into(), Value::String(id));
     }
     Ok((
         StatusCode::FORBIDDEN,

@@ -6,6 +6,7 @@
 //! [`run`] takes the listener, the state and the shutdown signal, so tests bind `127.0.0.1:0` and
 //! drive the real server.
 
+mod audit;
 mod auth;
 mod body;
 mod error;

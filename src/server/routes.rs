@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/receipts/{seq}", web::get().to(receipt))
         .route("/metrics", web::get().to(metrics))
+        .configure(super::audit::configure)
         .default_service(web::to(not_found));
 }
 

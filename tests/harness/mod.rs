@@ -18,6 +18,7 @@ pub struct Server {
     pub regulator_key: String,
     pub admin_key: String,
     pub verifier: VerifierKey,
+    opts: Options,
 }
 
 pub fn root() -> PathBuf {
@@ -46,18 +47,10 @@ pub fn terms_version() -> String {
         .to_string()
 }
 
+#[derive(Clone, Default)]
 pub struct Options {
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            extra_args: vec![],
-            env: vec![],
-        }
-    }
 }
 
 pub fn start() -> Server {
@@ -80,11 +73,29 @@ pub fn start_with(opts: Options) -> Server {
     let other_caller_key = add(record("startup", Role::Caller, false, &[]));
     let regulator_key = add(record("regulator", Role::Regulator, false, &[]));
     let admin_key = add(record("operator", Role::Admin, false, &[]));
+    let (child, url) = launch(dir.path(), &opts);
+    Server {
+        child,
+        url,
+        dir,
+        caller_key,
+        other_caller_key,
+        regulator_key,
+        admin_key,
+        verifier: key.verifier(),
+        opts,
+    }
+}
+
+/// Starts `vouch serve` on `dir` (which holds the keys and `callers.toml`); returns the child and
+/// the URL it serves on.
+fn launch(dir: &Path, opts: &Options) -> (Child, String) {
+    let callers = dir.join("callers.toml");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
     cmd.arg("serve")
         .args(["--bind", "127.0.0.1:0", "--workers", "2"])
         .arg("--data")
-        .arg(dir.path())
+        .arg(dir)
         .arg("--models")
         .arg(root().join("models"))
         .arg("--policies")
@@ -119,16 +130,7 @@ pub fn start_with(opts: Options) -> Server {
     };
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url,
-        dir,
-        caller_key,
-        other_caller_key,
-        regulator_key,
-        admin_key,
-        verifier: key.verifier(),
-    }
+    (child, url)
 }
 
 impl Server {
@@ -181,6 +183,44 @@ impl Server {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut r.into_reader(), &mut buf).unwrap();
         (status, buf, header_len)
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same data folder and keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, url) = launch(self.dir.path(), &self.opts);
+        self.child = child;
+        self.url = url;
+    }
+
+    /// A split view: stops this server, copies its data folder (ledger, signing key, callers),
+    /// restarts it, and starts a second server on the copy. Both then sign with the same key and
+    /// share their history so far; what each appends next diverges.
+    pub fn fork(&mut self) -> Server {
+        self.stop();
+        let copy = tempfile::tempdir().unwrap();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", self.dir.path().display()))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "copying the data folder failed");
+        let (child, url) = launch(self.dir.path(), &self.opts);
+        self.child = child;
+        self.url = url;
+        let (child, url) = launch(copy.path(), &self.opts);
+        Server {
+            child,
+            url,
+            dir: copy,
+            caller_key: self.caller_key.clone(),
+            other_caller_key: self.other_caller_key.clone(),
+            regulator_key: self.regulator_key.clone(),
+            admin_key: self.admin_key.clone(),
+            verifier: self.verifier.clone(),
+            opts: self.opts.clone(),
+        }
     }
 
     /// Stops the server with SIGTERM and waits for it to exit.

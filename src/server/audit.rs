@@ -1,0 +1,519 @@
+//! The regulator audit API (`docs/API.md`): queries over the ledger's indexes, each answer proven
+//! against one signed checkpoint; blocks, checkpoints and proofs; the export that offline
+//! verification reads; usage statistics.
+//!
+//! Every route is judged by the Cedar action `audit` (regulators only in the shipped bundle).
+//! The regulator's own reads are recorded in the ledger itself, as entries with purpose `audit`:
+//! a denied attempt on any audit route, and every allowed read that reveals entries (entries,
+//! one entry, export, statistics). Reads that reveal only hashes — checkpoints, block headers,
+//! proofs — are not, so that a witness polling the checkpoint does not grow the log it watches.
+//! The entry's `input` commits to the request target (`GET /v1/entries?caller=…`) with a nonce
+//! that only the regulator receives (in `audit_receipt`, or the `Vouch-Audit-Seq` header of the
+//! export): who asked and when is public to every auditor, what was asked stays with the asker
+//! until it chooses to open the commitment.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use rand::RngCore as _;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{authenticate, Authenticated};
+use super::error::ApiError;
+use super::infer::{reasons, record};
+use super::AppState;
+use crate::ledger::{
+    commit_parts, heights_in_time, stats, Decision as Recorded, Dimension, EntryContext,
+    EntryDraft, Extent, Filter, Hash, LedgerError, Query, Receipt,
+};
+
+/// Most entries on one page.
+pub const MAX_PAGE: usize = 1000;
+/// Entries on a page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/entries", web::get().to(entries))
+        .route("/v1/entries/{seq}", web::get().to(entry))
+        .route("/v1/blocks/{height}", web::get().to(block))
+        .route("/v1/checkpoint", web::get().to(latest_checkpoint))
+        .route("/v1/checkpoints/{size}", web::get().to(checkpoint))
+        .route("/v1/proofs/inclusion", web::get().to(inclusion))
+        .route("/v1/proofs/consistency", web::get().to(consistency))
+        .route("/v1/stats", web::get().to(usage));
+}
+
+/// Which requests of an audit route are recorded in the ledger.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Allowed reads and denials (routes that reveal entries).
+    All,
+    /// Denials only (routes that reveal hashes only).
+    DenialsOnly,
+}
+
+/// An allowed audit request: who, and the receipt of its ledger entry if it was recorded.
+pub struct Admitted {
+    pub audit_receipt: Option<Receipt>,
+}
+
+/// Authenticates, judges the `audit` action and records what must be recorded. A denial answers
+/// 403 with the deciding rules, their reasons and the receipt of the recorded denial.
+pub async fn admit(
+    req: &HttpRequest,
+    state: &AppState,
+    recording: Recording,
+) -> Result<Admitted, Result<HttpResponse, ApiError>> {
+    let auth = authenticate(req, state).map_err(Err)?;
+    let decision = state
+        .policy
+        .authorize_audit(auth.caller)
+        .map_err(|e| Err(ApiError::Internal(e.to_string())))?;
+    let allowed = decision.is_allowed();
+    if allowed && recording == Recording::DenialsOnly {
+        return Ok(Admitted {
+            audit_receipt: None,
+        });
+    }
+    let mut nonce = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let target = format!("{} {}", req.method(), req.uri());
+    let draft = audit_draft(
+        req,
+        state,
+        &auth,
+        if allowed {
+            Recorded::Allow
+        } else {
+            Recorded::Deny
+        },
+        decision
+            .rules
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
+        commit_parts(&nonce, &[target.as_bytes()]),
+    );
+    let receipt = record(state, draft, nonce).await.map_err(Err)?;
+    if allowed {
+        return Ok(Admitted {
+            audit_receipt: Some(receipt),
+        });
+    }
+    let why: Vec<String> = decision
+        .reasons
+        .iter()
+        .map(|r| format!("{} ({})", r.id, r.reason))
+        .collect();
+    Err(Ok(HttpResponse::Forbidden().json(json!({
+        "error": format!("denied by policy: {}", why.join("; ")),
+        "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "reasons": reasons(&decision),
+        "receipt": receipt,
+    }))))
+}
+
+fn audit_draft(
+    req: &HttpRequest,
+    state: &AppState,
+    auth: &Authenticated<'_>,
+    decision: Recorded,
+    rules: Vec<String>,
+    input: Hash,
+) -> EntryDraft {
+    EntryDraft {
+        request_id: req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 128)
+            .map(str::to_string),
+        caller: Some(auth.caller.id().as_str().to_string()),
+        credential: Some(auth.credential.as_str().to_string()),
+        model: None,
+        input: Some(input),
+        output: None,
+        decision,
+        rules,
+        obligations: vec![],
+        context: EntryContext {
+            purpose: Some("audit".into()),
+            data_categories: vec![],
+            pii: vec![],
+        },
+        policy: Some(Hash(*state.policy.bundle_hash().as_bytes())),
+    }
+}
+
+/// Runs `admit`, turning its two failure forms into the handler's result.
+macro_rules! admit_or_answer {
+    ($req:expr, $state:expr, $mode:expr) => {
+        match admit($req, $state, $mode).await {
+            Ok(a) => a,
+            Err(Ok(denied)) => return Ok(denied),
+            Err(Err(e)) => return Err(e),
+        }
+    };
+}
+
+/// Parses the query string into `T`, refusing unknown parameters (a misspelt filter must not
+/// silently widen a query).
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    let t = chrono::DateTime::parse_from_rfc3339(v).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{name}={v:?} is not an RFC 3339 time (e.g. 2026-03-01T00:00:00Z): {e}"
+        ))
+    })?;
+    Ok(Some(u64::try_from(t.timestamp_micros()).unwrap_or(0)))
+}
+
+fn snapshot(state: &AppState) -> Result<(Extent, String), ApiError> {
+    state
+        .ledger
+        .snapshot()
+        .ok_or_else(|| ApiError::NotFound("the ledger is empty: no checkpoint yet".into()))
+}
+
+/// The extent and checkpoint of the tree of `size` blocks (the latest when `None`): a client
+/// paging through a query pins the size of its first page, so that every page is proven against
+/// the same checkpoint and the walk ends even while the log grows.
+fn extent_at(state: &AppState, size: Option<u64>) -> Result<(Extent, String), ApiError> {
+    let (latest, note) = snapshot(state)?;
+    let Some(blocks) = size.filter(|s| *s != latest.blocks) else {
+        return Ok((latest, note));
+    };
+    let checkpoint = state.ledger.checkpoint(blocks).map_err(ledger_error)?;
+    let entries = state
+        .ledger
+        .store()
+        .first_seq(blocks)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((Extent { blocks, entries }, checkpoint))
+}
+
+fn ledger_error(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::NoEntry { .. } | LedgerError::NoBlock { .. } => {
+            ApiError::NotFound(e.to_string())
+        }
+        LedgerError::Proof(p) => ApiError::BadRequest(p),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Runs blocking store reads off the HTTP worker.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// One entry of an answer, with its proofs (the receipt form without checkpoint and nonce: the
+/// page's one checkpoint completes it).
+fn item(seq: u64, r: Receipt) -> Result<serde_json::Value, ApiError> {
+    let mut v = serde_json::to_value(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("checkpoint");
+        o.remove("nonce");
+        o.remove("v");
+        o.insert("seq".into(), seq.into());
+    }
+    Ok(v)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntriesParams {
+    caller: Option<String>,
+    model: Option<String>,
+    version: Option<String>,
+    decision: Option<String>,
+    rule: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<u64>,
+    limit: Option<usize>,
+    size: Option<u64>,
+}
+
+impl EntriesParams {
+    fn to_query(&self) -> Result<Query, ApiError> {
+        let mut filters = vec![];
+        if let Some(c) = &self.caller {
+            filters.push(Filter::Caller(c.clone()));
+        }
+        match (&self.model, &self.version) {
+            (Some(m), v) => filters.push(Filter::Model {
+                name: m.clone(),
+                version: v.clone(),
+            }),
+            (None, Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "`version` needs `model` (a version belongs to a model)".into(),
+                ))
+            }
+            (None, None) => {}
+        }
+        if let Some(d) = &self.decision {
+            let d = match d.as_str() {
+                "allow" => Recorded::Allow,
+                "deny" => Recorded::Deny,
+                "error" => Recorded::Error,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "decision={other:?}: expected allow, deny or error"
+                    )))
+                }
+            };
+            filters.push(Filter::Decision(d));
+        }
+        if let Some(r) = &self.rule {
+            filters.push(Filter::Rule(r.clone()));
+        }
+        Ok(Query {
+            filters,
+            from_micros: parse_time("from", self.from.as_deref())?,
+            to_micros: parse_time("to", self.to.as_deref())?,
+        })
+    }
+}
+
+/// `GET /v1/entries?caller=&model=&version=&decision=&rule=&from=&to=&cursor=&limit=`.
+async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let params: EntriesParams = query(&req)?;
+    let q = params.to_query()?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit={limit}: between 1 and {MAX_PAGE}"
+        )));
+    }
+    let admitted = admit_or_answer!(&req, &state, Recording::All);
+    let (extent, checkpoint) = extent_at(&state, params.size)?;
+    let ledger = state.ledger.clone();
+    let cursor = params.cursor.unwrap_or(0);
+    let cp = checkpoint.clone();
+    let (items, next) = blocking(move || {
+        let page = q
+            .scan(ledger.store(), cursor, extent, limit)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let receipts = ledger
+            .receipts_at(&page.seqs, extent, &cp)
+            .map_err(ledger_error)?;
+        let items = page
+            .seqs
+            .iter()
+            .zip(receipts)
+            .map(|(seq, r)| item(*seq, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, page.next))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "checkpoint": checkpoint,
+        "size": extent.blocks,
+        "entries": items,
+        "next_cursor": next,
+        "audit_receipt": admitted.audit_receipt,
+    })))
+}
+
+fn parse_u64(what: &str, s: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} {s:?} is not a non-negative integer")))
+}
+
+/// `GET /v1/entries/{seq}`: one entry with its proofs against the latest checkpoint.
+async fn entry(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let seq = parse_u64("seq", &path)?;
+    let admitted = admit_or_answer!(&req, &state, Recording::All);
+    let (extent, checkpoint) = snapshot(&state)?;
+    let ledger = state.ledger.clone();
+    let cp = checkpoint.clone();
+    let receipt = blocking(move || {
+        let mut r = ledger
+            .receipts_at(&[seq], extent, &cp)
+            .map_err(ledger_error)?;
+        r.pop()
+            .ok_or_else(|| ApiError::NotFound(format!("no entry {seq}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "checkpoint": checkpoint,
+        "size": extent.blocks,
+        "entry": item(seq, receipt)?,
+        "audit_receipt": admitted.audit_receipt,
+    })))
+}
+
+/// `GET /v1/blocks/{height}`: the header (bytes and fields) and the checkpoint signed with it.
+async fn block(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let height = parse_u64("height", &path)?;
+    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    let (extent, _) = snapshot(&state)?;
+    if height >= extent.blocks {
+        return Err(ApiError::NotFound(format!(
+            "no block {height}: the log holds {} blocks",
+            extent.blocks
+        )));
+    }
+    let store = state.ledger.store();
+    let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+    let header = store
+        .header(height)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::Internal(format!("block {height} is missing")))?;
+    let fields: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let checkpoint = store.checkpoint(height).map_err(internal)?;
+    use base64::Engine as _;
+    Ok(HttpResponse::Ok().json(json!({
+        "height": height,
+        "header": base64::engine::general_purpose::STANDARD.encode(&header),
+        "fields": fields,
+        "checkpoint": checkpoint,
+    })))
+}
+
+/// `GET /v1/checkpoint`: the latest signed checkpoint.
+async fn latest_checkpoint(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    let (extent, checkpoint) = snapshot(&state)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "checkpoint": checkpoint,
+        "size": extent.blocks,
+        "entries": extent.entries,
+    })))
+}
+
+/// `GET /v1/checkpoints/{size}`: the checkpoint signed when the log had `size` blocks.
+async fn checkpoint(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let size = parse_u64("size", &path)?;
+    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    let note = state.ledger.checkpoint(size).map_err(ledger_error)?;
+    Ok(HttpResponse::Ok().json(json!({ "checkpoint": note, "size": size })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionParams {
+    seq: u64,
+    size: Option<u64>,
+}
+
+/// `GET /v1/proofs/inclusion?seq=&size=`: the entry's proofs against the checkpoint of `size`
+/// blocks (default: the latest) — the receipt form, without nonce.
+async fn inclusion(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let p: InclusionParams = query(&req)?;
+    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    let (extent, checkpoint) = extent_at(&state, p.size)?;
+    let ledger = state.ledger.clone();
+    let receipt = blocking(move || {
+        let mut r = ledger
+            .receipts_at(&[p.seq], extent, &checkpoint)
+            .map_err(ledger_error)?;
+        r.pop()
+            .ok_or_else(|| ApiError::NotFound(format!("no entry {}", p.seq)))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(receipt))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyParams {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /v1/proofs/consistency?from=&to=`: RFC 9162 consistency proof between the trees of
+/// `from` and `to` blocks (default: the latest).
+async fn consistency(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let p: ConsistencyParams = query(&req)?;
+    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    let (latest, _) = snapshot(&state)?;
+    let to = p.to.unwrap_or(latest.blocks);
+    if p.from == 0 || p.from > to {
+        return Err(ApiError::BadRequest(format!(
+            "from={} to={to}: need 1 ≤ from ≤ to",
+            p.from
+        )));
+    }
+    let proof = state
+        .ledger
+        .consistency_proof(p.from, to)
+        .map_err(ledger_error)?;
+    Ok(HttpResponse::Ok().json(proof))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsParams {
+    by: String,
+    from: Option<String>,
+    to: Option<String>,
+    size: Option<u64>,
+}
+
+/// `GET /v1/stats?by=model|caller|decision|rule&from=&to=`: entry counts, from the indexes.
+async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let p: StatsParams = query(&req)?;
+    let dimension = match p.by.as_str() {
+        "model" => Dimension::Model,
+        "caller" => Dimension::Caller,
+        "decision" => Dimension::Decision,
+        "rule" => Dimension::Rule,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "by={other:?}: expected model, caller, decision or rule"
+            )))
+        }
+    };
+    let from = parse_time("from", p.from.as_deref())?;
+    let to = parse_time("to", p.to.as_deref())?;
+    let admitted = admit_or_answer!(&req, &state, Recording::All);
+    let (extent, checkpoint) = extent_at(&state, p.size)?;
+    let ledger = state.ledger.clone();
+    let counts = blocking(move || {
+        let store = ledger.store();
+        let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+        let (lo, hi) = heights_in_time(store, from, to, extent.blocks).map_err(internal)?;
+        stats(store, dimension, lo, hi).map_err(internal)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "by": p.by,
+        "from": p.from,
+        "to": p.to,
+        "counts": counts,
+        "checkpoint": checkpoint,
+        "size": extent.blocks,
+        "audit_receipt": admitted.audit_receipt,
+    })))
+}
