@@ -52,7 +52,7 @@ pub fn run(cmd: Command) -> ExitCode {
             if args.json {
                 println!("{report}");
             } else {
-                let text = |k: &str| match &report[k] {
+                let text = |k: &str| match report.get(k).unwrap_or(&Value::Null) {
                     Value::String(s) => s.clone(),
                     Value::Null => "-".into(),
                     other => other.to_string(),
@@ -125,7 +125,9 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         if v.entry.input != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the request's inputs do not open the input commitment (recorded {:?}, computed {computed})", v.entry.input)));
         }
-        report["input"] = Value::Bool(true);
+        if let Some(o) = report.as_object_mut() {
+            o.insert("input".into(), Value::Bool(true));
+        }
     }
     if let Some(path) = &args.response {
         let resp = read_json(path).map_err(bad)?;
@@ -134,7 +136,9 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         if v.entry.output != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the response's outputs do not open the output commitment (recorded {:?}, computed {computed})", v.entry.output)));
         }
-        report["output"] = Value::Bool(true);
+        if let Some(o) = report.as_object_mut() {
+            o.insert("output".into(), Value::Bool(true));
+        }
     }
     Ok(report)
 }

@@ -331,8 +331,8 @@ async fn deny(
         "reasons": reasons(decision),
         "receipt": receipt,
     });
-    if let Some(id) = request_id {
-        body["id"] = Value::String(id);
+    if let (Some(id), Some(o)) = (request_id, body.as_object_mut()) {
+        o.insert("id".into(), Value::String(id));
     }
     Ok((
         StatusCode::FORBIDDEN,

@@ -46,18 +46,10 @@ pub fn terms_version() -> String {
         .to_string()
 }
 
+#[derive(Default)]
 pub struct Options {
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            extra_args: vec![],
-            env: vec![],
-        }
-    }
 }
 
 pub fn start() -> Server {
