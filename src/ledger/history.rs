@@ -323,6 +323,23 @@ impl CompactRange {
         self.size
     }
 
+    /// The roots of the complete subtrees on the right border, largest (leftmost) first: the
+    /// RFC 9162 compact range `[0, size)`.
+    pub fn hashes(&self) -> Vec<Hash> {
+        self.peaks.iter().map(|(_, h)| *h).collect()
+    }
+
+    /// The compact range of a tree of `size` leaves from its border roots (as [`Self::hashes`]
+    /// gives them); `None` unless there is exactly one hash per set bit of `size`.
+    pub fn from_hashes(size: u64, hashes: &[Hash]) -> Option<CompactRange> {
+        if hashes.len() != size.count_ones() as usize {
+            return None;
+        }
+        let levels = (0..64u8).rev().filter(|l| size & (1u64 << l) != 0);
+        let peaks = levels.zip(hashes.iter().copied()).collect();
+        Some(CompactRange { size, peaks })
+    }
+
     /// The root of the tree; `None` when it is empty.
     pub fn root(&self) -> Option<Hash> {
         let mut iter = self.peaks.iter().rev();

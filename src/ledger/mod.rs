@@ -9,6 +9,7 @@
 
 mod block;
 mod entry;
+mod export;
 mod hash;
 mod history;
 mod keyfile;
@@ -30,6 +31,7 @@ pub use entry::{
     commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError,
     ModelRef, SealedDraft, FORMAT_VERSION,
 };
+pub use export::{write_export, ExportBase, ExportError, ExportSummary};
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
     consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError,

@@ -276,6 +276,42 @@ impl Store {
         Ok(out)
     }
 
+    /// Calls `f` with the bytes of each stored entry of seqs `[from, to)`, in seq order, reading
+    /// whole chunks (`from` must be the first seq of a chunk, as a block's first seq is). Stops at
+    /// the first gap; the caller counts the calls.
+    pub fn for_each_entry<E: From<StoreError>>(
+        &self,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut next = from;
+        for kv in self
+            .tree
+            .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
+        {
+            let (key, chunk) = kv.map_err(StoreError::from)?;
+            let first = seq_suffix(&key).unwrap_or(u64::MAX);
+            if first != next {
+                return Ok(());
+            }
+            let corrupt =
+                || StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"));
+            let ends = chunk_ends(&chunk).ok_or_else(corrupt)?;
+            let data = chunk.get(2 + 4 * ends.len()..).ok_or_else(corrupt)?;
+            let mut start = 0;
+            for end in ends {
+                f(data.get(start..end).ok_or_else(corrupt)?)?;
+                start = end;
+                next += 1;
+                if next == to {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The seq of the last stored entry.
     pub fn last_seq(&self) -> Result<Option<u64>, StoreError> {
         match self.last(ENTRY)? {
