@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vouch::ledger::*;
+use vouch::server::entries_page;
 
 fn signer() -> SignerKey {
     SignerKey::from_seed("bench.vouch/log", &[7u8; 32]).unwrap()
@@ -160,6 +161,35 @@ fn proofs(c: &mut Criterion) {
             })
         },
     );
+    // The regulator's query: one page of 1,000 entries of one caller (1 % of the log), each
+    // with its proofs against one checkpoint, as the server builds it (index scan, proofs, JSON).
+    let (extent, checkpoint) = ledger.snapshot().unwrap();
+    for (name, filters) in [
+        ("caller", vec![Filter::Caller("caller-42".into())]),
+        (
+            "caller + decision",
+            vec![
+                Filter::Caller("caller-40".into()),
+                Filter::Decision(Decision::Deny),
+            ],
+        ),
+    ] {
+        let q = Query {
+            filters,
+            ..Query::default()
+        };
+        let mut cursor = 0u64;
+        group.bench_function(format!("audit page of 1,000 entries ({name})"), |b| {
+            b.iter(|| {
+                let (items, next) =
+                    entries_page(&ledger, &q, cursor, extent, &checkpoint, 1000).unwrap();
+                assert!(!items.is_empty());
+                let body = serde_json::to_vec(&items).unwrap();
+                cursor = next.unwrap_or(0);
+                body.len()
+            })
+        });
+    }
     let key = ledger.verifier().clone();
     let receipt = ledger.receipt(n / 2).unwrap();
     group.bench_function("verify a receipt", |b| {

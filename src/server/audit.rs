@@ -39,7 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/checkpoints/{size}", web::get().to(checkpoint))
         .route("/v1/proofs/inclusion", web::get().to(inclusion))
         .route("/v1/proofs/consistency", web::get().to(consistency))
-        .route("/v1/stats", web::get().to(usage));
+        .route("/v1/stats", web::get().to(usage))
+        .route("/v1/export", web::get().to(export));
 }
 
 /// Which requests of an audit route are recorded in the ledger.
@@ -301,22 +302,8 @@ async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let ledger = state.ledger.clone();
     let cursor = params.cursor.unwrap_or(0);
     let cp = checkpoint.clone();
-    let (items, next) = blocking(move || {
-        let page = q
-            .scan(ledger.store(), cursor, extent, limit)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let receipts = ledger
-            .receipts_at(&page.seqs, extent, &cp)
-            .map_err(ledger_error)?;
-        let items = page
-            .seqs
-            .iter()
-            .zip(receipts)
-            .map(|(seq, r)| item(*seq, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((items, page.next))
-    })
-    .await?;
+    let (items, next) =
+        blocking(move || entries_page(&ledger, &q, cursor, extent, &cp, limit)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "checkpoint": checkpoint,
         "size": extent.blocks,
@@ -324,6 +311,32 @@ async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         "next_cursor": next,
         "audit_receipt": admitted.audit_receipt,
     })))
+}
+
+/// One page of a query: up to `limit` matching entries from seq `cursor` on, each with its proofs
+/// against the tree of `extent.blocks` blocks (whose checkpoint is `checkpoint`), and the cursor
+/// of the next page.
+pub fn entries_page(
+    ledger: &crate::ledger::Ledger,
+    q: &Query,
+    cursor: u64,
+    extent: Extent,
+    checkpoint: &str,
+    limit: usize,
+) -> Result<(Vec<serde_json::Value>, Option<u64>), ApiError> {
+    let page = q
+        .scan(ledger.store(), cursor, extent, limit)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let receipts = ledger
+        .receipts_at(&page.seqs, extent, checkpoint)
+        .map_err(ledger_error)?;
+    let items = page
+        .seqs
+        .iter()
+        .zip(receipts)
+        .map(|(seq, r)| item(*seq, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, page.next))
 }
 
 fn parse_u64(what: &str, s: &str) -> Result<u64, ApiError> {
@@ -516,4 +529,130 @@ async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
         "size": extent.blocks,
         "audit_receipt": admitted.audit_receipt,
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportParams {
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+    from_height: Option<u64>,
+    to_height: Option<u64>,
+}
+
+/// A `Write` that hands the export to the HTTP response in chunks, through a bounded channel: the
+/// store is read only as fast as the client takes the lines, so memory does not grow with the
+/// range. A client that goes away ends the export.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<web::Bytes>,
+    buf: Vec<u8>,
+}
+
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= EXPORT_CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = web::Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(EXPORT_CHUNK),
+        ));
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+/// `GET /v1/export?from_seq=&to_seq=` (or `from_height=&to_height=`): the blocks covering the
+/// range — whole blocks, since a block's root covers all its entries — as JSON lines (the format
+/// of `docs/LEDGER.md`), streamed. `from_*` is inclusive, `to_*` exclusive; the default is the
+/// whole log at its latest checkpoint.
+async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let p: ExportParams = query(&req)?;
+    if (p.from_seq.is_some() || p.to_seq.is_some())
+        && (p.from_height.is_some() || p.to_height.is_some())
+    {
+        return Err(ApiError::BadRequest(
+            "give a range by seq or by height, not both".into(),
+        ));
+    }
+    let admitted = admit_or_answer!(&req, &state, Recording::All);
+    let (extent, _) = snapshot(&state)?;
+    let store = state.ledger.store();
+    let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+    let height_of = |seq: u64| -> Result<u64, ApiError> {
+        if seq >= extent.entries {
+            return Err(ApiError::NotFound(format!(
+                "no entry {seq}: the log holds {} entries",
+                extent.entries
+            )));
+        }
+        store
+            .block_of(seq)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::Internal(format!("no block holds seq {seq}")))
+    };
+    let from = match (p.from_seq, p.from_height) {
+        (Some(seq), _) => height_of(seq)?,
+        (_, Some(h)) => h,
+        _ => 0,
+    };
+    let to = match (p.to_seq, p.to_height) {
+        (Some(0), _) => 0,
+        (Some(seq), _) => height_of(seq.min(extent.entries) - 1)? + 1,
+        (_, Some(h)) => h,
+        _ => extent.blocks,
+    };
+    if from > to || to > extent.blocks {
+        return Err(ApiError::BadRequest(format!(
+            "blocks {from}..{to}: the log holds {} blocks",
+            extent.blocks
+        )));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(4);
+    let ledger = state.ledger.clone();
+    std::thread::Builder::new()
+        .name("export".into())
+        .spawn(move || {
+            let mut out = ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(EXPORT_CHUNK),
+            };
+            let result = crate::ledger::write_export(ledger.store(), from, to, &mut out)
+                .map_err(|e| e.to_string())
+                .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+            if let Err(e) = result {
+                // The stream stops before its `end` line, so a verifier sees it is incomplete.
+                tracing::warn!(error = %e, from, to, "export stopped");
+            }
+        })
+        .map_err(|e| ApiError::Internal(format!("cannot start the export: {e}")))?;
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/x-ndjson");
+    if let Some(r) = &admitted.audit_receipt {
+        use base64::Engine as _;
+        if let (Ok(entry), Some(nonce)) = (crate::ledger::Entry::from_bytes(&r.entry), r.nonce) {
+            response.insert_header(("Vouch-Audit-Seq", entry.seq.to_string()));
+            response.insert_header((
+                "Vouch-Audit-Nonce",
+                base64::engine::general_purpose::STANDARD.encode(nonce),
+            ));
+        }
+    }
+    Ok(response.streaming(body))
 }

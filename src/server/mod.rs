@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
+pub use audit::entries_page;
 pub use error::ApiError;
 pub use metrics::Metrics;
 
