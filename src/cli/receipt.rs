@@ -52,10 +52,10 @@ pub fn run(cmd: Command) -> ExitCode {
             if args.json {
                 println!("{report}");
             } else {
-                let text = |k: &str| match &report[k] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => "-".into(),
-                    other => other.to_string(),
+                let text = |k: &str| match report.get(k) {
+                    Some(Value::String(s)) => s.clone(),
+                    None | Some(Value::Null) => "-".into(),
+                    Some(other) => other.to_string(),
                 };
                 println!(
                     "receipt verified: seq {} in block {} under checkpoint of {} blocks; decision {}, model {}, caller {}",
@@ -125,7 +125,9 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         if v.entry.input != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the request's inputs do not open the input commitment (recorded {:?}, computed {computed})", v.entry.input)));
         }
-        report["input"] = Value::Bool(true);
+        if let Some(r) = report.as_object_mut() {
+            r.insert("input".into(), Value::Bool(true));
+        }
     }
     if let Some(path) = &args.response {
         let resp = read_json(path).map_err(bad)?;
@@ -134,7 +136,9 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         if v.entry.output != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the response's outputs do not open the output commitment (recorded {:?}, computed {computed})", v.entry.output)));
         }
-        report["output"] = Value::Bool(true);
+        if let Some(r) = report.as_object_mut() {
+            r.insert("output".into(), Value::Bool(true));
+        }
     }
     Ok(report)
 }

@@ -140,7 +140,7 @@ impl EntriesTree {
 /// The proof of leaf `index` read straight from a stored node array (32 bytes a node), touching
 /// only the O(log c) nodes on its path.
 pub fn proof_from_stored_nodes(raw: &[u8], index: u64) -> Option<EntryProof> {
-    if raw.len() % 32 != 0 || raw.len() / 32 % 2 == 0 {
+    if !raw.len().is_multiple_of(32) || (raw.len() / 32).is_multiple_of(2) {
         return None;
     }
     let count = ((raw.len() / 32) as u64).div_ceil(2);

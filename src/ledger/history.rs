@@ -35,7 +35,7 @@ fn split(n: u64) -> u64 {
 /// right fold of the complete subtrees it decomposes into.
 fn subtree<S: NodeSource>(src: &S, lo: u64, hi: u64) -> Result<Hash, S::Error> {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return src.node(level, lo >> level);
     }

@@ -51,6 +51,8 @@ pub(crate) type Answer = Result<(Arc<SealedBlock>, usize), LedgerError>;
 pub(crate) type Reply = tokio::sync::oneshot::Sender<Answer>;
 pub(crate) type ReplyReceiver = tokio::sync::oneshot::Receiver<Answer>;
 
+// `Stop` is sent once; boxing the draft would cost an allocation on every append.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     Append(SealedDraft, Reply),
     Stop,

@@ -331,8 +331,8 @@ async fn deny(
         "reasons": reasons(decision),
         "receipt": receipt,
     });
-    if let Some(id) = request_id {
-        body["id"] = Value::String(id);
+    if let (Some(id), Some(obj)) = (request_id, body.as_object_mut()) {
+        obj.insert("id".into(), Value::String(id));
     }
     Ok((
         StatusCode::FORBIDDEN,
