@@ -7,7 +7,7 @@
 //! drive the real server.
 
 mod auth;
-mod body;
+pub(crate) mod body;
 mod error;
 mod infer;
 mod metrics;
