@@ -103,9 +103,19 @@ fn good_call_seq(s: &Server) -> u64 {
     r.verify(&s.verifier).unwrap().entry.seq
 }
 
+/// `req` with the member or element at `pointer` set to `value` (a member is added if missing).
 fn with(mut req: Value, pointer: &str, value: Value) -> Value {
-    *req.pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("{pointer}")) = value;
+    let (parent, last) = pointer.rsplit_once('/').unwrap();
+    match req
+        .pointer_mut(parent)
+        .unwrap_or_else(|| panic!("{pointer}"))
+    {
+        Value::Object(m) => {
+            m.insert(last.to_string(), value);
+        }
+        Value::Array(a) => a[last.parse::<usize>().unwrap()] = value,
+        other => panic!("{pointer}: {other}"),
+    }
     req
 }
 
@@ -166,6 +176,26 @@ fn hostile_requests_get_their_4xx_are_not_recorded_and_the_server_keeps_serving(
     let case = "BYTES given a number";
     let req = with(text_ok.clone(), "/inputs/0/data", json!([[42]]));
     expect(case, json_post(&s, TEXT, &req), 400);
+
+    // A request id is recorded in the ledger as it is sent: one too long to record is refused
+    // before anything is judged (a ledger entry holds at most 16 KiB).
+    for len in [257, 20_000, 4_000_000] {
+        let req = with(ok.clone(), "/id", json!("i".repeat(len)));
+        let error = expect(
+            &format!("a request id of {len} bytes"),
+            json_post(&s, BC, &req),
+            400,
+        );
+        assert!(error.contains("256"), "{error}");
+    }
+    let req = with(ok.clone(), "/outputs", json!([{"name": "nope"}]));
+    expect("an unknown output", json_post(&s, BC, &req), 400);
+    let req = with(ok.clone(), "/parameters/binary_data_output", json!("yes"));
+    expect(
+        "binary_data_output not a boolean",
+        json_post(&s, BC, &req),
+        400,
+    );
 
     // Shapes: element counts that overflow, negative and zero dimensions, wrong rank, counts that
     // disagree with the data.
