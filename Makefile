@@ -6,7 +6,7 @@ export ORT_DYLIB_PATH ?= $(ORT_LIB)
 
 TEST_VENV   := $(CURDIR)/.venv-test
 
-.PHONY: setup build run test bench fmt lint clean models
+.PHONY: setup build run test bench fmt lint clean models fuzz soak
 
 setup: $(ORT_LIB)
 
@@ -32,6 +32,19 @@ test: setup $(TEST_VENV)/.installed
 
 bench: setup
 	cargo bench
+
+# Fuzzes each target for FUZZ_SECONDS (default 60), one after the other; needs nightly and
+# cargo-fuzz. `make fuzz FUZZ_SECONDS=3600` for a longer run. Not part of `make test`, which
+# replays the committed corpora through the same functions instead (tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz/run.sh
+
+# Ten minutes of steady load on the release server, RSS sampled every 10 s into
+# target/soak/rss.csv; fails if memory grows by more than 20 %. Not part of `make test`.
+SOAK_SECONDS ?= 600
+soak: build
+	SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak/run.sh
 
 fmt:
 	cargo fmt --all

@@ -12,6 +12,7 @@
 //! | [`inference`] | the model registry in `models/`, manifests, ONNX Runtime sessions, tensor conversion | HTTP, policies, storage |
 //! | [`server`] | actix-web routes, authentication, the path of one call, metrics | file formats |
 //! | [`cli`] | the `vouch` subcommands: parse, call the library, print, choose the exit code | — |
+//! | [`fuzzing`] | the bodies of the fuzz targets, replayed over their corpora by the tests | — |
 //!
 //! `docs/ARCHITECTURE.md` walks through the path of one call; the ledger format is specified in
 //! `docs/LEDGER.md`.
@@ -28,6 +29,7 @@
 )]
 
 pub mod cli;
+pub mod fuzzing;
 pub mod inference;
 pub mod ledger;
 pub mod policy;

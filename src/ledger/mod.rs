@@ -26,7 +26,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use block::{block_hash, BlockHeader, EntriesTree, EntryProof, EntryProofError, HeaderError};
+pub use block::{
+    block_hash, proof_from_stored_nodes, BlockHeader, EntriesTree, EntryProof, EntryProofError,
+    HeaderError,
+};
 pub use entry::{
     commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError,
     ModelRef, SealedDraft, FORMAT_VERSION,

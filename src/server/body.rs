@@ -12,6 +12,11 @@ use crate::inference::{InferRequest, InferResponse, TensorData};
 /// The header naming the length of the JSON part of a binary-extension body.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// Longest request `id` accepted, in bytes. The id is recorded in the call's ledger entry (which
+/// holds at most 16 KiB): a longer one is refused here, before the call is judged, rather than
+/// failing to be recorded after it.
+pub const MAX_REQUEST_ID: usize = 256;
+
 /// A decoded request, with what the input commitment is computed over.
 pub struct Decoded {
     pub request: InferRequest,
@@ -99,6 +104,12 @@ pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded,
     let binary_outputs = binary_outputs(obj)?;
     let mut request: InferRequest =
         serde_json::from_value(value).map_err(|e| bad(format!("not an inference request: {e}")))?;
+    if let Some(id) = request.id.as_deref().filter(|id| id.len() > MAX_REQUEST_ID) {
+        return Err(bad(format!(
+            "the request id is {} bytes, more than the {MAX_REQUEST_ID} allowed",
+            id.len()
+        )));
+    }
     // Hand each binary input its bytes.
     let mut rest = binary;
     for input in &mut request.inputs {

@@ -8,7 +8,7 @@
 
 mod audit;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod error;
 mod infer;
 mod metrics;

@@ -2,9 +2,10 @@
 //! policies, and three callers (a clinic, a regulator, an operator) made for the test.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use vouch::ledger::{write_key_pair, SignerKey, VerifierKey};
 use vouch::policy::{CallerRecord, CallerRegistry, Role};
@@ -12,13 +13,28 @@ use vouch::policy::{CallerRecord, CallerRegistry, Role};
 pub struct Server {
     pub child: Child,
     pub url: String,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     pub caller_key: String,
     pub other_caller_key: String,
     pub regulator_key: String,
     pub admin_key: String,
     pub verifier: VerifierKey,
-    opts: Options,
+    /// Everything the server wrote to stdout and stderr, as it arrives.
+    logs: Arc<Mutex<Vec<u8>>>,
+    /// The threads reading stdout and stderr; they end when the server exits.
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A data folder with its log key and callers, to start another server on (after a stop or a
+/// kill): the same ledger, the same keys.
+#[derive(Clone)]
+pub struct Reuse {
+    dir: Arc<tempfile::TempDir>,
+    caller_key: String,
+    other_caller_key: String,
+    regulator_key: String,
+    admin_key: String,
+    verifier: VerifierKey,
 }
 
 pub fn root() -> PathBuf {
@@ -47,10 +63,12 @@ pub fn terms_version() -> String {
         .to_string()
 }
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Options {
     pub extra_args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Start on the data folder, log key and callers of an earlier server instead of new ones.
+    pub reuse: Option<Reuse>,
 }
 
 pub fn start() -> Server {
@@ -58,44 +76,16 @@ pub fn start() -> Server {
 }
 
 pub fn start_with(opts: Options) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let key = SignerKey::generate("test.vouch/log").unwrap();
-    write_key_pair(&key, dir.path()).unwrap();
-    let callers = dir.path().join("callers.toml");
-    let add = |r| {
-        CallerRegistry::add(&callers, r)
-            .unwrap()
-            .0
-            .expose()
-            .to_string()
+    let setup = match opts.reuse {
+        Some(r) => r,
+        None => provision(),
     };
-    let caller_key = add(record("clinic", Role::Caller, true, &["medical-practice"]));
-    let other_caller_key = add(record("startup", Role::Caller, false, &[]));
-    let regulator_key = add(record("regulator", Role::Regulator, false, &[]));
-    let admin_key = add(record("operator", Role::Admin, false, &[]));
-    let (child, url) = launch(dir.path(), &opts);
-    Server {
-        child,
-        url,
-        dir,
-        caller_key,
-        other_caller_key,
-        regulator_key,
-        admin_key,
-        verifier: key.verifier(),
-        opts,
-    }
-}
-
-/// Starts `vouch serve` on `dir` (which holds the keys and `callers.toml`); returns the child and
-/// the URL it serves on.
-fn launch(dir: &Path, opts: &Options) -> (Child, String) {
-    let callers = dir.join("callers.toml");
+    let callers = setup.dir.path().join("callers.toml");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
     cmd.arg("serve")
         .args(["--bind", "127.0.0.1:0", "--workers", "2"])
         .arg("--data")
-        .arg(dir)
+        .arg(setup.dir.path())
         .arg("--models")
         .arg(root().join("models"))
         .arg("--policies")
@@ -110,32 +100,140 @@ fn launch(dir: &Path, opts: &Options) -> (Child, String) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    // Keep draining stderr so the server never blocks on a full pipe; keep what it says.
+    let mut stderr = child.stderr.take().unwrap();
+    let err_logs = Arc::clone(&logs);
+    let stderr_done = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            err_logs.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
+                logs.lock().unwrap().extend_from_slice(line.as_bytes());
+                logs.lock().unwrap().push(b'\n');
                 if let Some(u) = line.strip_prefix("vouch serving on ") {
                     break u.trim().to_string();
                 }
             }
             _ => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    std::io::Read::read_to_string(&mut e, &mut err).ok();
-                }
+                let _ = child.wait();
+                let _ = stderr_done.join();
+                let err = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
                 panic!("vouch serve did not start: {err}");
             }
         }
     };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    // The same for stdout.
+    let out_logs = Arc::clone(&logs);
+    let stdout_done = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut l = out_logs.lock().unwrap();
+            l.extend_from_slice(line.as_bytes());
+            l.push(b'\n');
+        }
+    });
+    Server {
+        child,
+        url,
+        dir: setup.dir,
+        caller_key: setup.caller_key,
+        other_caller_key: setup.other_caller_key,
+        regulator_key: setup.regulator_key,
+        admin_key: setup.admin_key,
+        verifier: setup.verifier,
+        logs,
+        readers: vec![stdout_done, stderr_done],
+    }
+}
+
+/// A new data folder with a log key and the four callers.
+fn provision() -> Reuse {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SignerKey::generate("test.vouch/log").unwrap();
+    write_key_pair(&key, dir.path()).unwrap();
+    let callers = dir.path().join("callers.toml");
+    let add = |r| {
+        CallerRegistry::add(&callers, r)
+            .unwrap()
+            .0
+            .expose()
+            .to_string()
+    };
+    Reuse {
+        caller_key: add(record("clinic", Role::Caller, true, &["medical-practice"])),
+        other_caller_key: add(record("startup", Role::Caller, false, &[])),
+        regulator_key: add(record("regulator", Role::Regulator, false, &[])),
+        admin_key: add(record("operator", Role::Admin, false, &[])),
+        verifier: key.verifier(),
+        dir: Arc::new(dir),
+    }
 }
 
 impl Server {
     pub fn data(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// What to pass as [`Options::reuse`] to start another server on this one's data folder.
+    pub fn reuse(&self) -> Reuse {
+        Reuse {
+            dir: Arc::clone(&self.dir),
+            caller_key: self.caller_key.clone(),
+            other_caller_key: self.other_caller_key.clone(),
+            regulator_key: self.regulator_key.clone(),
+            admin_key: self.admin_key.clone(),
+            verifier: self.verifier.clone(),
+        }
+    }
+
+    /// A split view: stops this server, copies its data folder (ledger, log key, callers),
+    /// starts it again, and starts a second server on the copy. Both sign with the same key and
+    /// share their history so far; what each appends next diverges.
+    pub fn fork(&mut self) -> Server {
+        self.stop();
+        let copy = tempfile::tempdir().unwrap();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", self.dir.path().display()))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "copying the data folder failed");
+        let mut other = self.reuse();
+        other.dir = Arc::new(copy);
+        *self = start_with(Options {
+            reuse: Some(self.reuse()),
+            ..Options::default()
+        });
+        start_with(Options {
+            reuse: Some(other),
+            ..Options::default()
+        })
+    }
+
+    /// Everything the server has written to stdout and stderr so far (all of it after
+    /// [`Server::stop`] or [`Server::kill`]).
+    pub fn logs(&self) -> Vec<u8> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush or close anything) and waits for it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.join_readers();
+    }
+
+    fn join_readers(&mut self) {
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
     }
 
     pub fn get(&self, path: &str, key: Option<&str>) -> (u16, serde_json::Value) {
@@ -185,49 +283,13 @@ impl Server {
         (status, buf, header_len)
     }
 
-    /// Stops the server (SIGTERM) and starts it again on the same data folder and keys.
-    pub fn restart(&mut self) {
-        self.stop();
-        let (child, url) = launch(self.dir.path(), &self.opts);
-        self.child = child;
-        self.url = url;
-    }
-
-    /// A split view: stops this server, copies its data folder (ledger, signing key, callers),
-    /// restarts it, and starts a second server on the copy. Both then sign with the same key and
-    /// share their history so far; what each appends next diverges.
-    pub fn fork(&mut self) -> Server {
-        self.stop();
-        let copy = tempfile::tempdir().unwrap();
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", self.dir.path().display()))
-            .arg(copy.path())
-            .status()
-            .unwrap();
-        assert!(ok.success(), "copying the data folder failed");
-        let (child, url) = launch(self.dir.path(), &self.opts);
-        self.child = child;
-        self.url = url;
-        let (child, url) = launch(copy.path(), &self.opts);
-        Server {
-            child,
-            url,
-            dir: copy,
-            caller_key: self.caller_key.clone(),
-            other_caller_key: self.other_caller_key.clone(),
-            regulator_key: self.regulator_key.clone(),
-            admin_key: self.admin_key.clone(),
-            verifier: self.verifier.clone(),
-            opts: self.opts.clone(),
-        }
-    }
-
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        self.join_readers();
+        status
     }
 }
 
