@@ -1,16 +1,69 @@
-//! `vouch verify`: walk a ledger and check every entry, block, link, history node and signature.
+//! `vouch verify`: check a whole log — a local store, an export file, or the export of a running
+//! server — with the verifier key alone; and `vouch verify checkpoint`: check that one signed
+//! checkpoint extends another.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, IsTerminal as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::ExitCode;
-use crate::ledger::{read_verifier_key, verify_store, VerifyError};
+use crate::ledger::{
+    read_verifier_key, verify_consistency, verify_export, verify_store_from, Checkpoint,
+    ConsistencyProof, NoteError, StoreError, VerifierKey, VerifyError, VerifySummary,
+};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    group(clap::ArgGroup::new("source").required(true).args(["data", "export", "url"]))
+)]
 pub struct Args {
-    /// The ledger's data folder (the server's `--data`).
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    /// A local ledger's data folder (the server's `--data`; the server must not be running).
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
+    /// An export file (the JSON lines of `/v1/export`); `-` reads standard input.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// A running server: fetch its export from `URL/v1/export` (needs `--key-file`).
+    #[arg(long, requires = "key_file")]
+    pub url: Option<String>,
+    /// A file holding a regulator's API key, sent as a bearer token with `--url`.
+    #[arg(long, requires = "url")]
+    pub key_file: Option<PathBuf>,
     /// The log's verifier key file (`vouch keygen` writes it as `log.pub`).
+    #[arg(long, required = true)]
+    pub key: Option<PathBuf>,
+    /// A signed checkpoint verified before: check only what follows it, and that the log is
+    /// consistent with it.
+    #[arg(long, value_name = "FILE")]
+    pub from_checkpoint: Option<PathBuf>,
+    /// Write the last verified checkpoint here, for `--from-checkpoint` next time.
+    #[arg(long, value_name = "FILE")]
+    pub save_checkpoint: Option<PathBuf>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Check that the signed checkpoint NEW extends OLD, with an RFC 9162 consistency proof.
+    Checkpoint(CheckpointArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    /// The older signed checkpoint (note file).
+    pub old: PathBuf,
+    /// The newer signed checkpoint (note file).
+    pub new: PathBuf,
+    /// The consistency proof: JSON `{"old_size", "new_size", "path": [hex, …]}`.
+    #[arg(long)]
+    pub proof: PathBuf,
+    /// The log's verifier key file.
     #[arg(long)]
     pub key: PathBuf,
     /// Print the result as one JSON object.
@@ -18,38 +71,49 @@ pub struct Args {
     pub json: bool,
 }
 
+/// A failure with its exit code and message.
+type Failure = (ExitCode, String);
+
 pub fn run(args: Args) -> ExitCode {
-    let key = match read_verifier_key(&args.key) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("vouch verify: {e}");
-            return ExitCode::BadInput;
-        }
-    };
-    match verify_store(&args.data, &key, &mut |_| {}) {
+    if let Some(Sub::Checkpoint(c)) = args.command {
+        return run_checkpoint(c);
+    }
+    let json = args.json;
+    match verify(&args) {
         Ok(s) => {
-            let rate = s.entries as f64 / s.elapsed.as_secs_f64().max(1e-9);
-            if args.json {
+            let seconds = s.elapsed.as_secs_f64();
+            let rate = s.entries as f64 / seconds.max(1e-9);
+            if json {
                 let out = serde_json::json!({
                     "verified": true, "entries": s.entries, "blocks": s.blocks,
+                    "checkpoints": s.checkpoints,
                     "first_time": s.first_time, "last_time": s.last_time,
-                    "checkpoint": s.checkpoint, "seconds": s.elapsed.as_secs_f64(),
+                    "checkpoint": s.checkpoint, "seconds": seconds,
+                    "entries_per_second": rate.round(),
                 });
                 println!("{out}");
             } else {
                 println!(
-                    "verified: {} entries in {} blocks ({} .. {}), {:.0} entries/s",
+                    "verified: {} entries in {} blocks, {} checkpoints ({} .. {}), {:.2} s, {:.0} entries/s",
                     s.entries,
                     s.blocks,
+                    s.checkpoints,
                     s.first_time.as_deref().unwrap_or("-"),
                     s.last_time.as_deref().unwrap_or("-"),
+                    seconds,
                     rate
                 );
             }
+            if let Some(path) = &args.save_checkpoint {
+                if let Err(e) = save_checkpoint(path, &s) {
+                    eprintln!("vouch verify: {e}");
+                    return ExitCode::Io;
+                }
+            }
             ExitCode::Ok
         }
-        Err(VerifyError::Fault(f)) => {
-            if args.json {
+        Err(Outcome::Fault(f)) => {
+            if json {
                 let out = serde_json::json!({
                     "verified": false, "place": f.place.to_string(), "field": f.field,
                     "expected": f.expected, "found": f.found,
@@ -62,9 +126,233 @@ pub fn run(args: Args) -> ExitCode {
             );
             ExitCode::VerificationFailed
         }
-        Err(e) => {
-            eprintln!("vouch verify: {e}");
-            ExitCode::Io
+        Err(Outcome::Other((code, msg))) => {
+            if json {
+                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+            }
+            eprintln!("vouch verify: {msg}");
+            code
+        }
+    }
+}
+
+enum Outcome {
+    Fault(crate::ledger::Fault),
+    Other(Failure),
+}
+
+impl From<Failure> for Outcome {
+    fn from(f: Failure) -> Outcome {
+        Outcome::Other(f)
+    }
+}
+
+fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
+    let key_path = args
+        .key
+        .as_deref()
+        .ok_or((ExitCode::Usage, "--key is required".to_string()))?;
+    let key = read_verifier_key(key_path).map_err(|e| (ExitCode::BadInput, e.to_string()))?;
+    let trusted = match &args.from_checkpoint {
+        None => None,
+        Some(path) => Some(read_checkpoint(path, &key, "the trusted checkpoint")?),
+    };
+    let trusted_ref = trusted.as_ref().map(|(cp, note)| (cp, note.as_str()));
+    let bar = Progress::new();
+    let mut progress = |n: u64| bar.set(n);
+    let result = if let Some(dir) = &args.data {
+        verify_store_from(dir, &key, trusted.as_ref().map(|(cp, _)| cp), &mut progress)
+    } else if let Some(path) = &args.export {
+        if path == Path::new("-") {
+            let stdin = BufReader::with_capacity(1 << 16, std::io::stdin());
+            verify_export(stdin, &key, trusted_ref, &mut progress)
+        } else {
+            let file = std::fs::File::open(path)
+                .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
+            let input = BufReader::with_capacity(1 << 16, file);
+            verify_export(input, &key, trusted_ref, &mut progress)
+        }
+    } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
+        let from = trusted.as_ref().map(|(cp, _)| cp.size);
+        let input = fetch_export(url, key_file, from)?;
+        verify_export(input, &key, trusted_ref, &mut progress)
+    } else {
+        return Err((
+            ExitCode::Usage,
+            "one of --data, --export, --url is needed".into(),
+        )
+            .into());
+    };
+    bar.finish();
+    result.map_err(|e| match e {
+        VerifyError::Fault(f) => Outcome::Fault(f),
+        VerifyError::Store(StoreError::Locked(dir)) => Outcome::Other((
+            ExitCode::Io,
+            format!(
+                "the ledger in {dir} is locked by another process (a running server?). \
+                 sled has no read-only mode, so a store in use cannot be opened: verify the \
+                 running server with --url URL --key-file FILE instead"
+            ),
+        )),
+        VerifyError::BadInput(m) => Outcome::Other((ExitCode::BadInput, m)),
+        other => Outcome::Other((ExitCode::Io, other.to_string())),
+    })
+}
+
+/// Reads and opens a signed checkpoint file: malformed → bad input, not signed by the key →
+/// verification failed.
+fn read_checkpoint(
+    path: &Path,
+    key: &VerifierKey,
+    what: &str,
+) -> Result<(Checkpoint, String), Failure> {
+    let note = std::fs::read_to_string(path)
+        .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
+    match Checkpoint::open(&note, key) {
+        Ok(cp) => Ok((cp, note)),
+        Err(e @ (NoteError::Malformed(_) | NoteError::Checkpoint(_))) => Err((
+            ExitCode::BadInput,
+            format!("{what} ({}): {e}", path.display()),
+        )),
+        Err(e) => Err((
+            ExitCode::VerificationFailed,
+            format!("FAILED: {what} ({}): {e}", path.display()),
+        )),
+    }
+}
+
+/// GETs `URL/v1/export` with the bearer key and returns the body as a stream.
+fn fetch_export(
+    url: &str,
+    key_file: &Path,
+    from_height: Option<u64>,
+) -> Result<Box<dyn BufRead + Send>, Failure> {
+    let api_key = std::fs::read_to_string(key_file)
+        .map_err(|e| (ExitCode::Io, format!("{}: {e}", key_file.display())))?;
+    let api_key = api_key.trim();
+    if api_key.is_empty() {
+        return Err((
+            ExitCode::BadInput,
+            format!("{}: the API key file is empty", key_file.display()),
+        ));
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .build();
+    let mut request = agent
+        .get(&format!("{}/v1/export", url.trim_end_matches('/')))
+        .set("Authorization", &format!("Bearer {api_key}"));
+    if let Some(h) = from_height {
+        request = request.query("from_height", &h.to_string());
+    }
+    match request.call() {
+        Ok(resp) => Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            resp.into_reader(),
+        ))),
+        Err(ureq::Error::Status(code @ (401 | 403), resp)) => Err((
+            ExitCode::Denied,
+            format!(
+                "the server refused the export ({code}): {}",
+                resp.into_string().unwrap_or_default().trim()
+            ),
+        )),
+        Err(ureq::Error::Status(code, resp)) => Err((
+            ExitCode::Io,
+            format!(
+                "the server answered {code}: {}",
+                resp.into_string().unwrap_or_default().trim()
+            ),
+        )),
+        Err(e) => Err((ExitCode::Io, format!("fetching {url}/v1/export: {e}"))),
+    }
+}
+
+/// Writes the last verified checkpoint note to `path` (a temp file, then a rename).
+fn save_checkpoint(path: &Path, s: &VerifySummary) -> Result<(), String> {
+    let Some(note) = &s.checkpoint else {
+        return Err("no checkpoint to save: the log verified is empty".into());
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, note).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A progress bar on standard error when it is a terminal; nothing otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new() -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} verified {human_pos} entries ({per_sec}) {elapsed}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress(Some(bar))
+    }
+
+    fn set(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn run_checkpoint(args: CheckpointArgs) -> ExitCode {
+    let result = (|| -> Result<serde_json::Value, Failure> {
+        let key = read_verifier_key(&args.key).map_err(|e| (ExitCode::BadInput, e.to_string()))?;
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| (ExitCode::Io, format!("{}: {e}", p.display())))
+        };
+        let (old, new) = (read(&args.old)?, read(&args.new)?);
+        let proof: ConsistencyProof = serde_json::from_str(&read(&args.proof)?).map_err(|e| {
+            (
+                ExitCode::BadInput,
+                format!("{}: not a consistency proof: {e}", args.proof.display()),
+            )
+        })?;
+        let (old, new) = verify_consistency(&old, &new, &proof, &key).map_err(|e| {
+            if e.is_malformed() {
+                (ExitCode::BadInput, e.to_string())
+            } else {
+                (ExitCode::VerificationFailed, format!("FAILED: {e}"))
+            }
+        })?;
+        Ok(serde_json::json!({
+            "verified": true, "old_size": old.size, "new_size": new.size,
+            "old_root": old.root, "new_root": new.root,
+        }))
+    })();
+    match result {
+        Ok(v) => {
+            if args.json {
+                println!("{v}");
+            } else {
+                println!(
+                    "consistent: the checkpoint of {} blocks extends the one of {} blocks",
+                    v.get("new_size").unwrap_or(&serde_json::Value::Null),
+                    v.get("old_size").unwrap_or(&serde_json::Value::Null)
+                );
+            }
+            ExitCode::Ok
+        }
+        Err((code, msg)) => {
+            if args.json {
+                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+            }
+            eprintln!("vouch verify checkpoint: {msg}");
+            code
         }
     }
 }

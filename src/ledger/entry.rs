@@ -246,11 +246,83 @@ impl Entry {
         if entry.v != FORMAT_VERSION {
             return Err(EntryError::Version(entry.v));
         }
-        if entry.to_bytes()? != bytes {
+        // The fast form first (a verifier reads millions of entries); the general RFC 8785
+        // serialiser decides whenever the fast form does not apply or does not match.
+        if entry.sorted_bytes().as_deref() != Some(bytes) && entry.to_bytes()? != bytes {
             return Err(EntryError::NotCanonical);
         }
         Ok(entry)
     }
+
+    /// The canonical bytes written directly, members in RFC 8785 order, when the general
+    /// serialiser is not needed: every member name is ASCII (so UTF-16 order is byte order),
+    /// strings are escaped as RFC 8785 §3.2.2.2 prescribes (serde_json escapes exactly `"`, `\`
+    /// and the control characters, with `\b \t \n \f \r` and lowercase `\u00xx`), and the
+    /// only number above 255 is `seq`, printed as an integer — which RFC 8785 also does below
+    /// 2^53. `None` at or above 2^53.
+    fn sorted_bytes(&self) -> Option<Vec<u8>> {
+        if self.seq >= 1 << 53 {
+            return None;
+        }
+        let e = SortedEntry {
+            caller: &self.caller,
+            context: SortedContext {
+                data_categories: &self.context.data_categories,
+                pii: &self.context.pii,
+                purpose: &self.context.purpose,
+            },
+            credential: &self.credential,
+            decision: self.decision,
+            input: &self.input,
+            model: self.model.as_ref().map(|m| SortedModel {
+                name: &m.name,
+                sha256: &m.sha256,
+                version: &m.version,
+            }),
+            obligations: &self.obligations,
+            output: &self.output,
+            policy: &self.policy,
+            request_id: &self.request_id,
+            rules: &self.rules,
+            seq: self.seq,
+            time: &self.time,
+            v: self.v,
+        };
+        serde_json::to_vec(&e).ok()
+    }
+}
+
+/// [`Entry`]'s members sorted by name.
+#[derive(Serialize)]
+struct SortedEntry<'a> {
+    caller: &'a Option<String>,
+    context: SortedContext<'a>,
+    credential: &'a Option<String>,
+    decision: Decision,
+    input: &'a Option<Hash>,
+    model: Option<SortedModel<'a>>,
+    obligations: &'a [String],
+    output: &'a Option<Hash>,
+    policy: &'a Option<Hash>,
+    request_id: &'a Option<String>,
+    rules: &'a [String],
+    seq: u64,
+    time: &'a str,
+    v: u8,
+}
+
+#[derive(Serialize)]
+struct SortedContext<'a> {
+    data_categories: &'a [String],
+    pii: &'a [String],
+    purpose: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct SortedModel<'a> {
+    name: &'a str,
+    sha256: &'a Hash,
+    version: &'a str,
 }
 
 /// The leaf hash of an entry's bytes: H(0x00 ‖ bytes).
@@ -302,6 +374,43 @@ mod tests {
                 pii: vec![],
             },
             policy: None,
+        }
+    }
+
+    #[test]
+    fn the_fast_sorted_form_is_the_rfc8785_form() {
+        let strings = [
+            "plain",
+            "",
+            "quote \" backslash \\ slash /",
+            "controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f} del \u{7f}",
+            "unicode \u{e9} \u{2028} \u{2029} \u{fffd} \u{1F600}",
+        ];
+        for (i, s) in strings.iter().enumerate() {
+            let mut d = draft(vec![s, "z"], Some(s));
+            d.caller = Some(s.to_string());
+            d.context.purpose = Some(s.to_string());
+            d.context.pii = vec![s.to_string()];
+            d.model = Some(ModelRef {
+                name: s.to_string(),
+                version: s.to_string(),
+                sha256: Hash([i as u8; 32]),
+            });
+            for seq in [0u64, 255, 256, (1 << 53) - 1] {
+                let e = d
+                    .clone()
+                    .into_entry(seq, "2026-11-29T10:04:43.000001Z".into());
+                let jcs = e.to_bytes().unwrap();
+                assert_eq!(e.sorted_bytes().unwrap(), jcs, "{s:?} {seq}");
+                assert_eq!(Entry::from_bytes(&jcs).unwrap(), e);
+            }
+            let mut e = d.into_entry(1 << 53, "2026-11-29T10:04:43.000001Z".into());
+            assert!(e.sorted_bytes().is_none());
+            e.model = None;
+            let mut bytes = e.to_bytes().unwrap();
+            assert!(Entry::from_bytes(&bytes).is_ok());
+            bytes.insert(1, b' ');
+            assert_eq!(Entry::from_bytes(&bytes), Err(EntryError::NotCanonical));
         }
     }
 

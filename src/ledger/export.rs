@@ -11,17 +11,22 @@
 //!
 //! Header and entry bytes are the exact RFC 8785 bytes stored, in padded standard base64.
 
-use std::io::Write;
+use std::borrow::Cow;
+use std::io::{BufRead, Read as _, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::block::block_hash;
+use super::block::{block_hash, BlockHeader};
 use super::entry::FORMAT_VERSION;
 use super::hash::{Hash, ZERO};
-use super::history::{inclusion_proof, CompactRange, ProofRequestError};
+use super::history::{inclusion_proof, CompactRange, InclusionProof, ProofRequestError};
+use super::note::{Checkpoint, VerifierKey};
 use super::store::{self, Store, StoreError};
+use super::verifier::{fault, Chain, Fault, Place, VerifyError, VerifySummary};
 
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -211,6 +216,500 @@ pub fn write_export<W: std::io::Write>(
     )?;
     out.flush()?;
     Ok(summary)
+}
+
+/// Longest line the reader accepts (an entry line is at most about 22 KiB, a block line 6 KiB).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Most entry bytes one block may hold in an export; more is refused before it is buffered.
+pub const MAX_BLOCK_BYTES: usize = 64 << 20;
+/// Blocks read ahead of the one being checked.
+const READ_AHEAD: usize = 2;
+
+/// One line, all types' fields optional; [`Line::only`] checks which a type may carry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    v: Option<u8>,
+    log: Option<String>,
+    from_height: Option<u64>,
+    to_height: Option<u64>,
+    base: Option<ExportBase>,
+    height: Option<u64>,
+    #[serde(borrow)]
+    header: Option<Cow<'a, str>>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    entry: Option<Cow<'a, str>>,
+    note: Option<String>,
+    blocks: Option<u64>,
+    entries: Option<u64>,
+}
+
+impl Line<'_> {
+    /// The names of the fields present, in declaration order.
+    fn present(&self) -> Vec<&'static str> {
+        let mut p = Vec::new();
+        let mut add = |name, is: bool| {
+            if is {
+                p.push(name)
+            }
+        };
+        add("v", self.v.is_some());
+        add("log", self.log.is_some());
+        add("from_height", self.from_height.is_some());
+        add("to_height", self.to_height.is_some());
+        add("base", self.base.is_some());
+        add("height", self.height.is_some());
+        add("header", self.header.is_some());
+        add("seq", self.seq.is_some());
+        add("entry", self.entry.is_some());
+        add("note", self.note.is_some());
+        add("blocks", self.blocks.is_some());
+        add("entries", self.entries.is_some());
+        p
+    }
+}
+
+/// A block as read from the export, before any check of the shared core.
+struct RawBlock {
+    /// The `height` of the block line.
+    height: u64,
+    header: Vec<u8>,
+    /// `(seq of the line, entry bytes)`.
+    entries: Vec<(u64, Vec<u8>)>,
+    /// The checkpoint line (`height`, note), or the fault that ended the block instead.
+    end: Result<(u64, String), Fault>,
+}
+
+/// What the reader thread hands over.
+enum Item {
+    Block(RawBlock),
+    End { blocks: u64, entries: u64 },
+    Fault(Fault),
+    Io(std::io::Error),
+}
+
+/// The first line of an export.
+#[derive(Debug, Clone)]
+struct HeadLine {
+    log: String,
+    from_height: u64,
+    to_height: u64,
+    base: ExportBase,
+}
+
+/// A line with its number, or why it was refused.
+type ReadLine<'a> = Result<(u64, &'a [u8]), String>;
+
+struct LineReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    number: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// The next line (without its newline), `Ok(None)` at the end of the input. A line longer
+    /// than [`MAX_LINE_BYTES`] is an error string.
+    fn next(&mut self) -> std::io::Result<Option<ReadLine<'_>>> {
+        self.buf.clear();
+        let n = (&mut self.input)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        } else if self.buf.len() > MAX_LINE_BYTES {
+            return Ok(Some(Err(format!(
+                "line {}: longer than {MAX_LINE_BYTES} bytes",
+                self.number
+            ))));
+        }
+        Ok(Some(Ok((self.number, &self.buf))))
+    }
+}
+
+/// Parses a line as a JSON object of type `kind` carrying exactly `fields`.
+fn parse<'a>(
+    number: u64,
+    bytes: &'a [u8],
+    kind: &[&str],
+    fields: &[&[&str]],
+) -> Result<Line<'a>, String> {
+    let line: Line<'a> =
+        serde_json::from_slice(bytes).map_err(|e| format!("line {number}: {e}"))?;
+    let Some(i) = kind.iter().position(|k| *k == line.kind) else {
+        return Err(format!("line {number}: a line of type {:?}", line.kind));
+    };
+    let present = line.present();
+    if fields.get(i).copied() != Some(present.as_slice()) {
+        return Err(format!(
+            "line {number}: a {:?} line with fields {present:?}",
+            line.kind
+        ));
+    }
+    Ok(line)
+}
+
+const BLOCK_FIELDS: &[&str] = &["height", "header"];
+const ENTRY_FIELDS: &[&str] = &["seq", "entry"];
+const CHECKPOINT_FIELDS: &[&str] = &["height", "note"];
+const END_FIELDS: &[&str] = &["blocks", "entries"];
+
+fn decode(b64: &str, what: &str, number: u64) -> Result<Vec<u8>, String> {
+    B64.decode(b64.as_bytes())
+        .map_err(|e| format!("line {number}: {what} is not padded standard base64 ({e})"))
+}
+
+/// Reads the lines after the first: groups each block's lines and sends them on. Stops at the
+/// first structural fault, at the end line, or when the receiver is gone.
+fn read_blocks<R: BufRead>(lines: &mut LineReader<R>, from_height: u64, tx: &SyncSender<Item>) {
+    let mut height = from_height;
+    let mut next_seq: Option<u64> = None;
+    let send = |item| {
+        let _ = tx.send(item);
+    };
+    loop {
+        let at = Place::Height(height);
+        let line = match lines.next() {
+            Err(e) => return send(Item::Io(e)),
+            Ok(None) => {
+                return send(Item::Fault(fault(
+                    at,
+                    "end",
+                    "an end line",
+                    "the end of the input (the export is truncated)",
+                )))
+            }
+            Ok(Some(Err(e))) => return send(Item::Fault(fault(at, "line", "a line", e))),
+            Ok(Some(Ok(l))) => l,
+        };
+        let (number, line) = line;
+        let line = match parse(number, line, &["block", "end"], &[BLOCK_FIELDS, END_FIELDS]) {
+            Ok(l) => l,
+            Err(e) => return send(Item::Fault(fault(at, "line", "a block or end line", e))),
+        };
+        if line.kind == "end" {
+            let item = Item::End {
+                blocks: line.blocks.unwrap_or(0),
+                entries: line.entries.unwrap_or(0),
+            };
+            if tx.send(item).is_err() {
+                return;
+            }
+            let after = match lines.next() {
+                Err(e) => Item::Io(e),
+                Ok(None) => return,
+                Ok(Some(_)) => Item::Fault(fault(
+                    at,
+                    "end",
+                    "nothing after the end line",
+                    format!("line {}", lines.number),
+                )),
+            };
+            return send(after);
+        }
+        let header = match decode(line.header.as_deref().unwrap_or(""), "header", number) {
+            Ok(h) => h,
+            Err(e) => return send(Item::Fault(fault(at, "header", "base64 bytes", e))),
+        };
+        let line_height = line.height.unwrap_or(0);
+        // The header says how many entries to expect; the core checks the header itself.
+        let (count, first) = match BlockHeader::from_bytes(&header) {
+            Ok(h) => (h.count, h.first_seq),
+            Err(_) => (0, next_seq.unwrap_or(0)),
+        };
+        let mut block = RawBlock {
+            height: line_height,
+            header,
+            entries: Vec::new(),
+            end: Err(fault(at, "checkpoint", "a checkpoint line", "none")),
+        };
+        let mut bytes = 0usize;
+        loop {
+            let seq = first.saturating_add(block.entries.len() as u64);
+            let line = match lines.next() {
+                Err(e) => return send(Item::Io(e)),
+                Ok(None) => {
+                    block.end = Err(fault(
+                        Place::Seq(seq),
+                        "end",
+                        "the block's entries and checkpoint, then an end line",
+                        "the end of the input (the export is truncated)",
+                    ));
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    block.end = Err(fault(Place::Seq(seq), "line", "a line", e));
+                    break;
+                }
+                Ok(Some(Ok(l))) => l,
+            };
+            let (number, line) = line;
+            let parsed = match parse(
+                number,
+                line,
+                &["entry", "checkpoint"],
+                &[ENTRY_FIELDS, CHECKPOINT_FIELDS],
+            ) {
+                Ok(l) => l,
+                Err(e) => {
+                    block.end = Err(fault(
+                        Place::Seq(seq),
+                        "line",
+                        "an entry or checkpoint line",
+                        e,
+                    ));
+                    break;
+                }
+            };
+            if parsed.kind == "checkpoint" {
+                block.end = Ok((parsed.height.unwrap_or(0), parsed.note.unwrap_or_default()));
+                break;
+            }
+            let entry = match decode(parsed.entry.as_deref().unwrap_or(""), "entry", number) {
+                Ok(e) => e,
+                Err(e) => {
+                    block.end = Err(fault(Place::Seq(seq), "entry", "base64 bytes", e));
+                    break;
+                }
+            };
+            bytes += entry.len();
+            block.entries.push((parsed.seq.unwrap_or(0), entry));
+            // One entry more than the header's count is enough to report it.
+            if block.entries.len() as u64 > count || bytes > MAX_BLOCK_BYTES {
+                block.end = Err(fault(
+                    Place::Seq(seq),
+                    "entry",
+                    format!("at most {count} entries in block {line_height}"),
+                    "more",
+                ));
+                break;
+            }
+        }
+        let stop = block.end.is_err();
+        next_seq = Some(first.saturating_add(count));
+        height += 1;
+        if tx.send(Item::Block(block)).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Verifies an export read from `input` (streamed: at most a few blocks are held at a time)
+/// with the log's verifier key. With `trusted` (a checkpoint already verified, opened with the
+/// same key), the export must start at or before its size, and the history tree must have its
+/// root when it reaches that size. `progress` is called after each block with the number of
+/// entries verified so far.
+pub fn verify_export<R: BufRead + Send>(
+    input: R,
+    key: &VerifierKey,
+    trusted: Option<(&Checkpoint, &str)>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
+    let started = Instant::now();
+    let mut lines = LineReader {
+        input,
+        buf: Vec::with_capacity(4096),
+        number: 0,
+    };
+    let head = read_head(&mut lines)?;
+    if head.log != key.name() {
+        return Err(fault(
+            Place::Height(head.from_height),
+            "log",
+            key.name(),
+            &head.log,
+        )
+        .into());
+    }
+    if let Some((cp, _)) = trusted {
+        if head.from_height > cp.size {
+            return Err(VerifyError::BadInput(format!(
+                "the export starts at height {}, after the trusted checkpoint (tree size {}): \
+                 request it from height {} or earlier",
+                head.from_height, cp.size, cp.size
+            )));
+        }
+    }
+    let mut chain = base_chain(key, &head)?;
+    chain.consistent_with(trusted.map(|(cp, _)| cp))?;
+    let from_height = head.from_height;
+    let result = std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        let reader = scope.spawn(move || read_blocks(&mut lines, from_height, &tx));
+        let result = (|| {
+            let mut ended = false;
+            for item in &rx {
+                match item {
+                    Item::Io(e) => return Err(VerifyError::Io(e)),
+                    Item::Fault(f) => return Err(f.into()),
+                    Item::End { blocks, entries } => {
+                        let s = &chain.summary;
+                        let at = Place::Height(chain.height());
+                        if blocks != s.blocks {
+                            return Err(fault(at, "end blocks", s.blocks, blocks).into());
+                        }
+                        if entries != s.entries {
+                            return Err(fault(at, "end entries", s.entries, entries).into());
+                        }
+                        if chain.height() != head.to_height {
+                            return Err(
+                                fault(at, "to_height", head.to_height, chain.height()).into()
+                            );
+                        }
+                        // Wait for the reader: a line after the end is a fault too.
+                        ended = true;
+                    }
+                    Item::Block(block) => {
+                        check_block(&mut chain, block)?;
+                        chain.consistent_with(trusted.map(|(cp, _)| cp))?;
+                        progress(chain.summary.entries);
+                    }
+                }
+            }
+            if ended {
+                return Ok(());
+            }
+            // The reader stopped without an end (it only does so after sending a fault).
+            Err(fault(
+                Place::Height(chain.height()),
+                "end",
+                "an end line",
+                "the end of the input",
+            )
+            .into())
+        })();
+        drop(rx);
+        let _ = reader.join();
+        result
+    });
+    result?;
+    if let Some((cp, note)) = trusted {
+        chain.reached(Some(cp))?;
+        if chain.summary.checkpoint.is_none() {
+            chain.summary.checkpoint = Some(note.to_string());
+        }
+    }
+    let mut summary = chain.summary;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn read_head<R: BufRead>(lines: &mut LineReader<R>) -> Result<HeadLine, VerifyError> {
+    let at = Place::Height(0);
+    let line = match lines.next()? {
+        None => return Err(fault(at, "export line", "an export line", "an empty input").into()),
+        Some(Err(e)) => return Err(fault(at, "export line", "an export line", e).into()),
+        Some(Ok((_, l))) => l,
+    };
+    let line = parse(
+        1,
+        line,
+        &["export"],
+        &[&["v", "log", "from_height", "to_height", "base"]],
+    )
+    .map_err(|e| fault(at, "export line", "an export line", e))?;
+    if line.v != Some(FORMAT_VERSION) {
+        return Err(fault(at, "export line", "v 1", format!("{:?}", line.v)).into());
+    }
+    let head = HeadLine {
+        log: line.log.unwrap_or_default(),
+        from_height: line.from_height.unwrap_or(0),
+        to_height: line.to_height.unwrap_or(0),
+        base: line
+            .base
+            .ok_or_else(|| fault(at, "base", "present", "none"))?,
+    };
+    let at = Place::Height(head.from_height);
+    if head.base.size != head.from_height {
+        return Err(fault(at, "base size", head.from_height, head.base.size).into());
+    }
+    if head.to_height < head.from_height {
+        return Err(fault(
+            at,
+            "to_height",
+            format!("at least {}", head.from_height),
+            head.to_height,
+        )
+        .into());
+    }
+    Ok(head)
+}
+
+/// The chain continuing after the export's base: the compact range gives the root of the tree
+/// before the export, and `prev` must be its last leaf.
+fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Chain<'k>, Fault> {
+    let base = &head.base;
+    let at = Place::Height(head.from_height);
+    let range = CompactRange::from_hashes(base.size, &base.range).ok_or_else(|| {
+        fault(
+            at,
+            "base range",
+            format!("{} hashes for size {}", base.size.count_ones(), base.size),
+            base.range.len(),
+        )
+    })?;
+    match (base.size.checked_sub(1), range.root()) {
+        (None, _) => {
+            if base.prev != ZERO || !base.prev_proof.is_empty() {
+                return Err(fault(
+                    at,
+                    "base prev",
+                    "zeros and no proof at size 0",
+                    base.prev,
+                ));
+            }
+        }
+        (Some(last), root) => {
+            let proof = InclusionProof {
+                index: last,
+                tree_size: base.size,
+                path: base.prev_proof.clone(),
+            };
+            proof
+                .verify(base.prev, root.unwrap_or_default())
+                .map_err(|e| {
+                    fault(
+                        Place::Height(last),
+                        "base prev",
+                        "leaf size − 1 of the base range",
+                        e,
+                    )
+                })?;
+        }
+    }
+    Ok(Chain::resume(key, range, base.prev))
+}
+
+/// The checks of one exported block: the line's height, then the shared core in order (header,
+/// entries, history append, checkpoint), with the export's line order checked in between.
+fn check_block(chain: &mut Chain, block: RawBlock) -> Result<(), Fault> {
+    let height = chain.height();
+    let at = Place::Height(height);
+    if block.height != height {
+        return Err(fault(at, "block line height", height, block.height));
+    }
+    let header = chain.header(&block.header)?;
+    for (i, (seq, _)) in block.entries.iter().enumerate() {
+        let expected = header.first_seq + i as u64;
+        if *seq != expected {
+            return Err(fault(Place::Seq(expected), "seq", expected, seq));
+        }
+    }
+    let (cp_height, note) = block.end?;
+    let entries: Vec<&[u8]> = block.entries.iter().map(|(_, e)| e.as_slice()).collect();
+    chain.entries(&header, &entries)?;
+    if cp_height != height {
+        return Err(fault(at, "checkpoint line height", height, cp_height));
+    }
+    chain.append(&block.header);
+    chain.checkpoint(&header, &block.header, &note)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod note;
 mod query;
 mod receipt;
 mod store;
+mod verifier;
 mod walker;
 mod writer;
 
@@ -34,7 +35,10 @@ pub use entry::{
     commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError,
     ModelRef, SealedDraft, FORMAT_VERSION,
 };
-pub use export::{write_export, ExportBase, ExportError, ExportSummary};
+pub use export::{
+    verify_export, write_export, ExportBase, ExportError, ExportSummary, MAX_BLOCK_BYTES,
+    MAX_LINE_BYTES,
+};
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
     consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError,
@@ -48,7 +52,10 @@ pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{Receipt, ReceiptError, VerifiedReceipt};
 pub use store::{Store, StoreError};
-pub use walker::{verify_store, Fault, Place, VerifyError, VerifySummary};
+pub use verifier::{
+    verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
+};
+pub use walker::{verify_store, verify_store_from};
 pub use writer::{format_time, CommitStats, Head, SealedBlock};
 
 use writer::{Msg, Tail, Writer};

@@ -5,79 +5,13 @@
 //! O(log n) plus one block.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::block::{block_hash, BlockHeader, EntriesTree};
-use super::entry::{entry_leaf, Entry};
-use super::hash::{Hash, ZERO};
-use super::history::{CompactRange, NodeSource};
+use super::hash::Hash;
+use super::history::NodeSource;
 use super::note::{Checkpoint, VerifierKey};
-use super::store::{self, Store, StoreError};
-
-/// Where a fault is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// In the entry with this seq.
-    Seq(u64),
-    /// In the block (header, history node or checkpoint) at this height.
-    Height(u64),
-}
-
-impl std::fmt::Display for Place {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Place::Seq(s) => write!(f, "seq {s}"),
-            Place::Height(h) => write!(f, "height {h}"),
-        }
-    }
-}
-
-/// The first thing found wrong in a log.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{place}: {field}: expected {expected}, found {found}")]
-pub struct Fault {
-    pub place: Place,
-    pub field: String,
-    pub expected: String,
-    pub found: String,
-}
-
-/// Why verification did not succeed: the log is wrong, or it could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("verification failed at {0}")]
-    Fault(Fault),
-    #[error("no ledger at {0}")]
-    Missing(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What a successful walk saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerifySummary {
-    pub entries: u64,
-    pub blocks: u64,
-    pub first_time: Option<String>,
-    pub last_time: Option<String>,
-    /// The last checkpoint, which the whole log is now known to be consistent with.
-    pub checkpoint: Option<String>,
-    pub elapsed: Duration,
-}
-
-fn fault(
-    place: Place,
-    field: impl Into<String>,
-    expected: impl ToString,
-    found: impl ToString,
-) -> VerifyError {
-    VerifyError::Fault(Fault {
-        place,
-        field: field.into(),
-        expected: expected.to_string(),
-        found: found.to_string(),
-    })
-}
+use super::store::{self, Store};
+use super::verifier::{fault, Chain, Place, VerifyError, VerifySummary};
 
 /// Opens the store in `dir` and walks it. `progress` is called after each block with the number
 /// of entries verified so far.
@@ -90,52 +24,46 @@ pub fn verify_store(
         return Err(VerifyError::Missing(dir.display().to_string()));
     }
     let store = Store::open(dir)?;
-    walk(&store, key, progress)
+    walk(&store, key, None, progress)
 }
 
-/// Walks an open store.
+/// [`verify_store`], also checking that the log is consistent with `trusted` (a checkpoint
+/// already verified): when the walk reaches its size, the history tree must have its root. A
+/// store is always walked whole (its own nodes and indexes are checked too).
+pub fn verify_store_from(
+    dir: &Path,
+    key: &VerifierKey,
+    trusted: Option<&Checkpoint>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
+    if !dir.join("ledger").exists() {
+        return Err(VerifyError::Missing(dir.display().to_string()));
+    }
+    let store = Store::open(dir)?;
+    walk(&store, key, trusted, progress)
+}
+
+/// Walks an open store: the shared checks of [`Chain`] on every block, plus what only a store
+/// has — the chunk layout of the entries, the stored CBMT nodes, the seq index, the stored
+/// history nodes, and nothing beyond the last block.
 pub fn walk(
     store: &Store,
     key: &VerifierKey,
+    trusted: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
     let started = Instant::now();
-    let origin = key.name();
-    let mut range = CompactRange::empty();
-    let mut prev: Hash = ZERO;
-    let mut next_seq = 0u64;
-    let mut summary = VerifySummary::default();
-    let mut height = 0u64;
-    while let Some(header_bytes) = store.header(height)? {
+    let mut chain = Chain::genesis(key);
+    loop {
+        let height = chain.height();
+        let Some(header_bytes) = store.header(height)? else {
+            break;
+        };
         let at = Place::Height(height);
-        let header = BlockHeader::from_bytes(&header_bytes)
-            .map_err(|e| fault(at, "header", "a canonical format-v1 header", e))?;
-        if header.height != height {
-            return Err(fault(at, "height", height, header.height));
-        }
-        if header.log != origin {
-            return Err(fault(at, "log", origin, &header.log));
-        }
-        if header.first_seq != next_seq {
-            return Err(fault(at, "first_seq", next_seq, header.first_seq));
-        }
-        if header.prev != prev {
-            return Err(fault(at, "prev", prev, header.prev));
-        }
-        if let Some(last) = &summary.last_time {
-            if header.time < *last {
-                return Err(fault(
-                    at,
-                    "time",
-                    format!("not before {last}"),
-                    &header.time,
-                ));
-            }
-        }
-        let end = next_seq
-            .checked_add(header.count)
-            .ok_or_else(|| fault(at, "count", "a seq range that fits", header.count))?;
-        // The block's entries are stored as chunks of up to CHUNK, starting at first_seq.
+        let header = chain.header(&header_bytes)?;
+        let next_seq = header.first_seq;
+        let end = next_seq + header.count; // Chain::header checked that it fits.
+                                           // The block's entries are stored as chunks of up to CHUNK, starting at first_seq.
         let expected: Vec<(u64, usize)> = (next_seq..end)
             .step_by(store::CHUNK)
             .map(|s| {
@@ -157,28 +85,15 @@ pub fn walk(
                 "entry chunks",
                 format!("{expected:?} (first seq, entries)"),
                 format!("{found:?}"),
-            ));
+            )
+            .into());
         }
-        let mut leaves =
-            Vec::with_capacity(usize::try_from(header.count).unwrap_or(0).min(1 << 20));
-        for seq in next_seq..end {
-            let bytes = store
-                .entry(seq)?
-                .ok_or_else(|| fault(Place::Seq(seq), "entry", "present", "missing"))?;
-            let entry = Entry::from_bytes(&bytes)
-                .map_err(|e| fault(Place::Seq(seq), "entry", "a canonical format-v1 entry", e))?;
-            if entry.seq != seq {
-                return Err(fault(Place::Seq(seq), "seq", seq, entry.seq));
-            }
-            if entry.time != header.time {
-                return Err(fault(Place::Seq(seq), "time", &header.time, &entry.time));
-            }
-            leaves.push(entry_leaf(&bytes));
-        }
-        let tree = EntriesTree::build(&leaves);
-        if tree.root() != header.entries_root {
-            return Err(fault(at, "entries_root", tree.root(), header.entries_root));
-        }
+        let mut entries = Vec::with_capacity(expected.len() * store::CHUNK);
+        store.for_each_entry(next_seq, end, &mut |bytes| {
+            entries.push(bytes.to_vec());
+            Ok::<(), VerifyError>(())
+        })?;
+        let tree = chain.entries(&header, &entries)?;
         match store.cbmt_nodes(height)? {
             Some(nodes) if nodes == tree.nodes() => {}
             Some(_) => {
@@ -187,9 +102,10 @@ pub fn walk(
                     "stored CBMT nodes",
                     "the tree of the block's entries",
                     "other nodes",
-                ))
+                )
+                .into())
             }
-            None => return Err(fault(at, "stored CBMT nodes", "present", "missing")),
+            None => return Err(fault(at, "stored CBMT nodes", "present", "missing").into()),
         }
         if store.block_of(next_seq)? != Some(height) {
             return Err(fault(
@@ -197,44 +113,28 @@ pub fn walk(
                 "seq index",
                 format!("seq {next_seq} in block {height}"),
                 format!("{:?}", store.block_of(next_seq)?),
-            ));
+            )
+            .into());
         }
-        let hash = block_hash(&header_bytes);
-        for (level, index, node) in range.append(hash) {
-            let stored = store
+        for (level, index, node) in chain.append(&header_bytes) {
+            let field = || format!("history node ({level}, {index})");
+            let stored: Hash = store
                 .node(level, index)
-                .map_err(|e| fault(at, format!("history node ({level}, {index})"), node, e))?;
+                .map_err(|e| fault(at, field(), node, e))?;
             if stored != node {
-                return Err(fault(
-                    at,
-                    format!("history node ({level}, {index})"),
-                    node,
-                    stored,
-                ));
+                return Err(fault(at, field(), node, stored).into());
             }
         }
         let note = store
             .checkpoint(height)?
             .ok_or_else(|| fault(at, "checkpoint", "present", "missing"))?;
-        let cp = Checkpoint::open(&note, key)
-            .map_err(|e| fault(at, "checkpoint", "a checkpoint signed by the log's key", e))?;
-        if cp.size != height + 1 {
-            return Err(fault(at, "checkpoint size", height + 1, cp.size));
-        }
-        let root = range.root().unwrap_or_default();
-        if cp.root != root {
-            return Err(fault(at, "checkpoint root", root, cp.root));
-        }
-        if summary.first_time.is_none() {
-            summary.first_time = Some(header.time.clone());
-        }
-        summary.last_time = Some(header.time);
-        summary.checkpoint = Some(note);
-        prev = hash;
-        next_seq = end;
-        height += 1;
-        progress(next_seq);
+        chain.checkpoint(&header, &header_bytes, &note)?;
+        chain.consistent_with(trusted)?;
+        progress(end);
     }
+    chain.reached(trusted)?;
+    let height = chain.height();
+    let next_seq = chain.next_seq().unwrap_or(0);
     // Nothing may lie beyond the last block.
     if let Some(seq) = store.last_seq()? {
         if seq >= next_seq {
@@ -243,7 +143,8 @@ pub fn walk(
                 "entry",
                 format!("no entry at or beyond seq {next_seq}"),
                 "an entry outside every block",
-            ));
+            )
+            .into());
         }
     }
     if let Some((k, _)) = store.last(store::CHECKPOINT)? {
@@ -254,7 +155,8 @@ pub fn walk(
                 "checkpoint",
                 format!("no checkpoint beyond height {}", height.saturating_sub(1)),
                 "one",
-            ));
+            )
+            .into());
         }
     }
     if store.get(&store::key_history(0, height))?.is_some() {
@@ -263,10 +165,10 @@ pub fn walk(
             "history node (0, h)",
             "none beyond the last block",
             "one",
-        ));
+        )
+        .into());
     }
-    summary.entries = next_seq;
-    summary.blocks = height;
+    let mut summary = chain.summary;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }

@@ -1,0 +1,99 @@
+//! Builds a ledger of N entries (default 1,000,000) with the library and writes its whole export,
+//! for timing `vouch verify --export` (`docs/BENCHMARKS.md`).
+//!
+//! Run: `cargo run --release --example export_bench -- OUT_DIR [N]` — writes `OUT_DIR/export.jsonl`
+//! and `OUT_DIR/log.pub`; the ledger itself is built in `OUT_DIR/data`.
+
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use vouch::ledger::*;
+
+fn draft(i: u64) -> EntryDraft {
+    EntryDraft {
+        request_id: Some(format!("req-{i}")),
+        caller: Some(format!("caller-{}", i % 100)),
+        credential: Some(format!("cred-{}", i % 100)),
+        model: Some(ModelRef {
+            name: "breast-cancer".into(),
+            version: "1".into(),
+            sha256: Hash::digest(b"model"),
+        }),
+        input: Some(Hash::digest(&i.to_be_bytes())),
+        output: Some(Hash::digest(&(!i).to_be_bytes())),
+        decision: if i.is_multiple_of(10) {
+            Decision::Deny
+        } else {
+            Decision::Allow
+        },
+        rules: if i.is_multiple_of(10) {
+            vec!["privacy.consent-required".into()]
+        } else {
+            vec!["access.registered-caller".into()]
+        },
+        obligations: vec![],
+        context: EntryContext {
+            purpose: Some("medical-triage".into()),
+            data_categories: vec!["health".into()],
+            pii: vec![],
+        },
+        policy: Some(Hash::digest(b"policy")),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let out = std::path::PathBuf::from(args.next().ok_or("usage: export_bench OUT_DIR [N]")?);
+    let n: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    std::fs::create_dir_all(&out)?;
+    let signer = SignerKey::from_seed("bench.vouch/log", &[7u8; 32])?;
+    write_verifier_key(&signer.verifier(), &out.join("log.pub"))?;
+    let ledger = Ledger::open(&out.join("data"), signer, LedgerConfig::default())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    rt.block_on(async {
+        let chunk = 4096u64;
+        let mut i = ledger.head().entries;
+        while i < n {
+            let tasks: Vec<_> = (i..(i + chunk).min(n))
+                .map(|j| {
+                    let l = ledger.clone();
+                    tokio::spawn(async move { l.append(draft(j)).await.map(|_| ()) })
+                })
+                .collect();
+            for t in tasks {
+                t.await??;
+            }
+            i += chunk;
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    let head = ledger.head();
+    eprintln!(
+        "ledger: {} entries in {} blocks, built in {:.1?}",
+        head.entries,
+        head.blocks,
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let file = std::fs::File::create(out.join("export.jsonl"))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let s = write_export(ledger.store(), 0, head.blocks, &mut w)?;
+    eprintln!(
+        "export: {} blocks, {} entries written in {:.1?}",
+        s.blocks,
+        s.entries,
+        started.elapsed()
+    );
+    ledger.close();
+    Ok(())
+}
