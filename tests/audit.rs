@@ -647,3 +647,57 @@ fn the_export_streams_whole_blocks_of_the_range() {
         assert!(st == 400 || st == 404, "{bad}: {st}");
     }
 }
+
+#[test]
+fn vouch_verify_pulls_the_export_from_the_live_server() {
+    let s = start();
+    populate(&s);
+    let work = tempfile::tempdir().unwrap();
+    let key_file = work.path().join("regulator.key");
+    std::fs::write(&key_file, &s.regulator_key).unwrap();
+    let pubkey = s.data().join("log.pub");
+    let saved = work.path().join("checkpoint");
+    let verify = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["verify", "--url", &s.url])
+            .arg("--key-file")
+            .arg(&key_file)
+            .arg("--key")
+            .arg(&pubkey)
+            .arg("--json")
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json: Value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, first, err) = verify(&["--save-checkpoint", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(first["verified"], true);
+    // The export's own read is recorded before the export is taken, so it is in it.
+    let (_, head) = s.get("/v1/checkpoint", Some(&s.regulator_key));
+    assert_eq!(first["entries"], head["entries"]);
+    // More calls, then only what follows the saved checkpoint is pulled and verified.
+    for _ in 0..3 {
+        s.post(
+            "/v2/models/breast-cancer/infer",
+            Some(&s.caller_key),
+            &breast_cancer_request(triage()),
+        );
+    }
+    let (code, next, err) = verify(&["--from-checkpoint", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        next["entries"].as_u64().unwrap() < first["entries"].as_u64().unwrap(),
+        "{next}"
+    );
+    // A caller's key may not pull the export: denied, its own exit code.
+    std::fs::write(&key_file, &s.caller_key).unwrap();
+    let (code, _, err) = verify(&[]);
+    assert_eq!(code, Some(5), "{err}");
+}
