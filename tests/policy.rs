@@ -261,6 +261,48 @@ fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, 
         .with_pii(detect::scan(texts))
         .with_input_bytes(sc.input_bytes);
     let c = caller(sc.caller);
+    // The same caller and model objects across scenarios: the engine's per-pair cache of the
+    // rules that read no context must give what judging afresh gives.
+    let shared = SHARED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let (callers, models) = &mut *cache;
+        let sc_caller = callers
+            .entry(sc.caller.to_string())
+            .or_insert_with(|| caller(sc.caller));
+        let facts = models
+            .entry(sc.model.to_string())
+            .or_insert_with(|| vouch::policy::ModelFacts::new(&m, v).unwrap());
+        match sc.stage {
+            Stage::Pre => engine.decide_with(sc_caller, facts, &ctx),
+            Stage::Post(p) => engine.decide_post_with(sc_caller, facts, &ctx, p),
+        }
+    });
+    let fresh = run_fresh(engine, sc, &c, &m, v, &ctx);
+    assert_eq!(
+        shared.as_ref().ok(),
+        fresh.as_ref().ok(),
+        "{}: the cached pair differs",
+        sc.name
+    );
+    fresh
+}
+
+thread_local! {
+    /// One caller object per caller and one facts object per model, as a server keeps them.
+    static SHARED: std::cell::RefCell<(
+        std::collections::HashMap<String, Caller>,
+        std::collections::HashMap<String, vouch::policy::ModelFacts>,
+    )> = Default::default();
+}
+
+fn run_fresh(
+    engine: &PolicyEngine,
+    sc: &Scenario,
+    c: &Caller,
+    m: &Manifest,
+    v: &vouch::inference::VersionManifest,
+    ctx: &CallContext,
+) -> Result<vouch::policy::Decision, PolicyError> {
     match sc.stage {
         Stage::Pre => engine.decide(&c, &m, v, &ctx),
         Stage::Post(p) => {

@@ -155,6 +155,7 @@ struct CallersFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     entity: Option<cedar_policy::Entity>,
+    token: super::facts::FactsToken,
     id: CallerId,
     organisation: String,
     roles: BTreeSet<Role>,
@@ -179,6 +180,7 @@ impl Caller {
         }
         let mut caller = Self {
             entity: None,
+            token: super::facts::FactsToken::new(),
             id,
             organisation: record.organisation.clone(),
             roles: record.roles.iter().copied().collect(),
@@ -192,6 +194,10 @@ impl Caller {
             .map_err(|e| CallerProblem::Entity(record.id.clone(), e.to_string()))?;
         caller.entity = Some(entity);
         Ok(caller)
+    }
+
+    pub(crate) fn token(&self) -> super::facts::FactsToken {
+        self.token
     }
 
     /// The caller's Cedar entity (always present once constructed by [`Caller::from_record`]).

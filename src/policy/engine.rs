@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{
     ActionConstraint, AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities,
@@ -29,14 +29,18 @@ const DECIMAL_STEPS: usize = 10_001;
 
 pub struct PolicyEngine {
     schema: Schema,
-    /// The rules that can apply to `infer` (Cedar evaluates every rule of the set it is given,
-    /// so rules scoped to another action are left out).
-    infer_policies: PolicySet,
     /// The `infer` rules that read the post-inference facts (`context.post_inference`,
     /// `context.confidence`): the only ones whose answer can change after inference.
     post_policies: PolicySet,
     /// The `@id`s of `post_policies`.
     post_rule_ids: BTreeSet<super::RuleId>,
+    /// The `infer` rules split by what they read. Rules that read neither the context nor the
+    /// stage give the same answer for every call of one caller to one model version, so they are
+    /// judged once per such pair (`pairs`); each call judges only `dynamic`.
+    static_forbids: PolicySet,
+    static_permits: PolicySet,
+    dynamic: PolicySet,
+    pairs: RwLock<HashMap<(u64, u64), Arc<Pair>>>,
     /// The rules that can apply to `audit`.
     audit_policies: PolicySet,
     rules: HashMap<PolicyId, RuleMeta>,
@@ -61,6 +65,19 @@ impl std::fmt::Debug for PolicyEngine {
     }
 }
 
+/// What one caller and one model version always give: their entity store, and which of the rules
+/// that read neither context nor stage hold for them.
+struct Pair {
+    entities: Entities,
+    principal: EntityUid,
+    resource: EntityUid,
+    forbids: Vec<PolicyId>,
+    permits: Vec<PolicyId>,
+}
+
+/// Most pairs kept; past it the cache starts again (a server has callers × model versions).
+const MAX_PAIRS: usize = 65_536;
+
 /// Which stage of the call is judged.
 #[derive(Debug, Clone, Copy)]
 enum Stage {
@@ -79,15 +96,19 @@ impl PolicyEngine {
         let infer_policies = for_action(&b.policies, &infer)?;
         let audit_policies = for_action(&b.policies, &audit)?;
         let post_policies = post_inference_rules(&infer_policies)?;
+        let (static_forbids, static_permits, dynamic) = split_by_reads(&infer_policies)?;
         let post_rule_ids = post_policies
             .policies()
             .filter_map(|p| b.rules.get(p.id()).map(|m| m.id.clone()))
             .collect();
         let engine = Self {
             schema: b.schema,
-            infer_policies,
             post_policies,
             post_rule_ids,
+            static_forbids,
+            static_permits,
+            dynamic,
+            pairs: RwLock::new(HashMap::new()),
             audit_policies,
             rules: b.rules,
             terms_version: b.settings.terms_version,
@@ -279,43 +300,84 @@ impl PolicyEngine {
         context: &CallContext,
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
-        let principal = caller_entity(caller)?;
-        let resource = model.entity();
-        let (principal_uid, resource_uid) = (principal.uid(), resource.uid());
-        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
-        let context = self.context(context, stage)?;
+        let pair = self.pair(caller, model)?;
         let request = Request::new(
-            principal_uid,
+            pair.principal.clone(),
             self.infer.clone(),
-            resource_uid,
-            context,
+            pair.resource.clone(),
+            self.context(context, stage)?,
             None,
         )?;
-        self.judge(&self.infer_policies, &request, &entities)
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.dynamic, &pair.entities);
+        evaluation_error(&response)?;
+        let matched = response.diagnostics().reason();
+        // Cedar: any forbid that holds denies, and the forbids that hold are the reasons; else
+        // the permits that hold allow, and are the reasons; else deny with no reason.
+        let (forbids, permits): (Vec<&PolicyId>, Vec<&PolicyId>) = match response.decision() {
+            CedarDecision::Deny => (matched.collect(), vec![]),
+            CedarDecision::Allow => (vec![], matched.collect()),
+        };
+        if !forbids.is_empty() || !pair.forbids.is_empty() {
+            let ids = forbids.into_iter().chain(&pair.forbids);
+            return Ok(self.decision(Outcome::Deny, ids));
+        }
+        let ids: Vec<&PolicyId> = permits.into_iter().chain(&pair.permits).collect();
+        let outcome = if ids.is_empty() {
+            Outcome::Deny
+        } else {
+            Outcome::Allow
+        };
+        Ok(self.decision(outcome, ids))
     }
 
-    fn judge(
-        &self,
-        policies: &PolicySet,
-        request: &Request,
-        entities: &Entities,
-    ) -> Result<Decision, PolicyError> {
-        let response = self.authorizer.is_authorized(request, policies, entities);
-        if let Some(AuthorizationError::PolicyEvaluationError(err)) =
-            response.diagnostics().errors().next()
-        {
-            return Err(PolicyError::Evaluation {
-                rule: err.policy_id().to_string(),
-                message: err.inner().to_string(),
-            });
+    /// The entity store of `caller` and `model`, and the static rules' verdict for them, from
+    /// the cache or judged now.
+    fn pair(&self, caller: &Caller, model: &ModelFacts) -> Result<Arc<Pair>, PolicyError> {
+        let key = (caller.token().0, model.token().0);
+        if let Some(p) = self.pairs.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(p);
         }
-        let outcome = match response.decision() {
-            CedarDecision::Allow => Outcome::Allow,
-            CedarDecision::Deny => Outcome::Deny,
+        let principal = caller_entity(caller)?;
+        let resource = model.entity();
+        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
+        let request = Request::new(
+            principal.uid(),
+            self.infer.clone(),
+            resource.uid(),
+            Context::empty(),
+            None,
+        )?;
+        let holds = |set: &PolicySet| -> Result<Vec<PolicyId>, PolicyError> {
+            let response = self.authorizer.is_authorized(&request, set, &entities);
+            evaluation_error(&response)?;
+            Ok(response.diagnostics().reason().cloned().collect())
         };
-        let mut reasons: Vec<RuleInfo> = response
-            .diagnostics()
-            .reason()
+        let pair = Arc::new(Pair {
+            forbids: holds(&self.static_forbids)?,
+            permits: holds(&self.static_permits)?,
+            entities,
+            principal: principal.uid(),
+            resource: resource.uid(),
+        });
+        if let Ok(mut m) = self.pairs.write() {
+            if m.len() >= MAX_PAIRS {
+                m.clear();
+            }
+            m.insert(key, Arc::clone(&pair));
+        }
+        Ok(pair)
+    }
+
+    /// A decision with the rules `ids` as its reasons (sorted, each once); obligations of an allow.
+    fn decision<'i>(
+        &self,
+        outcome: Outcome,
+        ids: impl IntoIterator<Item = &'i PolicyId>,
+    ) -> Decision {
+        let mut reasons: Vec<RuleInfo> = ids
+            .into_iter()
             .filter_map(|id| self.rules.get(id))
             .map(|meta| RuleInfo {
                 id: meta.id.clone(),
@@ -335,12 +397,27 @@ impl PolicyEngine {
                 .collect(),
             Outcome::Deny => Vec::new(),
         };
-        Ok(Decision {
+        Decision {
             outcome,
             rules: reasons.iter().map(|r| r.id.clone()).collect(),
             reasons,
             obligations,
-        })
+        }
+    }
+
+    fn judge(
+        &self,
+        policies: &PolicySet,
+        request: &Request,
+        entities: &Entities,
+    ) -> Result<Decision, PolicyError> {
+        let response = self.authorizer.is_authorized(request, policies, entities);
+        evaluation_error(&response)?;
+        let outcome = match response.decision() {
+            CedarDecision::Allow => Outcome::Allow,
+            CedarDecision::Deny => Outcome::Deny,
+        };
+        Ok(self.decision(outcome, response.diagnostics().reason()))
     }
 
     fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
@@ -480,6 +557,45 @@ fn post_inference_rules(infer: &PolicySet) -> Result<PolicySet, PolicyError> {
         }
     }
     Ok(out)
+}
+
+/// The first evaluation error of a response, as Cedar skips an erroring rule but vouch refuses
+/// to judge a call on a rule it could not evaluate.
+fn evaluation_error(response: &cedar_policy::Response) -> Result<(), PolicyError> {
+    if let Some(AuthorizationError::PolicyEvaluationError(err)) =
+        response.diagnostics().errors().next()
+    {
+        return Err(PolicyError::Evaluation {
+            rule: err.policy_id().to_string(),
+            message: err.inner().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Splits the `infer` rules into the forbids and permits that read neither `context` nor the
+/// stage, and the rest. A rule's text naming `context` anywhere (even in an annotation) puts it
+/// with the rest: a rule wrongly taken as static would be judged once for every call, so any
+/// doubt goes the slow, always-right way.
+fn split_by_reads(infer: &PolicySet) -> Result<(PolicySet, PolicySet, PolicySet), PolicyError> {
+    let (mut forbids, mut permits, mut dynamic) =
+        (PolicySet::new(), PolicySet::new(), PolicySet::new());
+    for policy in infer.policies() {
+        let set = if policy.to_string().contains("context") {
+            &mut dynamic
+        } else if policy.effect() == cedar_policy::Effect::Forbid {
+            &mut forbids
+        } else {
+            &mut permits
+        };
+        set.add(policy.clone())
+            .map_err(|_| PolicyError::DuplicateRuleId {
+                id: policy.id().to_string(),
+                first: PathBuf::new(),
+                second: PathBuf::new(),
+            })?;
+    }
+    Ok((forbids, permits, dynamic))
 }
 
 fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyError> {

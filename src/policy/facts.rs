@@ -79,7 +79,29 @@ pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, PolicyError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFacts {
     entity: Entity,
+    token: FactsToken,
 }
+
+/// Names one constructed set of facts (a caller, a model version): facts never change after
+/// construction, so the engine caches per pair of tokens what depends only on them. Clones share
+/// the token; it takes no part in equality.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FactsToken(pub(crate) u64);
+
+impl FactsToken {
+    pub(crate) fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        FactsToken(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl PartialEq for FactsToken {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FactsToken {}
 
 impl ModelFacts {
     pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, PolicyError> {
@@ -131,10 +153,15 @@ impl ModelFacts {
         let id = format!("{}:{}", model.name, version.version);
         Ok(Self {
             entity: entity(uid(&MODEL, &id), attrs)?,
+            token: FactsToken::new(),
         })
     }
 
     pub(crate) fn entity(&self) -> &Entity {
         &self.entity
+    }
+
+    pub(crate) fn token(&self) -> FactsToken {
+        self.token
     }
 }
