@@ -226,17 +226,15 @@ impl PolicyEngine {
                 return Err(PolicyError::Confidence(p));
             }
         }
-        let principal = caller_entity(caller)?;
-        let resource = model.entity();
-        let entities = Entities::from_entities([principal.clone(), resource.clone()], None)?;
+        let pair = self.pair(caller, model)?;
         let request = Request::new(
-            principal.uid(),
+            pair.principal.clone(),
             self.infer.clone(),
-            resource.uid(),
+            pair.resource.clone(),
             self.context(context, Stage::Post(top_probability))?,
             None,
         )?;
-        let post = self.judge(&self.post_policies, &request, &entities)?;
+        let post = self.judge(&self.post_policies, &request, &pair.entities)?;
         let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
             // A post-inference forbid rule matched.
