@@ -29,12 +29,12 @@ fn draft(i: u64) -> EntryDraft {
         }),
         input: Some(Hash::digest(&i.to_be_bytes())),
         output: Some(Hash::digest(&(!i).to_be_bytes())),
-        decision: if i % 10 == 0 {
+        decision: if i.is_multiple_of(10) {
             Decision::Deny
         } else {
             Decision::Allow
         },
-        rules: if i % 10 == 0 {
+        rules: if i.is_multiple_of(10) {
             vec!["privacy.consent-required".into()]
         } else {
             vec!["access.registered-caller".into()]

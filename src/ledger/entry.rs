@@ -226,6 +226,57 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+impl Entry {
+    /// The canonical (RFC 8785) bytes of the entry.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let bytes = serde_jcs::to_vec(self).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads an entry, accepting only its canonical encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Entry, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let entry: Entry =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if entry.v != FORMAT_VERSION {
+            return Err(EntryError::Version(entry.v));
+        }
+        if entry.to_bytes()? != bytes {
+            return Err(EntryError::NotCanonical);
+        }
+        Ok(entry)
+    }
+}
+
+/// The leaf hash of an entry's bytes: H(0x00 ‖ bytes).
+pub fn entry_leaf(bytes: &[u8]) -> Hash {
+    leaf_hash(bytes)
+}
+
+/// A commitment under a nonce: H(nonce ‖ parts…). The server commits to JCS(request `inputs`)
+/// (followed, for a binary-extension body, by its binary part) and to JCS(response `outputs`);
+/// the caller opens them with its nonce. Server and verifier both compute it here.
+pub fn commit_parts(nonce: &[u8; 32], parts: &[&[u8]]) -> Hash {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(nonce);
+    for p in parts {
+        h.update(p);
+    }
+    Hash(h.finalize().into())
+}
+
+/// A commitment to a JSON value: H(nonce ‖ JCS(value)).
+pub fn commit(nonce: &[u8; 32], value: &serde_json::Value) -> Result<Hash, EntryError> {
+    let bytes = serde_jcs::to_vec(value).map_err(|e| EntryError::Malformed(e.to_string()))?;
+    Ok(commit_parts(nonce, &[&bytes]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,55 +331,4 @@ mod tests {
             }
         }
     }
-}
-
-impl Entry {
-    /// The canonical (RFC 8785) bytes of the entry.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
-        let bytes = serde_jcs::to_vec(self).map_err(|e| EntryError::Malformed(e.to_string()))?;
-        if bytes.len() > MAX_ENTRY_BYTES {
-            return Err(EntryError::TooLarge(bytes.len()));
-        }
-        Ok(bytes)
-    }
-
-    /// Reads an entry, accepting only its canonical encoding.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Entry, EntryError> {
-        if bytes.len() > MAX_ENTRY_BYTES {
-            return Err(EntryError::TooLarge(bytes.len()));
-        }
-        let entry: Entry =
-            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
-        if entry.v != FORMAT_VERSION {
-            return Err(EntryError::Version(entry.v));
-        }
-        if entry.to_bytes()? != bytes {
-            return Err(EntryError::NotCanonical);
-        }
-        Ok(entry)
-    }
-}
-
-/// The leaf hash of an entry's bytes: H(0x00 ‖ bytes).
-pub fn entry_leaf(bytes: &[u8]) -> Hash {
-    leaf_hash(bytes)
-}
-
-/// A commitment under a nonce: H(nonce ‖ parts…). The server commits to JCS(request `inputs`)
-/// (followed, for a binary-extension body, by its binary part) and to JCS(response `outputs`);
-/// the caller opens them with its nonce. Server and verifier both compute it here.
-pub fn commit_parts(nonce: &[u8; 32], parts: &[&[u8]]) -> Hash {
-    use sha2::{Digest as _, Sha256};
-    let mut h = Sha256::new();
-    h.update(nonce);
-    for p in parts {
-        h.update(p);
-    }
-    Hash(h.finalize().into())
-}
-
-/// A commitment to a JSON value: H(nonce ‖ JCS(value)).
-pub fn commit(nonce: &[u8; 32], value: &serde_json::Value) -> Result<Hash, EntryError> {
-    let bytes = serde_jcs::to_vec(value).map_err(|e| EntryError::Malformed(e.to_string()))?;
-    Ok(commit_parts(nonce, &[&bytes]))
 }
