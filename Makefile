@@ -41,7 +41,8 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz/run.sh
 
 # Ten minutes of steady load on the release server, RSS sampled every 10 s into
-# target/soak/rss.csv; fails if memory grows by more than 20 %. Not part of `make test`.
+# target/soak/rss.csv; fails if, after a 3-minute warm-up, memory grows by more than 20 %. Not
+# part of `make test`.
 SOAK_SECONDS ?= 600
 soak: build
 	SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak/run.sh

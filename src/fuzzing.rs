@@ -20,9 +20,12 @@ use crate::ledger::{
 use crate::policy::{detect, CallContext};
 use crate::server::body;
 
+/// The body of a fuzz target: any bytes, no panic.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the folder of its corpus and the file in `fuzz/fuzz_targets/`) and its
 /// body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("request_json", request_json),
     ("request_binary", request_binary),
     ("receipt", receipt),

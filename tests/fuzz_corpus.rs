@@ -100,13 +100,13 @@ fn draft(i: u64) -> EntryDraft {
             sha256: Hash::digest(b"model"),
         }),
         input: Some(Hash::digest(&i.to_be_bytes())),
-        output: (i % 2 == 0).then(|| Hash::digest(b"out")),
-        decision: if i % 2 == 0 {
+        output: (i.is_multiple_of(2)).then(|| Hash::digest(b"out")),
+        decision: if i.is_multiple_of(2) {
             Decision::Allow
         } else {
             Decision::Deny
         },
-        rules: if i % 2 == 0 {
+        rules: if i.is_multiple_of(2) {
             vec![]
         } else {
             vec!["privacy.consent-required".into()]
