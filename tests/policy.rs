@@ -304,14 +304,14 @@ fn run_fresh(
     ctx: &CallContext,
 ) -> Result<vouch::policy::Decision, PolicyError> {
     match sc.stage {
-        Stage::Pre => engine.decide(&c, &m, v, &ctx),
+        Stage::Pre => engine.decide(c, m, v, ctx),
         Stage::Post(p) => {
-            let full = engine.decide_post(&c, &m, v, &ctx, p);
+            let full = engine.decide_post(c, m, v, ctx, p);
             // The server's shortcut gives the same decision as judging every rule again.
-            let facts = vouch::policy::ModelFacts::new(&m, v).unwrap();
-            let pre = engine.decide_with(&c, &facts, &ctx)?;
+            let facts = vouch::policy::ModelFacts::new(m, v).unwrap();
+            let pre = engine.decide_with(c, &facts, ctx)?;
             if pre.is_allowed() {
-                let after = engine.decide_after(&pre, &c, &facts, &ctx, p);
+                let after = engine.decide_after(&pre, c, &facts, ctx, p);
                 assert_eq!(
                     after.as_ref().ok(),
                     full.as_ref().ok(),
