@@ -6,7 +6,6 @@
 //! few `assert!`s check properties that hold for every input (a parsed checkpoint prints back to
 //! itself, a proof built from a tree verifies against that tree's root).
 //!
-//! The export reader gets its target when it lands in `ledger`.
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -32,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("proofs", proofs),
     ("checkpoint", checkpoint),
     ("detectors", detectors),
+    ("export", export),
 ];
 
 /// The name of the log the fuzz corpora's receipts and checkpoints are signed for.
@@ -262,4 +262,20 @@ pub fn detectors(data: &[u8]) {
     assert!(report.scanned_bytes() <= detect::MAX_SCAN_BYTES);
     let _ = detect::scan(data.split(|&b| b == 0));
     let _ = detect::scan([String::from_utf8_lossy(data).as_bytes()]);
+}
+
+/// An export (the JSON lines `vouch verify --export` reads) verified with the corpus key, from
+/// the start and against a trusted checkpoint: a summary or a fault, never a panic; a summary
+/// that says verified holds together.
+pub fn export(data: &[u8]) {
+    let key = signer().verifier();
+    if let Ok(summary) = crate::ledger::verify_export(data, &key, None, &mut |_| {}) {
+        // Every verified block came with its verified checkpoint.
+        assert_eq!(summary.checkpoints, summary.blocks);
+        if let Some(note) = &summary.checkpoint {
+            if let Ok(cp) = Checkpoint::open(note, &key) {
+                let _ = crate::ledger::verify_export(data, &key, Some((&cp, note)), &mut |_| {});
+            }
+        }
+    }
 }

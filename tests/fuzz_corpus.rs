@@ -76,6 +76,18 @@ fn the_seeds_are_valid_inputs() {
         .filter(|(_, b)| Checkpoint::open(std::str::from_utf8(b).unwrap(), &key).is_ok())
         .count();
     assert!(opened >= 2, "only {opened} seed checkpoints open");
+    let exports = seeds("export");
+    assert_eq!(exports.len(), 3);
+    for (p, b) in exports {
+        let verified = vouch::ledger::verify_export(&b[..], &key, None, &mut |_| {});
+        let truncated = p.to_string_lossy().contains("truncated");
+        assert_eq!(
+            verified.is_ok(),
+            !truncated,
+            "{}: {verified:?}",
+            p.display()
+        );
+    }
     for (p, b) in seeds("request_json") {
         let v: serde_json::Value =
             serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -232,6 +244,21 @@ fn write_seed_corpus() {
         );
     }
     write("receipt", "entry.json", &receipts[0].entry);
+    // An export of the same ledger (five blocks), whole and from the third block on.
+    for (name, from) in [("whole.jsonl", 0), ("from-2.jsonl", 2)] {
+        let mut out = Vec::new();
+        vouch::ledger::write_export(ledger.store(), from, 5, &mut out).unwrap();
+        write("export", name, &out);
+        if from == 0 {
+            // Without its end line: a truncated export, refused.
+            let cut = out[..out.len() - 1]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .unwrap()
+                + 1;
+            write("export", "truncated.jsonl", &out[..cut]);
+        }
+    }
     write("receipt", "block.json", &receipts[4].block);
     for (i, r) in receipts.iter().take(3).enumerate() {
         write(

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-60}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request_json request_binary receipt proofs checkpoint detectors)
+[ ${#targets[@]} -gt 0 ] || targets=(request_json request_binary receipt proofs checkpoint detectors export)
 cargo +nightly fuzz build
 summary=()
 for t in "${targets[@]}"; do
