@@ -1093,6 +1093,96 @@ mod tests {
         }
     }
 
+    /// An input that fails to read after its bytes.
+    struct Failing(std::io::Cursor<Vec<u8>>);
+
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the input broke")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_decoded_on_the_pool_fault_where_a_line_by_line_reader_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, key) = ledger(dir.path(), 3);
+        let mut out = Vec::new();
+        write_export(l.store(), 0, 3, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Line 6 is the entry of block 1 (seq 1), line 7 its checkpoint.
+        assert!(lines[5].starts_with(r#"{"type":"entry","seq":1,"#));
+        let good_entry = lines[5];
+        let verify = |lines: &[&str], fail: bool| {
+            let mut bytes = lines.join("\n").into_bytes();
+            bytes.push(b'\n');
+            let key = key.verifier();
+            if fail {
+                let input = std::io::BufReader::new(Failing(std::io::Cursor::new(bytes)));
+                verify_export(input, &key, None, &mut |_| {})
+            } else {
+                verify_export(&bytes[..], &key, None, &mut |_| {})
+            }
+        };
+        let fault_of = |r: Result<VerifySummary, VerifyError>| match r {
+            Err(VerifyError::Fault(f)) => f,
+            other => panic!("{other:?}"),
+        };
+        let base64 = |seq: u64, line: u64| Fault {
+            place: Place::Seq(seq),
+            field: "entry".into(),
+            expected: "base64 bytes".into(),
+            found: format!("line {line}: entry is not padded standard base64 (Invalid padding)"),
+        };
+        assert_eq!(verify(&lines, false).unwrap().entries, 3);
+
+        // Base64 that does not decode, in the writer's form: the fault of that line, before the
+        // seq of the line and before what follows (a line that does not read, a broken input).
+        let bad = r#"{"type":"entry","seq":1,"entry":"YQ="}"#;
+        let bad_seq = r#"{"type":"entry","seq":9,"entry":"YQ="}"#;
+        for (line, rest, fail) in [
+            (bad, &lines[6..], false),
+            (bad_seq, &lines[6..], false),
+            (bad, &["not json"][..], false),
+            (bad, &[][..], true),
+        ] {
+            let mut l = lines[..5].to_vec();
+            l.push(line);
+            l.extend_from_slice(rest);
+            assert_eq!(fault_of(verify(&l, fail)), base64(1, 6), "{line} {rest:?}");
+        }
+        // After good entries, a broken input is an input error; a line that does not read is
+        // the fault of that line.
+        let mut l = lines[..6].to_vec();
+        assert!(matches!(verify(&l, true), Err(VerifyError::Io(_))));
+        l.push("not json");
+        let f = fault_of(verify(&l, false));
+        assert_eq!((f.place, f.field.as_str()), (Place::Seq(2), "line"));
+
+        // One entry more than the header's count: it is the fault, unless its base64 is.
+        let more = r#"{"type":"entry","seq":2,"entry":"YQ=="}"#;
+        let more_bad = r#"{"type":"entry","seq":2,"entry":"YQ="}"#;
+        let mut l = lines[..6].to_vec();
+        l.push(more);
+        l.extend_from_slice(&lines[6..]);
+        let f = fault_of(verify(&l, false));
+        assert_eq!(
+            f,
+            Fault {
+                place: Place::Seq(2),
+                field: "entry".into(),
+                expected: "at most 1 entries in block 1".into(),
+                found: "more".into(),
+            }
+        );
+        l[6] = more_bad;
+        assert_eq!(fault_of(verify(&l, false)), base64(2, 7));
+        assert_eq!(l[5], good_entry);
+    }
+
     #[test]
     fn a_range_beyond_the_log_is_refused_before_any_line() {
         let dir = tempfile::tempdir().unwrap();
