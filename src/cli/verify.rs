@@ -164,12 +164,12 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         verify_store_from(dir, &key, trusted.as_ref().map(|(cp, _)| cp), &mut progress)
     } else if let Some(path) = &args.export {
         if path == Path::new("-") {
-            let stdin = BufReader::with_capacity(1 << 16, std::io::stdin());
+            let stdin = BufReader::with_capacity(1 << 20, std::io::stdin());
             verify_export(stdin, &key, trusted_ref, &mut progress)
         } else {
             let file = std::fs::File::open(path)
                 .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
-            let input = BufReader::with_capacity(1 << 16, file);
+            let input = BufReader::with_capacity(1 << 20, file);
             verify_export(input, &key, trusted_ref, &mut progress)
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {

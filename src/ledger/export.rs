@@ -13,11 +13,12 @@
 
 use std::borrow::Cow;
 use std::io::{BufRead, Read as _, Write};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::block::{block_hash, BlockHeader};
@@ -26,7 +27,7 @@ use super::hash::{Hash, ZERO};
 use super::history::{inclusion_proof, CompactRange, InclusionProof, ProofRequestError};
 use super::note::{Checkpoint, VerifierKey};
 use super::store::{self, Store, StoreError};
-use super::verifier::{fault, Chain, Fault, Place, VerifyError, VerifySummary};
+use super::verifier::{check_entry, fault, Chain, Fault, Place, VerifyError, VerifySummary};
 
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -277,10 +278,36 @@ struct RawBlock {
     /// The `height` of the block line.
     height: u64,
     header: Vec<u8>,
-    /// `(seq of the line, entry bytes)`.
-    entries: Vec<(u64, Vec<u8>)>,
-    /// The checkpoint line (`height`, note), or the fault that ended the block instead.
-    end: Result<(u64, String), Fault>,
+    /// The entry count and first seq the reader went by: the header's, or 0 and the seq after
+    /// the previous block when the header does not read.
+    count: u64,
+    first: u64,
+    /// The block's entry lines in the writer's form, one after the other.
+    lines: Vec<u8>,
+    /// `(seq of the line, entry)`.
+    entries: Vec<(u64, RawEntry)>,
+    /// What ended the block: its checkpoint line, or why the reader stopped in it.
+    end: BlockEnd,
+}
+
+/// A checked block's [`RawBlock::lines`] and [`RawBlock::entries`], handed back to the reader.
+type Buffers = (Vec<u8>, Vec<(u64, RawEntry)>);
+
+/// An entry of a [`RawBlock`].
+enum RawEntry {
+    /// An entry line in the writer's form (see [`writer_form`]), its base64 not yet decoded:
+    /// the line's number and where its base64 is in [`RawBlock::lines`].
+    Line { number: u64, b64: (usize, usize) },
+    /// An entry line in any other form, read and decoded by the reader.
+    Bytes(Vec<u8>),
+}
+
+/// Why a block's lines ended.
+enum BlockEnd {
+    /// Its checkpoint line: `height`, note.
+    Checkpoint(u64, String),
+    Fault(Fault),
+    Io(std::io::Error),
 }
 
 /// What the reader thread hands over.
@@ -289,6 +316,50 @@ enum Item {
     End { blocks: u64, entries: u64 },
     Fault(Fault),
     Io(std::io::Error),
+}
+
+/// The writer's form of an entry line: `{"type":"entry","seq":N,"entry":"B64"}` with `N` a
+/// JSON integer without leading zeros that fits a u64, and only base64 characters in `B64`. Such
+/// a line reads (with [`parse`]) as an entry line with that seq and that string, so its checks
+/// can wait for the pool: `(seq, where B64 is in the line)`. `None` for any other line, which
+/// the reader reads itself.
+fn writer_form(line: &[u8]) -> Option<(u64, (usize, usize))> {
+    const HEAD: &[u8] = br#"{"type":"entry","seq":"#;
+    const MID: &[u8] = br#","entry":""#;
+    const TAIL: &[u8] = br#""}"#;
+    let rest = line.strip_prefix(HEAD)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (number, rest) = rest.split_at(digits);
+    if number.is_empty() || (number.len() > 1 && number.first() == Some(&b'0')) {
+        return None;
+    }
+    let mut seq = 0u64;
+    for d in number {
+        seq = seq.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    let b64 = rest.strip_prefix(MID)?.strip_suffix(TAIL)?;
+    // Without early exits, so that the check runs on whole vectors of bytes.
+    let is_b64 = |b: u8| {
+        b.is_ascii_uppercase()
+            | b.is_ascii_lowercase()
+            | b.is_ascii_digit()
+            | (b == b'+')
+            | (b == b'/')
+            | (b == b'=')
+    };
+    if !b64
+        .chunks(64)
+        .all(|c| c.iter().fold(true, |ok, &b| ok & is_b64(b)))
+    {
+        return None;
+    }
+    let start = HEAD.len() + digits + MID.len();
+    Some((seq, (start, start + b64.len())))
+}
+
+/// The fewest bytes `len` base64 characters can decode to, if they decode at all.
+fn decoded_at_least(len: usize) -> usize {
+    (len / 4 * 3).saturating_sub(2)
 }
 
 /// The first line of an export.
@@ -313,23 +384,37 @@ impl<R: BufRead> LineReader<R> {
     /// The next line (without its newline), `Ok(None)` at the end of the input. A line longer
     /// than [`MAX_LINE_BYTES`] is an error string.
     fn next(&mut self) -> std::io::Result<Option<ReadLine<'_>>> {
-        self.buf.clear();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let read = self.next_into(&mut buf);
+        self.buf = buf;
+        Ok(match read? {
+            None => None,
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok(number)) => Some(Ok((number, &self.buf))),
+        })
+    }
+
+    /// Appends the next line (without its newline) to `buf`; its number, `Ok(None)` at the end
+    /// of the input, an error string for a line longer than [`MAX_LINE_BYTES`].
+    fn next_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<Result<u64, String>>> {
+        let start = buf.len();
         let n = (&mut self.input)
             .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut self.buf)?;
+            .read_until(b'\n', buf)?;
         if n == 0 {
             return Ok(None);
         }
         self.number += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
-        } else if self.buf.len() > MAX_LINE_BYTES {
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        } else if buf.len() - start > MAX_LINE_BYTES {
             return Ok(Some(Err(format!(
                 "line {}: longer than {MAX_LINE_BYTES} bytes",
                 self.number
             ))));
         }
-        Ok(Some(Ok((self.number, &self.buf))))
+        Ok(Some(Ok(self.number)))
     }
 }
 
@@ -361,13 +446,68 @@ const CHECKPOINT_FIELDS: &[&str] = &["height", "note"];
 const END_FIELDS: &[&str] = &["blocks", "entries"];
 
 fn decode(b64: &str, what: &str, number: u64) -> Result<Vec<u8>, String> {
-    B64.decode(b64.as_bytes())
+    let mut out = Vec::new();
+    decode_into(b64.as_bytes(), &mut out, what, number)?;
+    Ok(out)
+}
+
+/// Decodes `b64` into `out` (appended), with [`decode`]'s error.
+fn decode_into(b64: &[u8], out: &mut Vec<u8>, what: &str, number: u64) -> Result<(), String> {
+    B64.decode_vec(b64, out)
         .map_err(|e| format!("line {number}: {what} is not padded standard base64 ({e})"))
+}
+
+/// The fault of an entry line beyond the header's count or [`MAX_BLOCK_BYTES`].
+fn more(seq: u64, count: u64, height: u64) -> Fault {
+    fault(
+        Place::Seq(seq),
+        "entry",
+        format!("at most {count} entries in block {height}"),
+        "more",
+    )
+}
+
+/// Reads a line of a block that is not in the writer's form: `Ok(Ok((seq, bytes)))` for an entry
+/// line, `Ok(Err(checkpoint))` for the block's end, `Err` for a fault at `seq`.
+#[allow(clippy::type_complexity)]
+fn read_entry_line(
+    number: u64,
+    line: &[u8],
+    seq: u64,
+) -> Result<Result<(u64, Vec<u8>), BlockEnd>, BlockEnd> {
+    let parsed = parse(
+        number,
+        line,
+        &["entry", "checkpoint"],
+        &[ENTRY_FIELDS, CHECKPOINT_FIELDS],
+    )
+    .map_err(|e| {
+        BlockEnd::Fault(fault(
+            Place::Seq(seq),
+            "line",
+            "an entry or checkpoint line",
+            e,
+        ))
+    })?;
+    if parsed.kind == "checkpoint" {
+        return Ok(Err(BlockEnd::Checkpoint(
+            parsed.height.unwrap_or(0),
+            parsed.note.unwrap_or_default(),
+        )));
+    }
+    let entry = decode(parsed.entry.as_deref().unwrap_or(""), "entry", number)
+        .map_err(|e| BlockEnd::Fault(fault(Place::Seq(seq), "entry", "base64 bytes", e)))?;
+    Ok(Ok((parsed.seq.unwrap_or(0), entry)))
 }
 
 /// Reads the lines after the first: groups each block's lines and sends them on. Stops at the
 /// first structural fault, at the end line, or when the receiver is gone.
-fn read_blocks<R: BufRead>(lines: &mut LineReader<R>, from_height: u64, tx: &SyncSender<Item>) {
+fn read_blocks<R: BufRead>(
+    lines: &mut LineReader<R>,
+    from_height: u64,
+    tx: &SyncSender<Item>,
+    recycled: &Receiver<Buffers>,
+) {
     let mut height = from_height;
     let mut next_seq: Option<u64> = None;
     let send = |item| {
@@ -423,19 +563,30 @@ fn read_blocks<R: BufRead>(lines: &mut LineReader<R>, from_height: u64, tx: &Syn
             Ok(h) => (h.count, h.first_seq),
             Err(_) => (0, next_seq.unwrap_or(0)),
         };
+        // The buffers of a block already checked: no fresh pages for every block.
+        let (lines_buf, entries) = recycled.try_recv().unwrap_or_default();
         let mut block = RawBlock {
             height: line_height,
             header,
-            entries: Vec::new(),
-            end: Err(fault(at, "checkpoint", "a checkpoint line", "none")),
+            count,
+            first,
+            lines: lines_buf,
+            entries,
+            end: BlockEnd::Fault(fault(at, "checkpoint", "a checkpoint line", "none")),
         };
+        // At most the entry bytes so far: exact for decoded entries, a lower bound for lines in
+        // the writer's form (whose decoding `check_block` does, and which counts exactly).
         let mut bytes = 0usize;
         loop {
             let seq = first.saturating_add(block.entries.len() as u64);
-            let line = match lines.next() {
-                Err(e) => return send(Item::Io(e)),
+            let start = block.lines.len();
+            let number = match lines.next_into(&mut block.lines) {
+                Err(e) => {
+                    block.end = BlockEnd::Io(e);
+                    break;
+                }
                 Ok(None) => {
-                    block.end = Err(fault(
+                    block.end = BlockEnd::Fault(fault(
                         Place::Seq(seq),
                         "end",
                         "the block's entries and checkpoint, then an end line",
@@ -444,54 +595,48 @@ fn read_blocks<R: BufRead>(lines: &mut LineReader<R>, from_height: u64, tx: &Syn
                     break;
                 }
                 Ok(Some(Err(e))) => {
-                    block.end = Err(fault(Place::Seq(seq), "line", "a line", e));
+                    block.end = BlockEnd::Fault(fault(Place::Seq(seq), "line", "a line", e));
                     break;
                 }
-                Ok(Some(Ok(l))) => l,
+                Ok(Some(Ok(n))) => n,
             };
-            let (number, line) = line;
-            let parsed = match parse(
-                number,
-                line,
-                &["entry", "checkpoint"],
-                &[ENTRY_FIELDS, CHECKPOINT_FIELDS],
-            ) {
-                Ok(l) => l,
-                Err(e) => {
-                    block.end = Err(fault(
-                        Place::Seq(seq),
-                        "line",
-                        "an entry or checkpoint line",
-                        e,
+            let line = block.lines.get(start..).unwrap_or_default();
+            let entry = match writer_form(line) {
+                Some((line_seq, (from, to))) => {
+                    bytes = bytes.saturating_add(decoded_at_least(to - from));
+                    block.entries.push((
+                        line_seq,
+                        RawEntry::Line {
+                            number,
+                            b64: (start + from, start + to),
+                        },
                     ));
-                    break;
+                    Ok(())
+                }
+                None => {
+                    let read = read_entry_line(number, line, seq);
+                    block.lines.truncate(start);
+                    match read {
+                        Ok(Ok((line_seq, entry))) => {
+                            bytes = bytes.saturating_add(entry.len());
+                            block.entries.push((line_seq, RawEntry::Bytes(entry)));
+                            Ok(())
+                        }
+                        Ok(Err(end)) | Err(end) => Err(end),
+                    }
                 }
             };
-            if parsed.kind == "checkpoint" {
-                block.end = Ok((parsed.height.unwrap_or(0), parsed.note.unwrap_or_default()));
+            if let Err(end) = entry {
+                block.end = end;
                 break;
             }
-            let entry = match decode(parsed.entry.as_deref().unwrap_or(""), "entry", number) {
-                Ok(e) => e,
-                Err(e) => {
-                    block.end = Err(fault(Place::Seq(seq), "entry", "base64 bytes", e));
-                    break;
-                }
-            };
-            bytes += entry.len();
-            block.entries.push((parsed.seq.unwrap_or(0), entry));
             // One entry more than the header's count is enough to report it.
             if block.entries.len() as u64 > count || bytes > MAX_BLOCK_BYTES {
-                block.end = Err(fault(
-                    Place::Seq(seq),
-                    "entry",
-                    format!("at most {count} entries in block {line_height}"),
-                    "more",
-                ));
+                block.end = BlockEnd::Fault(more(seq, count, line_height));
                 break;
             }
         }
-        let stop = block.end.is_err();
+        let stop = !matches!(block.end, BlockEnd::Checkpoint(..));
         next_seq = Some(first.saturating_add(count));
         height += 1;
         if tx.send(Item::Block(block)).is_err() || stop {
@@ -541,7 +686,8 @@ pub fn verify_export<R: BufRead + Send>(
     let from_height = head.from_height;
     let result = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(READ_AHEAD);
-        let reader = scope.spawn(move || read_blocks(&mut lines, from_height, &tx));
+        let (recycle, recycled) = sync_channel(READ_AHEAD + 2);
+        let reader = scope.spawn(move || read_blocks(&mut lines, from_height, &tx, &recycled));
         let result = (|| {
             let mut ended = false;
             for item in &rx {
@@ -566,7 +712,10 @@ pub fn verify_export<R: BufRead + Send>(
                         ended = true;
                     }
                     Item::Block(block) => {
-                        check_block(&mut chain, block)?;
+                        let mut bufs = check_block(&mut chain, block)?;
+                        bufs.0.clear();
+                        bufs.1.clear();
+                        let _ = recycle.try_send(bufs);
                         chain.consistent_with(trusted.map(|(cp, _)| cp))?;
                         progress(chain.summary.entries);
                     }
@@ -686,30 +835,108 @@ fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Chain<'k>, Fa
     Ok(Chain::resume(key, range, base.prev))
 }
 
+/// An entry of a block after the pool's pass: its base64 did not decode (the message), or its
+/// length and its check (its leaf).
+enum Checked {
+    Undecodable(String),
+    Entry(usize, Result<Hash, Fault>),
+}
+
 /// The checks of one exported block: the line's height, then the shared core in order (header,
 /// entries, history append, checkpoint), with the export's line order checked in between.
-fn check_block(chain: &mut Chain, block: RawBlock) -> Result<(), Fault> {
+///
+/// The reader leaves entry lines in the writer's form undecoded; here one pass on all cores
+/// decodes each into a reused buffer, checks it and hashes it. Then the faults are taken in the
+/// order a line-by-line reader meets them: the first entry whose base64 does not decode, or that
+/// is one more than the header's count or passes [`MAX_BLOCK_BYTES`], ends the block there, before
+/// the seq of the lines, the block's end and the entries themselves are looked at.
+/// Returns the block's buffers, for the reader to use again.
+fn check_block(chain: &mut Chain, block: RawBlock) -> Result<Buffers, VerifyError> {
     let height = chain.height();
     let at = Place::Height(height);
-    if block.height != height {
-        return Err(fault(at, "block line height", height, block.height));
-    }
-    let header = chain.header(&block.header)?;
-    for (i, (seq, _)) in block.entries.iter().enumerate() {
-        let expected = header.first_seq + i as u64;
-        if *seq != expected {
-            return Err(fault(Place::Seq(expected), "seq", expected, seq));
+    // Checked first, reported in its turn below (after what the reader would have stopped at).
+    let header = chain.header(&block.header);
+    let lines = &block.lines;
+    let checked: Vec<Checked> = block
+        .entries
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map_init(Vec::new, |buf, (i, (_, raw))| {
+            let bytes = match raw {
+                RawEntry::Bytes(b) => b.as_slice(),
+                RawEntry::Line { number, b64 } => {
+                    buf.clear();
+                    let b64 = lines.get(b64.0..b64.1).unwrap_or_default();
+                    if let Err(e) = decode_into(b64, buf, "entry", *number) {
+                        return Checked::Undecodable(e);
+                    }
+                    buf.as_slice()
+                }
+            };
+            let leaf = match &header {
+                Ok(h) => check_entry(bytes, h.first_seq.saturating_add(i as u64), &h.time),
+                // Not reported: the header's fault comes first.
+                Err(f) => Err(f.clone()),
+            };
+            Checked::Entry(bytes.len(), leaf)
+        })
+        .collect();
+    // Where a line-by-line reader would have stopped, as `read_blocks` does with what it knew.
+    let (count, first) = (block.count, block.first);
+    let mut end = block.end;
+    let mut kept = checked.len();
+    let mut bytes = 0usize;
+    for (i, c) in checked.iter().enumerate() {
+        let seq = first.saturating_add(i as u64);
+        match c {
+            Checked::Undecodable(e) => {
+                end = BlockEnd::Fault(fault(Place::Seq(seq), "entry", "base64 bytes", e));
+                kept = i;
+                break;
+            }
+            Checked::Entry(len, _) => {
+                bytes = bytes.saturating_add(*len);
+                if i as u64 >= count || bytes > MAX_BLOCK_BYTES {
+                    end = BlockEnd::Fault(more(seq, count, block.height));
+                    kept = i + 1;
+                    break;
+                }
+            }
         }
     }
-    let (cp_height, note) = block.end?;
-    let entries: Vec<&[u8]> = block.entries.iter().map(|(_, e)| e.as_slice()).collect();
-    chain.entries(&header, &entries)?;
+    // A line-by-line reader that failed to read reported nothing of this block.
+    let end = match end {
+        BlockEnd::Io(e) => return Err(VerifyError::Io(e)),
+        other => other,
+    };
+    if block.height != height {
+        return Err(fault(at, "block line height", height, block.height).into());
+    }
+    let header = header?;
+    for (i, (seq, _)) in block.entries.iter().take(kept).enumerate() {
+        let expected = header.first_seq + i as u64;
+        if *seq != expected {
+            return Err(fault(Place::Seq(expected), "seq", expected, seq).into());
+        }
+    }
+    let (cp_height, note) = match end {
+        BlockEnd::Checkpoint(h, note) => (h, note),
+        BlockEnd::Fault(f) => return Err(f.into()),
+        BlockEnd::Io(e) => return Err(VerifyError::Io(e)),
+    };
+    let leaves = checked.into_iter().map(|c| match c {
+        Checked::Entry(_, leaf) => leaf,
+        // Not reached: an undecodable entry ends the block with a fault above.
+        Checked::Undecodable(e) => Err(fault(Place::Height(height), "entry", "base64 bytes", e)),
+    });
+    chain.leaves(&header, leaves)?;
     if cp_height != height {
-        return Err(fault(at, "checkpoint line height", height, cp_height));
+        return Err(fault(at, "checkpoint line height", height, cp_height).into());
     }
     chain.append(&block.header);
     chain.checkpoint(&header, &block.header, &note)?;
-    Ok(())
+    Ok((block.lines, block.entries))
 }
 
 #[cfg(test)]
@@ -827,6 +1054,133 @@ mod tests {
         let mut out = Vec::new();
         write_export(l.store(), 7, 7, &mut out).unwrap();
         assert_eq!(lines(&out).len(), 2);
+    }
+
+    #[test]
+    fn the_writers_form_reads_as_the_parser_reads_it_and_nothing_else_is_taken_for_it() {
+        for (seq, bytes) in [
+            (0u64, &b""[..]),
+            (7, b"a"),
+            (u64::MAX, b"\xff\x00{\"x\"}\n"),
+        ] {
+            let b64 = B64.encode(bytes);
+            let line = format!("{{\"type\":\"entry\",\"seq\":{seq},\"entry\":\"{b64}\"}}");
+            let (s, (from, to)) = writer_form(line.as_bytes()).unwrap();
+            let parsed = parse(1, line.as_bytes(), &["entry"], &[ENTRY_FIELDS]).unwrap();
+            assert_eq!(s, parsed.seq.unwrap());
+            assert_eq!(&line[from..to], parsed.entry.as_deref().unwrap());
+            assert!(decoded_at_least(to - from) <= bytes.len());
+        }
+        for line in [
+            r#"{"type":"entry","seq":01,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":18446744073709551616,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":-1,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":1.0,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":1,"entry":"\u0059Q=="}"#,
+            r#"{"type":"entry","seq":1,"entry":"Y\/=="}"#,
+            r#"{"type":"entry","seq":1,"entry":"Y Q=="}"#,
+            r#"{"type":"entry","seq":1,"entry":"YQ=="} "#,
+            "{\"type\":\"entry\",\"seq\":1,\"entry\":\"YQ==\"}\r",
+            r#"{"type":"entry","seq":1,"entry":"YQ==","note":""}"#,
+            r#"{"type":"entry","entry":"YQ==","seq":1}"#,
+            r#"{"type":"entry", "seq":1,"entry":"YQ=="}"#,
+            r#"{"type":"entry","seq":1,"entry":"é"}"#,
+            r#"{"type":"entry","seq":1,"entry":"YQ=="#,
+            r#"{"type":"checkpoint","height":1,"note":"x"}"#,
+        ] {
+            assert_eq!(writer_form(line.as_bytes()), None, "{line}");
+        }
+    }
+
+    /// An input that fails to read after its bytes.
+    struct Failing(std::io::Cursor<Vec<u8>>);
+
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the input broke")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_decoded_on_the_pool_fault_where_a_line_by_line_reader_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, key) = ledger(dir.path(), 3);
+        let mut out = Vec::new();
+        write_export(l.store(), 0, 3, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Line 6 is the entry of block 1 (seq 1), line 7 its checkpoint.
+        assert!(lines[5].starts_with(r#"{"type":"entry","seq":1,"#));
+        let good_entry = lines[5];
+        let verify = |lines: &[&str], fail: bool| {
+            let mut bytes = lines.join("\n").into_bytes();
+            bytes.push(b'\n');
+            let key = key.verifier();
+            if fail {
+                let input = std::io::BufReader::new(Failing(std::io::Cursor::new(bytes)));
+                verify_export(input, &key, None, &mut |_| {})
+            } else {
+                verify_export(&bytes[..], &key, None, &mut |_| {})
+            }
+        };
+        let fault_of = |r: Result<VerifySummary, VerifyError>| match r {
+            Err(VerifyError::Fault(f)) => f,
+            other => panic!("{other:?}"),
+        };
+        let base64 = |seq: u64, line: u64| Fault {
+            place: Place::Seq(seq),
+            field: "entry".into(),
+            expected: "base64 bytes".into(),
+            found: format!("line {line}: entry is not padded standard base64 (Invalid padding)"),
+        };
+        assert_eq!(verify(&lines, false).unwrap().entries, 3);
+
+        // Base64 that does not decode, in the writer's form: the fault of that line, before the
+        // seq of the line and before what follows (a line that does not read, a broken input).
+        let bad = r#"{"type":"entry","seq":1,"entry":"YQ="}"#;
+        let bad_seq = r#"{"type":"entry","seq":9,"entry":"YQ="}"#;
+        for (line, rest, fail) in [
+            (bad, &lines[6..], false),
+            (bad_seq, &lines[6..], false),
+            (bad, &["not json"][..], false),
+            (bad, &[][..], true),
+        ] {
+            let mut l = lines[..5].to_vec();
+            l.push(line);
+            l.extend_from_slice(rest);
+            assert_eq!(fault_of(verify(&l, fail)), base64(1, 6), "{line} {rest:?}");
+        }
+        // After good entries, a broken input is an input error; a line that does not read is
+        // the fault of that line.
+        let mut l = lines[..6].to_vec();
+        assert!(matches!(verify(&l, true), Err(VerifyError::Io(_))));
+        l.push("not json");
+        let f = fault_of(verify(&l, false));
+        assert_eq!((f.place, f.field.as_str()), (Place::Seq(2), "line"));
+
+        // One entry more than the header's count: it is the fault, unless its base64 is.
+        let more = r#"{"type":"entry","seq":2,"entry":"YQ=="}"#;
+        let more_bad = r#"{"type":"entry","seq":2,"entry":"YQ="}"#;
+        let mut l = lines[..6].to_vec();
+        l.push(more);
+        l.extend_from_slice(&lines[6..]);
+        let f = fault_of(verify(&l, false));
+        assert_eq!(
+            f,
+            Fault {
+                place: Place::Seq(2),
+                field: "entry".into(),
+                expected: "at most 1 entries in block 1".into(),
+                found: "more".into(),
+            }
+        );
+        l[6] = more_bad;
+        assert_eq!(fault_of(verify(&l, false)), base64(2, 7));
+        assert_eq!(l[5], good_entry);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use super::block::{block_hash, BlockHeader, EntriesTree};
-use super::entry::{entry_leaf, Entry};
+use super::entry::{entry_leaf, read_canonical};
 use super::hash::{Hash, ZERO};
 use super::history::{CompactRange, ConsistencyProof, HistoryProofError};
 use super::note::{Checkpoint, NoteError, VerifierKey};
@@ -203,7 +203,19 @@ impl<'k> Chain<'k> {
             .with_min_len(64)
             .map(|(i, bytes)| check_entry(bytes.as_ref(), first + i as u64, &header.time))
             .collect();
-        let mut leaves = Vec::with_capacity(checked.len());
+        self.leaves(header, checked)
+    }
+
+    /// The rest of [`Chain::entries`] for entries already checked (with [`check_entry`]), in seq
+    /// order: the first fault, then the count, then `entries_root`.
+    pub fn leaves(
+        &self,
+        header: &BlockHeader,
+        checked: impl IntoIterator<Item = Result<Hash, Fault>>,
+    ) -> Result<EntriesTree, Fault> {
+        let first = header.first_seq;
+        let checked = checked.into_iter();
+        let mut leaves = Vec::with_capacity(checked.size_hint().0);
         for c in checked {
             leaves.push(c?);
         }
@@ -303,10 +315,10 @@ impl Chain<'_> {
 }
 
 /// Checks one entry: canonical format-v1 bytes, its seq and the block's time. Returns its leaf.
-fn check_entry(bytes: &[u8], seq: u64, time: &str) -> Result<Hash, Fault> {
+pub(crate) fn check_entry(bytes: &[u8], seq: u64, time: &str) -> Result<Hash, Fault> {
     let at = Place::Seq(seq);
-    let entry = Entry::from_bytes(bytes)
-        .map_err(|e| fault(at, "entry", "a canonical format-v1 entry", e))?;
+    let entry =
+        read_canonical(bytes).map_err(|e| fault(at, "entry", "a canonical format-v1 entry", e))?;
     if entry.seq != seq {
         return Err(fault(at, "seq", seq, entry.seq));
     }
