@@ -5,6 +5,11 @@
 //! `cargo bench --bench policy`
 
 use std::hint::black_box;
+
+// The allocator the `vouch` binary runs with (src/main.rs), so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

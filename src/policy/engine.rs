@@ -20,7 +20,7 @@ use super::bundle::{self, BundleHash, RuleMeta};
 use super::callers::Caller;
 use super::context::CallContext;
 use super::error::PolicyError;
-use super::facts::{self, decimal, string, strings, uid, ModelFacts};
+use super::facts::{self, decimal, string, strings, uid, FactsToken, ModelFacts};
 use super::{Decision, Outcome, RuleInfo};
 use crate::inference::{Manifest, VersionManifest};
 
@@ -75,8 +75,9 @@ struct Pair {
     permits: Vec<PolicyId>,
 }
 
-/// Most pairs kept; past it the cache starts again (a server has callers × model versions).
-const MAX_PAIRS: usize = 65_536;
+/// Most pairs kept; past it the cache starts again (a server has callers × model versions;
+/// facts built for a single call are never kept).
+const MAX_PAIRS: usize = 4096;
 
 /// Which stage of the call is judged.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +156,7 @@ impl PolicyEngine {
         version: &VersionManifest,
         context: &CallContext,
     ) -> Result<Decision, PolicyError> {
-        self.decide_with(caller, &ModelFacts::new(model, version)?, context)
+        self.decide_with(caller, &ModelFacts::transient(model, version)?, context)
     }
 
     /// Judges a call after inference, with the top-class probability of the answer (`None` when
@@ -172,7 +173,7 @@ impl PolicyEngine {
     ) -> Result<Decision, PolicyError> {
         self.decide_post_with(
             caller,
-            &ModelFacts::new(model, version)?,
+            &ModelFacts::transient(model, version)?,
             context,
             top_probability,
         )
@@ -334,8 +335,11 @@ impl PolicyEngine {
     /// the cache or judged now.
     fn pair(&self, caller: &Caller, model: &ModelFacts) -> Result<Arc<Pair>, PolicyError> {
         let key = (caller.token().0, model.token().0);
-        if let Some(p) = self.pairs.read().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(p);
+        let transient = key.1 == FactsToken::TRANSIENT.0;
+        if !transient {
+            if let Some(p) = self.pairs.read().ok().and_then(|m| m.get(&key).cloned()) {
+                return Ok(p);
+            }
         }
         let principal = caller_entity(caller)?;
         let resource = model.entity();
@@ -359,6 +363,9 @@ impl PolicyEngine {
             principal: principal.uid(),
             resource: resource.uid(),
         });
+        if transient {
+            return Ok(pair);
+        }
         if let Ok(mut m) = self.pairs.write() {
             if m.len() >= MAX_PAIRS {
                 m.clear();

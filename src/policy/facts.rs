@@ -89,6 +89,9 @@ pub struct ModelFacts {
 pub(crate) struct FactsToken(pub(crate) u64);
 
 impl FactsToken {
+    /// Facts built for one call only: never worth remembering.
+    pub(crate) const TRANSIENT: FactsToken = FactsToken(u64::MAX);
+
     pub(crate) fn new() -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         FactsToken(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
@@ -163,5 +166,16 @@ impl ModelFacts {
 
     pub(crate) fn token(&self) -> FactsToken {
         self.token
+    }
+
+    /// Facts for one call (the engine does not cache what it derives from them).
+    pub(crate) fn transient(
+        model: &Manifest,
+        version: &VersionManifest,
+    ) -> Result<Self, PolicyError> {
+        Ok(Self {
+            token: FactsToken::TRANSIENT,
+            ..Self::new(model, version)?
+        })
     }
 }
