@@ -169,6 +169,43 @@ struct Head<'a> {
     rules: &'a [String],
 }
 
+/// The [`Head`] of an [`Entry`] or an [`EntryDraft`] (they share these fields).
+macro_rules! head_of {
+    ($e:expr) => {
+        Head {
+            caller: &$e.caller,
+            context: SortedContext {
+                data_categories: &$e.context.data_categories,
+                pii: &$e.context.pii,
+                purpose: &$e.context.purpose,
+            },
+            credential: &$e.credential,
+            decision: $e.decision,
+            input: &$e.input,
+            model: $e.model.as_ref().map(|m| SortedModel {
+                name: &m.name,
+                sha256: &m.sha256,
+                version: &m.version,
+            }),
+            obligations: &$e.obligations,
+            output: &$e.output,
+            policy: &$e.policy,
+            request_id: &$e.request_id,
+            rules: &$e.rules,
+        }
+    };
+}
+
+/// Completes a head (serialised, without its closing `}`) with the members that sort last:
+/// `,"seq":N,"time":"T","v":1}`.
+fn write_tail(bytes: &mut Vec<u8>, seq: u64, time: &str) {
+    use std::io::Write as _;
+    let _ = write!(bytes, ",\"seq\":{seq},\"time\":");
+    // RFC 3339 as `format_time` writes it needs no escaping; an entry read from elsewhere may.
+    let _ = serde_json::to_writer(&mut *bytes, time);
+    let _ = write!(bytes, ",\"v\":{FORMAT_VERSION}}}");
+}
+
 /// Room kept for `,"seq":…,"time":"…","v":1}`.
 const TAIL_BYTES: usize = 80;
 
@@ -185,28 +222,8 @@ impl EntryDraft {
             },
             ..self
         };
-        let mut head = serde_json::to_vec(&Head {
-            caller: &draft.caller,
-            context: SortedContext {
-                data_categories: &draft.context.data_categories,
-                pii: &draft.context.pii,
-                purpose: &draft.context.purpose,
-            },
-            credential: &draft.credential,
-            decision: draft.decision,
-            input: &draft.input,
-            model: draft.model.as_ref().map(|m| SortedModel {
-                name: &m.name,
-                sha256: &m.sha256,
-                version: &m.version,
-            }),
-            obligations: &draft.obligations,
-            output: &draft.output,
-            policy: &draft.policy,
-            request_id: &draft.request_id,
-            rules: &draft.rules,
-        })
-        .map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let mut head = serde_json::to_vec(&head_of!(draft))
+            .map_err(|e| EntryError::Malformed(e.to_string()))?;
         if head.len() + TAIL_BYTES > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(head.len() + TAIL_BYTES));
         }
@@ -220,16 +237,11 @@ impl EntryDraft {
 }
 
 impl SealedDraft {
-    /// The entry's canonical bytes with `seq` and `time` (RFC 3339 as `format_time` writes it:
-    /// digits, `-`, `:`, `.`, `T`, `Z`, nothing that needs escaping).
+    /// The entry's canonical bytes with `seq` and `time`.
     pub fn finish(&self, seq: u64, time: &str) -> Vec<u8> {
-        use std::io::Write as _;
         let mut bytes = Vec::with_capacity(self.head.len() + TAIL_BYTES);
         bytes.extend_from_slice(&self.head);
-        let _ = write!(
-            bytes,
-            ",\"seq\":{seq},\"time\":\"{time}\",\"v\":{FORMAT_VERSION}}}"
-        );
+        write_tail(&mut bytes, seq, time);
         bytes
     }
 }
@@ -278,31 +290,15 @@ impl Entry {
         if self.seq >= 1 << 53 {
             return None;
         }
-        let e = SortedEntry {
-            caller: &self.caller,
-            context: SortedContext {
-                data_categories: &self.context.data_categories,
-                pii: &self.context.pii,
-                purpose: &self.context.purpose,
-            },
-            credential: &self.credential,
-            decision: self.decision,
-            input: &self.input,
-            model: self.model.as_ref().map(|m| SortedModel {
-                name: &m.name,
-                sha256: &m.sha256,
-                version: &m.version,
-            }),
-            obligations: &self.obligations,
-            output: &self.output,
-            policy: &self.policy,
-            request_id: &self.request_id,
-            rules: &self.rules,
-            seq: self.seq,
-            time: &self.time,
-            v: self.v,
-        };
-        serde_json::to_vec(&e).ok()
+        if self.v != FORMAT_VERSION {
+            return None;
+        }
+        let mut bytes = serde_json::to_vec(&head_of!(self)).ok()?;
+        if bytes.pop() != Some(b'}') {
+            return None;
+        }
+        write_tail(&mut bytes, self.seq, &self.time);
+        Some(bytes)
     }
 }
 
@@ -557,7 +553,7 @@ impl Serialize for HexStr<'_> {
 }
 
 /// [`Entry`] borrowing its strings, members declared in RFC 8785 order (that of
-/// [`SortedEntry`]), read with the same rules as [`Entry`].
+/// [`Head`] and then `seq`, `time`, `v`), read with the same rules as [`Entry`].
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct EntryView<'a> {
@@ -610,25 +606,6 @@ struct ModelView<'a> {
     sha256: HexStr<'a>,
     #[serde(borrow)]
     version: Str<'a>,
-}
-
-/// [`Entry`]'s members sorted by name.
-#[derive(Serialize)]
-struct SortedEntry<'a> {
-    caller: &'a Option<String>,
-    context: SortedContext<'a>,
-    credential: &'a Option<String>,
-    decision: Decision,
-    input: &'a Option<Hash>,
-    model: Option<SortedModel<'a>>,
-    obligations: &'a [String],
-    output: &'a Option<Hash>,
-    policy: &'a Option<Hash>,
-    request_id: &'a Option<String>,
-    rules: &'a [String],
-    seq: u64,
-    time: &'a str,
-    v: u8,
 }
 
 #[derive(Serialize)]

@@ -59,42 +59,19 @@ impl Filter {
         k
     }
 
-    /// Up to `limit` seqs ≥ `from` that match, in seq order, and the seq the next page starts at.
-    /// Reads only this filter's posting lists, from the block holding `from` on.
+    /// Up to `limit` seqs ≥ `from` that match, in seq order, over the whole store, and the seq
+    /// the next page starts at: a [`Query`] of this one filter.
     pub fn scan(&self, store: &Store, from: u64, limit: usize) -> Result<Page, StoreError> {
-        let prefix = self.prefix();
-        let start_height = store.block_of(from)?.unwrap_or(0);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&start_height.to_be_bytes());
-        let mut seqs = Vec::new();
-        for kv in store.scan_from(&prefix, &start) {
-            let (k, offsets) = kv?;
-            // The key is exactly prefix ‖ height: anything longer belongs to another value.
-            if k.len() != prefix.len() + 8 {
-                continue;
-            }
-            let Some(height) = seq_suffix(&k) else {
-                continue;
-            };
-            let first_seq = store.first_seq(height)?;
-            for o in offsets.chunks_exact(4) {
-                let Some(offset) = super::hash::be_u32(o) else {
-                    continue;
-                };
-                let seq = first_seq + u64::from(offset);
-                if seq < from {
-                    continue;
-                }
-                if seqs.len() == limit {
-                    return Ok(Page {
-                        seqs,
-                        next: Some(seq),
-                    });
-                }
-                seqs.push(seq);
-            }
+        let blocks = match store.last(store::BLOCK)? {
+            Some((k, _)) => seq_suffix(&k).map_or(0, |h| h + 1),
+            None => 0,
+        };
+        let entries = store.last_seq()?.map_or(0, |s| s + 1);
+        Query {
+            filters: vec![self.clone()],
+            ..Query::default()
         }
-        Ok(Page { seqs, next: None })
+        .scan(store, from, Extent { blocks, entries }, limit)
     }
 }
 
