@@ -9,39 +9,11 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use vouch::ledger::*;
+#[path = "../benches/common/mod.rs"]
+mod common;
 
-fn draft(i: u64) -> EntryDraft {
-    EntryDraft {
-        request_id: Some(format!("req-{i}")),
-        caller: Some(format!("caller-{}", i % 100)),
-        credential: Some(format!("cred-{}", i % 100)),
-        model: Some(ModelRef {
-            name: "breast-cancer".into(),
-            version: "1".into(),
-            sha256: Hash::digest(b"model"),
-        }),
-        input: Some(Hash::digest(&i.to_be_bytes())),
-        output: Some(Hash::digest(&(!i).to_be_bytes())),
-        decision: if i.is_multiple_of(10) {
-            Decision::Deny
-        } else {
-            Decision::Allow
-        },
-        rules: if i.is_multiple_of(10) {
-            vec!["privacy.consent-required".into()]
-        } else {
-            vec!["access.registered-caller".into()]
-        },
-        obligations: vec![],
-        context: EntryContext {
-            purpose: Some("medical-triage".into()),
-            data_categories: vec!["health".into()],
-            pii: vec![],
-        },
-        policy: Some(Hash::digest(b"policy")),
-    }
-}
+use common::{draft, signer};
+use vouch::ledger::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -52,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(1_000_000);
     std::fs::create_dir_all(&out)?;
-    let signer = SignerKey::from_seed("bench.vouch/log", &[7u8; 32])?;
+    let signer = signer();
     write_verifier_key(&signer.verifier(), &out.join("log.pub"))?;
     let ledger = Ledger::open(&out.join("data"), signer, LedgerConfig::default())?;
     let rt = tokio::runtime::Builder::new_multi_thread()

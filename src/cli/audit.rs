@@ -5,12 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::ExitCode;
 use crate::ledger::{
-    commit_parts, read_verifier_key, Checkpoint, ConsistencyProof, Entry, EntryProof,
-    InclusionProof, Receipt, VerifierKey, FORMAT_VERSION,
+    commit_parts, read_verifier_key, Checkpoint, ConsistencyProof, Entry, ProvenEntry, Receipt,
+    VerifierKey,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -155,29 +153,6 @@ impl Client {
 fn field<T: serde::de::DeserializeOwned>(v: &serde_json::Value, name: &str) -> Result<T, Failure> {
     serde_json::from_value(v.get(name).cloned().unwrap_or_default())
         .map_err(|e| Failure::Verification(format!("the answer's `{name}` is malformed: {e}")))
-}
-
-/// One entry of a page, as served.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Item {
-    seq: u64,
-    #[serde(with = "b64")]
-    entry: Vec<u8>,
-    entry_proof: EntryProof,
-    #[serde(with = "b64")]
-    block: Vec<u8>,
-    block_proof: InclusionProof,
-}
-
-mod b64 {
-    use base64::Engine as _;
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s: String = serde::Deserialize::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// The witness side: the last checkpoint seen, and the checks that every new one extends it.
@@ -407,7 +382,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
         let note: String = field(&page, "checkpoint")?;
         let cp = witness.see(&note, &client)?;
         recorded.push(check_recorded(&page, &target, &key)?);
-        let items: Vec<Item> = field(&page, "entries")?;
+        let items: Vec<ProvenEntry> = field(&page, "entries")?;
         if items.len() > want {
             return Err(Failure::Verification(format!(
                 "asked for at most {want} entries, got {}",
@@ -415,25 +390,11 @@ fn audit(args: &Args) -> Result<(), Failure> {
             )));
         }
         for item in items {
-            let receipt = Receipt {
-                v: FORMAT_VERSION,
-                entry: item.entry,
-                entry_proof: item.entry_proof,
-                block: item.block,
-                block_proof: item.block_proof,
-                checkpoint: note.clone(),
-                nonce: None,
-            };
-            let verified = receipt
-                .verify(&key)
+            // The page's checkpoint was opened (and checked against the last one seen) above.
+            let verified = item
+                .verify(&cp)
                 .map_err(|e| Failure::Verification(format!("entry {}: {e}", item.seq)))?;
             let entry = verified.entry;
-            if entry.seq != item.seq {
-                return Err(Failure::Verification(format!(
-                    "entry served as seq {} is seq {}",
-                    item.seq, entry.seq
-                )));
-            }
             if entry.seq < cursor {
                 return Err(Failure::Verification(format!(
                     "entry {} repeats or goes back (expected seq ≥ {cursor})",

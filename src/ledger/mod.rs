@@ -50,7 +50,7 @@ pub use keyfile::{
 };
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
-pub use receipt::{Receipt, ReceiptError, VerifiedReceipt};
+pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
 pub use store::{Store, StoreError};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
@@ -339,14 +339,10 @@ impl Ledger {
         ))
     }
 
-    /// Receipts (without nonce) of the entries `seqs`, all against the tree of `extent.blocks`
-    /// blocks and its `checkpoint`. Blocks shared by several entries are read and proven once.
-    pub fn receipts_at(
-        &self,
-        seqs: &[u64],
-        extent: Extent,
-        checkpoint: &str,
-    ) -> Result<Vec<Receipt>, LedgerError> {
+    /// The entries `seqs` with their proofs, all against the tree of `extent.blocks` blocks
+    /// (whose checkpoint the caller pairs with them). Blocks shared by several entries are read
+    /// and proven once.
+    pub fn proven_at(&self, seqs: &[u64], extent: Extent) -> Result<Vec<ProvenEntry>, LedgerError> {
         let store = &self.inner.store;
         let mut out = Vec::with_capacity(seqs.len());
         let mut block: Option<(u64, sled::IVec, u64, sled::IVec, InclusionProof)> = None;
@@ -378,14 +374,12 @@ impl Ledger {
             let entry_proof = block::proof_from_stored_nodes(nodes, seq - first_seq)
                 .ok_or_else(|| corrupt("the entry proof"))?;
             let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
-            out.push(Receipt {
-                v: FORMAT_VERSION,
+            out.push(ProvenEntry {
+                seq,
                 entry: entry.to_vec(),
                 entry_proof,
                 block: header.to_vec(),
                 block_proof: block_proof.clone(),
-                checkpoint: checkpoint.to_string(),
-                nonce: None,
             });
         }
         Ok(out)

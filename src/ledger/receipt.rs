@@ -37,6 +37,120 @@ pub struct Receipt {
     pub nonce: Option<[u8; 32]>,
 }
 
+/// One entry with its proofs against a tree whose signed checkpoint travels separately — a page of
+/// the audit API carries one checkpoint for all its entries: a receipt without checkpoint and
+/// nonce, and its seq.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenEntry {
+    pub seq: u64,
+    /// The entry's bytes, base64.
+    #[serde(with = "b64")]
+    pub entry: Vec<u8>,
+    pub entry_proof: EntryProof,
+    /// The block header's bytes, base64.
+    #[serde(with = "b64")]
+    pub block: Vec<u8>,
+    pub block_proof: InclusionProof,
+}
+
+/// The checks of a receipt after its checkpoint is opened: the entry and header are canonical,
+/// of one log, the entry walks up to `entries_root` at `first_seq + index = seq`, and the block
+/// walks up to the checkpoint's root in a tree of its size.
+fn verify_proofs(
+    entry_bytes: &[u8],
+    entry_proof: &EntryProof,
+    block_bytes: &[u8],
+    block_proof: &InclusionProof,
+    checkpoint: Checkpoint,
+) -> Result<VerifiedReceipt, ReceiptError> {
+    let entry = Entry::from_bytes(entry_bytes).map_err(ReceiptError::Entry)?;
+    let header = BlockHeader::from_bytes(block_bytes).map_err(ReceiptError::Header)?;
+    if header.log != checkpoint.origin {
+        return Err(ReceiptError::LogMismatch {
+            header: header.log,
+            checkpoint: checkpoint.origin,
+        });
+    }
+    let p = entry_proof;
+    if p.count != header.count {
+        return Err(ReceiptError::CountMismatch {
+            proof: p.count,
+            header: header.count,
+        });
+    }
+    if header.first_seq.checked_add(p.index) != Some(entry.seq) {
+        return Err(ReceiptError::SeqMismatch {
+            seq: entry.seq,
+            first_seq: header.first_seq,
+            index: p.index,
+        });
+    }
+    let computed = p
+        .root_from(entry_leaf(entry_bytes))
+        .map_err(ReceiptError::EntryProof)?;
+    if computed != header.entries_root {
+        return Err(ReceiptError::EntriesRoot {
+            computed,
+            expected: header.entries_root,
+        });
+    }
+    let bp = block_proof;
+    if bp.index != header.height {
+        return Err(ReceiptError::HeightMismatch {
+            proof: bp.index,
+            header: header.height,
+        });
+    }
+    if bp.tree_size != checkpoint.size {
+        return Err(ReceiptError::TreeSizeMismatch {
+            proof: bp.tree_size,
+            checkpoint: checkpoint.size,
+        });
+    }
+    bp.verify(block_hash(block_bytes), checkpoint.root)
+        .map_err(ReceiptError::BlockProof)?;
+    Ok(VerifiedReceipt {
+        entry,
+        header,
+        checkpoint,
+    })
+}
+
+impl ProvenEntry {
+    /// Verifies the proofs against an opened checkpoint (a page's, opened once for all its
+    /// entries) and that the entry is the seq it was served as.
+    pub fn verify(&self, checkpoint: &Checkpoint) -> Result<VerifiedReceipt, ReceiptError> {
+        let v = verify_proofs(
+            &self.entry,
+            &self.entry_proof,
+            &self.block,
+            &self.block_proof,
+            checkpoint.clone(),
+        )?;
+        if v.entry.seq != self.seq {
+            return Err(ReceiptError::ServedAs {
+                served: self.seq,
+                seq: v.entry.seq,
+            });
+        }
+        Ok(v)
+    }
+
+    /// The receipt these proofs make with the checkpoint they lead to (without a nonce).
+    pub fn into_receipt(self, checkpoint: String) -> Receipt {
+        Receipt {
+            v: FORMAT_VERSION,
+            entry: self.entry,
+            entry_proof: self.entry_proof,
+            block: self.block,
+            block_proof: self.block_proof,
+            checkpoint,
+            nonce: None,
+        }
+    }
+}
+
 /// What a verified receipt proves: this entry is in this block, under this signed checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedReceipt {
@@ -76,6 +190,8 @@ pub enum ReceiptError {
     LogMismatch { header: String, checkpoint: String },
     #[error("block proof: {0}")]
     BlockProof(HistoryProofError),
+    #[error("entry served as seq {served} is seq {seq}")]
+    ServedAs { served: u64, seq: u64 },
 }
 
 impl Receipt {
@@ -86,57 +202,13 @@ impl Receipt {
         }
         let checkpoint =
             Checkpoint::open(&self.checkpoint, key).map_err(ReceiptError::Checkpoint)?;
-        let entry = Entry::from_bytes(&self.entry).map_err(ReceiptError::Entry)?;
-        let header = BlockHeader::from_bytes(&self.block).map_err(ReceiptError::Header)?;
-        if header.log != checkpoint.origin {
-            return Err(ReceiptError::LogMismatch {
-                header: header.log,
-                checkpoint: checkpoint.origin,
-            });
-        }
-        let p = &self.entry_proof;
-        if p.count != header.count {
-            return Err(ReceiptError::CountMismatch {
-                proof: p.count,
-                header: header.count,
-            });
-        }
-        if header.first_seq.checked_add(p.index) != Some(entry.seq) {
-            return Err(ReceiptError::SeqMismatch {
-                seq: entry.seq,
-                first_seq: header.first_seq,
-                index: p.index,
-            });
-        }
-        let computed = p
-            .root_from(entry_leaf(&self.entry))
-            .map_err(ReceiptError::EntryProof)?;
-        if computed != header.entries_root {
-            return Err(ReceiptError::EntriesRoot {
-                computed,
-                expected: header.entries_root,
-            });
-        }
-        let bp = &self.block_proof;
-        if bp.index != header.height {
-            return Err(ReceiptError::HeightMismatch {
-                proof: bp.index,
-                header: header.height,
-            });
-        }
-        if bp.tree_size != checkpoint.size {
-            return Err(ReceiptError::TreeSizeMismatch {
-                proof: bp.tree_size,
-                checkpoint: checkpoint.size,
-            });
-        }
-        bp.verify(block_hash(&self.block), checkpoint.root)
-            .map_err(ReceiptError::BlockProof)?;
-        Ok(VerifiedReceipt {
-            entry,
-            header,
+        verify_proofs(
+            &self.entry,
+            &self.entry_proof,
+            &self.block,
+            &self.block_proof,
             checkpoint,
-        })
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{
     ActionConstraint, AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities,
-    Entity, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    Entity, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
 };
 
 use super::bundle::{self, BundleHash, RuleMeta};
@@ -543,25 +543,27 @@ impl PolicyEngine {
     }
 }
 
-/// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
-/// rule with no action constraint or an `in` constraint (an action group in the schema may hold
-/// it). A rule scoped `==` to another action cannot match, so leaving it out changes no decision.
+/// The rules of `all` for which `keep` holds, as a set of their own.
+fn subset(all: &PolicySet, keep: impl Fn(&Policy) -> bool) -> Result<PolicySet, PolicyError> {
+    let mut out = PolicySet::new();
+    for policy in all.policies().filter(|p| keep(p)) {
+        out.add(policy.clone())
+            .map_err(|_| PolicyError::DuplicateRuleId {
+                id: policy.id().to_string(),
+                first: PathBuf::new(),
+                second: PathBuf::new(),
+            })?;
+    }
+    Ok(out)
+}
+
 /// The rules that mention a post-inference fact; every other rule answers the same before and
 /// after inference, because the facts differ only in those.
 fn post_inference_rules(infer: &PolicySet) -> Result<PolicySet, PolicyError> {
-    let mut out = PolicySet::new();
-    for policy in infer.policies() {
-        let text = policy.to_string();
-        if text.contains("post_inference") || text.contains("confidence") {
-            out.add(policy.clone())
-                .map_err(|_| PolicyError::DuplicateRuleId {
-                    id: policy.id().to_string(),
-                    first: PathBuf::new(),
-                    second: PathBuf::new(),
-                })?;
-        }
-    }
-    Ok(out)
+    subset(infer, |p| {
+        let text = p.to_string();
+        text.contains("post_inference") || text.contains("confidence")
+    })
 }
 
 /// The first evaluation error of a response, as Cedar skips an erroring rule but vouch refuses
@@ -583,44 +585,23 @@ fn evaluation_error(response: &cedar_policy::Response) -> Result<(), PolicyError
 /// with the rest: a rule wrongly taken as static would be judged once for every call, so any
 /// doubt goes the slow, always-right way.
 fn split_by_reads(infer: &PolicySet) -> Result<(PolicySet, PolicySet, PolicySet), PolicyError> {
-    let (mut forbids, mut permits, mut dynamic) =
-        (PolicySet::new(), PolicySet::new(), PolicySet::new());
-    for policy in infer.policies() {
-        let set = if policy.to_string().contains("context") {
-            &mut dynamic
-        } else if policy.effect() == cedar_policy::Effect::Forbid {
-            &mut forbids
-        } else {
-            &mut permits
-        };
-        set.add(policy.clone())
-            .map_err(|_| PolicyError::DuplicateRuleId {
-                id: policy.id().to_string(),
-                first: PathBuf::new(),
-                second: PathBuf::new(),
-            })?;
-    }
-    Ok((forbids, permits, dynamic))
+    let reads_context = |p: &Policy| p.to_string().contains("context");
+    let forbid = |p: &Policy| p.effect() == cedar_policy::Effect::Forbid;
+    Ok((
+        subset(infer, |p| !reads_context(p) && forbid(p))?,
+        subset(infer, |p| !reads_context(p) && !forbid(p))?,
+        subset(infer, reads_context)?,
+    ))
 }
 
+/// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
+/// rule with no action constraint or an `in` constraint (an action group in the schema may hold
+/// it). A rule scoped `==` to another action cannot match, so leaving it out changes no decision.
 fn for_action(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyError> {
-    let mut out = PolicySet::new();
-    for policy in all.policies() {
-        let applies = match policy.action_constraint() {
-            ActionConstraint::Any => true,
-            ActionConstraint::Eq(a) => &a == action,
-            ActionConstraint::In(_) => true,
-        };
-        if applies {
-            out.add(policy.clone())
-                .map_err(|_| PolicyError::DuplicateRuleId {
-                    id: policy.id().to_string(),
-                    first: PathBuf::new(),
-                    second: PathBuf::new(),
-                })?;
-        }
-    }
-    Ok(out)
+    subset(all, |p| match p.action_constraint() {
+        ActionConstraint::Any | ActionConstraint::In(_) => true,
+        ActionConstraint::Eq(a) => &a == action,
+    })
 }
 
 /// An error and its sources, `: `-separated (Cedar puts the detail in the sources).

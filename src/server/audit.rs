@@ -23,7 +23,7 @@ use super::infer::{reasons, record};
 use super::AppState;
 use crate::ledger::{
     commit_parts, heights_in_time, stats, Decision as Recorded, Dimension, EntryContext,
-    EntryDraft, Extent, Filter, Hash, LedgerError, Query, Receipt,
+    EntryDraft, Extent, Filter, Hash, LedgerError, ProvenEntry, Query, Receipt,
 };
 
 /// Most entries on one page.
@@ -217,17 +217,17 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
-/// One entry of an answer, with its proofs (the receipt form without checkpoint and nonce: the
-/// page's one checkpoint completes it).
-fn item(seq: u64, r: Receipt) -> Result<serde_json::Value, ApiError> {
-    let mut v = serde_json::to_value(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checkpoint");
-        o.remove("nonce");
-        o.remove("v");
-        o.insert("seq".into(), seq.into());
-    }
-    Ok(v)
+/// Entry `seq` with its proofs against the tree of `extent.blocks` blocks.
+async fn prove_one(state: &AppState, seq: u64, extent: Extent) -> Result<ProvenEntry, ApiError> {
+    let ledger = state.ledger.clone();
+    blocking(move || {
+        ledger
+            .proven_at(&[seq], extent)
+            .map_err(ledger_error)?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("no entry {seq}")))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,9 +301,7 @@ async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let (extent, checkpoint) = extent_at(&state, params.size)?;
     let ledger = state.ledger.clone();
     let cursor = params.cursor.unwrap_or(0);
-    let cp = checkpoint.clone();
-    let (items, next) =
-        blocking(move || entries_page(&ledger, &q, cursor, extent, &cp, limit)).await?;
+    let (items, next) = blocking(move || entries_page(&ledger, &q, cursor, extent, limit)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "checkpoint": checkpoint,
         "size": extent.blocks,
@@ -314,28 +312,19 @@ async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// One page of a query: up to `limit` matching entries from seq `cursor` on, each with its proofs
-/// against the tree of `extent.blocks` blocks (whose checkpoint is `checkpoint`), and the cursor
-/// of the next page.
+/// against the tree of `extent.blocks` blocks (the page's one checkpoint completes them), and the
+/// cursor of the next page.
 pub fn entries_page(
     ledger: &crate::ledger::Ledger,
     q: &Query,
     cursor: u64,
     extent: Extent,
-    checkpoint: &str,
     limit: usize,
-) -> Result<(Vec<serde_json::Value>, Option<u64>), ApiError> {
+) -> Result<(Vec<ProvenEntry>, Option<u64>), ApiError> {
     let page = q
         .scan(ledger.store(), cursor, extent, limit)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let receipts = ledger
-        .receipts_at(&page.seqs, extent, checkpoint)
-        .map_err(ledger_error)?;
-    let items = page
-        .seqs
-        .iter()
-        .zip(receipts)
-        .map(|(seq, r)| item(*seq, r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = ledger.proven_at(&page.seqs, extent).map_err(ledger_error)?;
     Ok((items, page.next))
 }
 
@@ -353,20 +342,11 @@ async fn entry(
     let seq = parse_u64("seq", &path)?;
     let admitted = admit_or_answer!(&req, &state, Recording::All);
     let (extent, checkpoint) = snapshot(&state)?;
-    let ledger = state.ledger.clone();
-    let cp = checkpoint.clone();
-    let receipt = blocking(move || {
-        let mut r = ledger
-            .receipts_at(&[seq], extent, &cp)
-            .map_err(ledger_error)?;
-        r.pop()
-            .ok_or_else(|| ApiError::NotFound(format!("no entry {seq}")))
-    })
-    .await?;
+    let proven = prove_one(&state, seq, extent).await?;
     Ok(HttpResponse::Ok().json(json!({
         "checkpoint": checkpoint,
         "size": extent.blocks,
-        "entry": item(seq, receipt)?,
+        "entry": proven,
         "audit_receipt": admitted.audit_receipt,
     })))
 }
@@ -443,16 +423,8 @@ async fn inclusion(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let p: InclusionParams = query(&req)?;
     admit_or_answer!(&req, &state, Recording::DenialsOnly);
     let (extent, checkpoint) = extent_at(&state, p.size)?;
-    let ledger = state.ledger.clone();
-    let receipt = blocking(move || {
-        let mut r = ledger
-            .receipts_at(&[p.seq], extent, &checkpoint)
-            .map_err(ledger_error)?;
-        r.pop()
-            .ok_or_else(|| ApiError::NotFound(format!("no entry {}", p.seq)))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(receipt))
+    let proven = prove_one(&state, p.seq, extent).await?;
+    Ok(HttpResponse::Ok().json(proven.into_receipt(checkpoint)))
 }
 
 #[derive(Debug, Deserialize)]
