@@ -1,5 +1,5 @@
 //! Policy benchmarks: one decision per call (facts built from caller, manifest and context, then
-//! Cedar) before and after inference, and detector throughput on 1 KiB texts with and without
+//! Cedar, or the decision memo for a context judged before) before and after inference, and detector throughput on 1 KiB texts with and without
 //! personal data. Figures go to `docs/BENCHMARKS.md` (`## Policy`).
 //!
 //! `cargo bench --bench policy`
@@ -73,43 +73,57 @@ fn decisions(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
     // What the server does per call: parse the parameters, build the context, judge.
+    // A context the engine has judged before for this caller and model: the decision memo
+    // answers. The server sees this for every repeated request shape.
+    let ctx_of = |input_bytes: u64| {
+        CallContext::from_parameters(black_box(&params))
+            .unwrap()
+            .with_pii(report.clone())
+            .with_input_bytes(input_bytes)
+    };
     g.bench_function(
-        "pre-inference (parameters + context + Cedar, model facts prebuilt)",
+        "pre-inference, repeated context (parameters + context + memo)",
+        |b| b.iter(|| black_box(engine.decide_with(&caller, &facts, &ctx_of(4096)).unwrap())),
+    );
+    // A context not seen before (the input size differs on every call, and a rule reads it):
+    // Cedar judges the rules that read the context, and the memo takes the answer.
+    let mut n = 0u64;
+    g.bench_function(
+        "pre-inference, new context each call (parameters + context + Cedar)",
         |b| {
             b.iter(|| {
-                let ctx = CallContext::from_parameters(black_box(&params))
-                    .unwrap()
-                    .with_pii(report.clone())
-                    .with_input_bytes(4096);
-                black_box(engine.decide_with(&caller, &facts, &ctx).unwrap())
+                n += 1;
+                black_box(engine.decide_with(&caller, &facts, &ctx_of(n)).unwrap())
             })
         },
     );
-    g.bench_function(
-        "pre-inference, model facts built from the manifest per call",
-        |b| {
-            b.iter(|| {
-                let ctx = CallContext::from_parameters(black_box(&params))
-                    .unwrap()
-                    .with_pii(report.clone())
-                    .with_input_bytes(4096);
-                black_box(engine.decide(&caller, &model, &version, &ctx).unwrap())
-            })
-        },
-    );
-    g.bench_function("pre-inference, model facts prebuilt, CPU time", |b| {
+    g.bench_function("pre-inference, new context each call, CPU time", |b| {
         cpu_iter(b, || {
-            let ctx = CallContext::from_parameters(black_box(&params))
-                .unwrap()
-                .with_pii(report.clone())
-                .with_input_bytes(4096);
-            engine.decide_with(&caller, &facts, &ctx).unwrap()
+            n += 1;
+            engine.decide_with(&caller, &facts, &ctx_of(n)).unwrap()
         })
     });
+    g.bench_function("pre-inference, repeated context, CPU time", |b| {
+        cpu_iter(b, || {
+            engine.decide_with(&caller, &facts, &ctx_of(4096)).unwrap()
+        })
+    });
+    g.bench_function(
+        "pre-inference, model facts built from the manifest per call (no memo)",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    engine
+                        .decide(&caller, &model, &version, &ctx_of(4096))
+                        .unwrap(),
+                )
+            })
+        },
+    );
     let ctx = CallContext::from_parameters(&params)
         .unwrap()
         .with_pii(report.clone());
-    g.bench_function("post-inference, low confidence", |b| {
+    g.bench_function("post-inference, low confidence, repeated context", |b| {
         b.iter(|| {
             black_box(
                 engine

@@ -330,7 +330,9 @@ fn scenario_table() {
     let table = scenarios();
     assert!(table.len() >= 40, "{} scenarios", table.len());
     let mut failures = Vec::new();
-    for sc in &table {
+    // Twice: the second pass answers every scenario from the engine's decision memo, and `run`
+    // checks each answer against judging afresh.
+    for sc in table.iter().chain(&table) {
         let d = run(&engine, sc).unwrap_or_else(|e| panic!("{}: {e}", sc.name));
         let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
         let outcome = if sc.allow {
@@ -347,6 +349,120 @@ fn scenario_table() {
         assert_eq!(d.reasons.len(), d.rules.len());
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The decision memo keys on every context attribute a rule reads: calls of one caller to one
+/// model that differ in a single such attribute, interleaved, each get what judging afresh gives.
+#[test]
+fn decision_memo_tells_apart_every_attribute_the_rules_read() {
+    let engine = engine();
+    let cases: Vec<(&str, &str, Value, u64, Option<Option<f64>>)> = vec![
+        ("startup", "open-minimal", research(), 100, None),
+        ("startup", "open-minimal", research(), 70_000, None),
+        ("startup", "open-minimal", json!({}), 100, None),
+        (
+            "startup",
+            "open-minimal",
+            json!({"purpose": "marketing"}),
+            100,
+            None,
+        ),
+        (
+            "startup",
+            "open-minimal",
+            json!({"purpose": "research", "terms_version": "2025-06"}),
+            100,
+            None,
+        ),
+        (
+            "startup",
+            "open-minimal",
+            json!({"purpose": "research", "data_categories": ["personal"]}),
+            100,
+            None,
+        ),
+        (
+            "startup",
+            "open-minimal",
+            json!({"purpose": "research", "data_categories": ["personal"], "consent": true}),
+            100,
+            None,
+        ),
+        ("startup", "open-minimal", research(), 100, None),
+        (
+            "startup",
+            "nc-research",
+            json!({"purpose": "research", "commercial": false}),
+            100,
+            None,
+        ),
+        (
+            "startup",
+            "nc-research",
+            json!({"purpose": "research", "commercial": true}),
+            100,
+            None,
+        ),
+        ("clinic", "clinic-high", triage_ok(), 100, None),
+        (
+            "clinic",
+            "clinic-high",
+            json!({"purpose": "medical-triage", "data_categories": ["health"], "consent": true}),
+            100,
+            None,
+        ),
+        (
+            "clinic",
+            "clinic-high",
+            json!({"purpose": "medical-triage", "data_categories": ["children"], "consent": true, "separate_consent": true}),
+            100,
+            None,
+        ),
+        ("clinic", "clinic-high", triage_ok(), 100, Some(Some(0.61))),
+        ("clinic", "clinic-high", triage_ok(), 100, Some(Some(0.93))),
+        ("clinic", "clinic-high", triage_ok(), 100, Some(None)),
+    ];
+    let mut callers = std::collections::HashMap::new();
+    let mut models = std::collections::HashMap::new();
+    let mut outcomes = BTreeSet::new();
+    for round in 0..3 {
+        for (i, (who, model, params, bytes, post)) in cases.iter().enumerate() {
+            let m = manifest(model);
+            let v = m.version(&m.default_version).unwrap();
+            let c = callers.entry(*who).or_insert_with(|| caller(who));
+            let facts = models
+                .entry(*model)
+                .or_insert_with(|| vouch::policy::ModelFacts::new(&m, v).unwrap());
+            // Case 7 differs from case 0 only in the personal data detected.
+            let text = if i == 7 {
+                "write to ana@example.org"
+            } else {
+                ""
+            };
+            let ctx = CallContext::from_parameters(params.as_object().unwrap())
+                .unwrap()
+                .with_pii(detect::scan([text]))
+                .with_input_bytes(*bytes);
+            let (memo, fresh) = match post {
+                None => (
+                    engine.decide_with(c, facts, &ctx).unwrap(),
+                    engine.decide(c, &m, v, &ctx).unwrap(),
+                ),
+                Some(p) => {
+                    let fresh = engine.decide_post(c, &m, v, &ctx, *p).unwrap();
+                    // The server's path (judge before, then only the post rules) shares the memo.
+                    let pre = engine.decide_with(c, facts, &ctx).unwrap();
+                    let after = engine.decide_after(&pre, c, facts, &ctx, *p).unwrap();
+                    assert_eq!(after, fresh, "round {round}, case {i}: decide_after");
+                    (engine.decide_post_with(c, facts, &ctx, *p).unwrap(), fresh)
+                }
+            };
+            assert_eq!(memo, fresh, "round {round}, case {i}");
+            outcomes.insert(format!("{:?}", fresh.rules));
+        }
+    }
+    // The cases really do differ in their answers (else the test could not catch a mix-up).
+    assert!(outcomes.len() >= 8, "{outcomes:?}");
 }
 
 /// Every shipped rule is seen to match in some scenario and to not match in another.

@@ -41,6 +41,11 @@ pub struct PolicyEngine {
     static_permits: PolicySet,
     dynamic: PolicySet,
     pairs: RwLock<HashMap<(u64, u64), Arc<Pair>>>,
+    /// The context attributes `dynamic` reads.
+    context_reads: ContextReads,
+    /// Decisions already made, by pair and the values of the attributes in `context_reads`:
+    /// a decision is a function of those alone, so a repeated call costs one lookup.
+    memo: RwLock<HashMap<MemoKey, Arc<Decision>>>,
     /// The rules that can apply to `audit`.
     audit_policies: PolicySet,
     rules: HashMap<PolicyId, RuleMeta>,
@@ -79,6 +84,9 @@ struct Pair {
 /// facts built for a single call are never kept).
 const MAX_PAIRS: usize = 4096;
 
+/// Most decisions kept; past it the memo starts again.
+const MAX_DECISIONS: usize = 4096;
+
 /// Which stage of the call is judged.
 #[derive(Debug, Clone, Copy)]
 enum Stage {
@@ -108,8 +116,10 @@ impl PolicyEngine {
             post_rule_ids,
             static_forbids,
             static_permits,
+            context_reads: ContextReads::of(&dynamic),
             dynamic,
             pairs: RwLock::new(HashMap::new()),
+            memo: RwLock::new(HashMap::new()),
             audit_policies,
             rules: b.rules,
             terms_version: b.settings.terms_version,
@@ -227,12 +237,37 @@ impl PolicyEngine {
                 return Err(PolicyError::Confidence(p));
             }
         }
+        // The same decision as `decide_post_with` (the scenario table checks it), so the memo
+        // holds and gives it under the same key.
+        let stage = Stage::Post(top_probability);
+        let pair_key = (caller.token().0, model.token().0);
+        let key = (pair_key.1 != FactsToken::TRANSIENT.0)
+            .then(|| self.memo_key(pair_key, &self.context_facts(context, stage)));
+        if let Some(d) = key.as_ref().and_then(|k| self.memo_get(k)) {
+            return Ok(d);
+        }
+        let decision = self.after(pre, caller, model, context, stage)?;
+        if let Some(key) = key {
+            self.memo_put(key, &decision);
+        }
+        Ok(decision)
+    }
+
+    /// [`Self::decide_after`] judged: the post-inference rules, joined to `pre`'s other rules.
+    fn after(
+        &self,
+        pre: &Decision,
+        caller: &Caller,
+        model: &ModelFacts,
+        context: &CallContext,
+        stage: Stage,
+    ) -> Result<Decision, PolicyError> {
         let pair = self.pair(caller, model)?;
         let request = Request::new(
             pair.principal.clone(),
             self.infer.clone(),
             pair.resource.clone(),
-            self.context(context, Stage::Post(top_probability))?,
+            self.context(context, stage)?,
             None,
         )?;
         let post = self.judge(&self.post_policies, &request, &pair.entities)?;
@@ -299,12 +334,47 @@ impl PolicyEngine {
         context: &CallContext,
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
+        let facts = self.context_facts(context, stage);
+        let pair_key = (caller.token().0, model.token().0);
+        if pair_key.1 == FactsToken::TRANSIENT.0 {
+            return self.judge_dynamic(caller, model, facts);
+        }
+        let key = self.memo_key(pair_key, &facts);
+        if let Some(d) = self.memo_get(&key) {
+            return Ok(d);
+        }
+        let decision = self.judge_dynamic(caller, model, facts)?;
+        self.memo_put(key, &decision);
+        Ok(decision)
+    }
+
+    fn memo_get(&self, key: &MemoKey) -> Option<Decision> {
+        let memo = self.memo.read().ok()?;
+        memo.get(key).map(|d| Decision::clone(d))
+    }
+
+    fn memo_put(&self, key: MemoKey, decision: &Decision) {
+        if let Ok(mut m) = self.memo.write() {
+            if m.len() >= MAX_DECISIONS {
+                m.clear();
+            }
+            m.insert(key, Arc::new(decision.clone()));
+        }
+    }
+
+    /// Judges the rules that read the context, and joins their answer to the pair's static one.
+    fn judge_dynamic(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        facts: Vec<(&'static str, Fact<'_>)>,
+    ) -> Result<Decision, PolicyError> {
         let pair = self.pair(caller, model)?;
         let request = Request::new(
             pair.principal.clone(),
             self.infer.clone(),
             pair.resource.clone(),
-            self.context(context, stage)?,
+            self.cedar_context(facts)?,
             None,
         )?;
         let response = self
@@ -425,74 +495,103 @@ impl PolicyEngine {
         Ok(self.decision(outcome, response.diagnostics().reason()))
     }
 
+    /// The Cedar context of a call: [`Self::context_facts`] as restricted expressions.
     fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
+        self.cedar_context(self.context_facts(ctx, stage))
+    }
+
+    fn cedar_context(&self, facts: Vec<(&'static str, Fact<'_>)>) -> Result<Context, PolicyError> {
+        let pairs = facts.into_iter().map(|(name, fact)| {
+            let value = match fact {
+                Fact::Bool(b) => RestrictedExpression::new_bool(b),
+                Fact::Long(n) => RestrictedExpression::new_long(n),
+                Fact::Str(s) => string(s),
+                Fact::Set(items) => strings(items),
+                Fact::Probability(p) => self.confidence(p),
+            };
+            (name.to_owned(), value)
+        });
+        Ok(Context::from_pairs(pairs)?)
+    }
+
+    /// Every attribute of a call's Cedar context, by name. The context and the decision memo's
+    /// key are both made from this list, so the memo cannot miss an attribute the context has.
+    fn context_facts<'c>(
+        &'c self,
+        ctx: &'c CallContext,
+        stage: Stage,
+    ) -> Vec<(&'static str, Fact<'c>)> {
         let categories = ctx.data_categories();
-        let mut pairs: Vec<(String, RestrictedExpression)> = vec![
+        let mut facts = vec![
+            ("commercial", Fact::Bool(ctx.commercial())),
+            ("consent", Fact::Bool(ctx.consent())),
+            ("separate_consent", Fact::Bool(ctx.separate_consent())),
             (
-                "commercial".into(),
-                RestrictedExpression::new_bool(ctx.commercial()),
+                "data_categories",
+                Fact::Set(categories.iter().map(|c| c.as_str()).collect()),
             ),
             (
-                "consent".into(),
-                RestrictedExpression::new_bool(ctx.consent()),
-            ),
-            (
-                "separate_consent".into(),
-                RestrictedExpression::new_bool(ctx.separate_consent()),
-            ),
-            (
-                "data_categories".into(),
-                strings(categories.iter().map(|c| c.as_str())),
-            ),
-            (
-                "special_categories".into(),
-                strings(
+                "special_categories",
+                Fact::Set(
                     categories
                         .iter()
                         .filter(|c| c.is_special())
-                        .map(|c| c.as_str()),
+                        .map(|c| c.as_str())
+                        .collect(),
                 ),
             ),
-            ("pii".into(), strings(ctx.pii().kinds().map(|k| k.as_str()))),
             (
-                "pii_scan_complete".into(),
-                RestrictedExpression::new_bool(!ctx.pii().truncated()),
+                "pii",
+                Fact::Set(ctx.pii().kinds().map(|k| k.as_str()).collect()),
             ),
+            ("pii_scan_complete", Fact::Bool(!ctx.pii().truncated())),
             (
-                "input_bytes".into(),
-                RestrictedExpression::new_long(
-                    i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX),
-                ),
+                "input_bytes",
+                Fact::Long(i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX)),
             ),
-            ("terms_current".into(), string(&self.terms_version)),
+            ("terms_current", Fact::Str(&self.terms_version)),
             (
-                "post_inference".into(),
-                RestrictedExpression::new_bool(matches!(stage, Stage::Post(_))),
+                "post_inference",
+                Fact::Bool(matches!(stage, Stage::Post(_))),
             ),
         ];
         if let Some(purpose) = ctx.purpose() {
-            pairs.push(("purpose".into(), string(purpose)));
+            facts.push(("purpose", Fact::Str(purpose)));
         }
         if let Some(terms) = ctx.terms_version() {
-            pairs.push(("terms_declared".into(), string(terms)));
+            facts.push(("terms_declared", Fact::Str(terms)));
         }
         if let Stage::Post(Some(p)) = stage {
-            pairs.push(("confidence".into(), self.confidence(p)));
+            facts.push(("confidence", Fact::Probability(p)));
         }
-        Ok(Context::from_pairs(pairs)?)
+        facts
+    }
+
+    /// The memo key of a call: the pair, and the value of every context attribute the per-call
+    /// rules read (present or absent), in a fixed order.
+    fn memo_key(&self, pair: (u64, u64), facts: &[(&'static str, Fact<'_>)]) -> MemoKey {
+        let mut bytes = Vec::with_capacity(128);
+        for (name, fact) in facts {
+            if !self.context_reads.covers(name) {
+                continue;
+            }
+            bytes.extend_from_slice(name.as_bytes());
+            bytes.push(0);
+            fact.encode(&mut bytes);
+        }
+        MemoKey {
+            caller: pair.0,
+            model: pair.1,
+            context: bytes.into_boxed_slice(),
+        }
     }
 
     /// `decimal` of a probability in [0, 1], from the cache.
     fn confidence(&self, p: f64) -> RestrictedExpression {
-        // Rounds like `{:.4}` up to ties, which do not matter at this precision.
-        let step = (p * 10_000.0).round();
-        let slot = if (0.0..DECIMAL_STEPS as f64).contains(&step) {
-            self.confidences.get(step as usize)
-        } else {
-            None
-        };
-        match slot {
-            Some(cell) => cell.get_or_init(|| decimal(step / 10_000.0)).clone(),
+        match confidence_step(p).and_then(|step| self.confidences.get(step)) {
+            Some(cell) => cell
+                .get_or_init(|| decimal((p * 10_000.0).round() / 10_000.0))
+                .clone(),
             None => decimal(p),
         }
     }
@@ -544,6 +643,137 @@ impl PolicyEngine {
 }
 
 /// The rules of `all` for which `keep` holds, as a set of their own.
+/// The four-decimal step of a probability in [0, 1] (rounds like `{:.4}` up to ties, which do
+/// not matter at this precision); `None` outside.
+fn confidence_step(p: f64) -> Option<usize> {
+    let step = (p * 10_000.0).round();
+    (0.0..DECIMAL_STEPS as f64)
+        .contains(&step)
+        .then_some(step as usize)
+}
+
+/// The value of one context attribute, before it becomes a Cedar expression.
+enum Fact<'c> {
+    Bool(bool),
+    Long(i64),
+    Str(&'c str),
+    Set(Vec<&'c str>),
+    /// A probability, judged at four decimal places.
+    Probability(f64),
+}
+
+impl Fact<'_> {
+    /// An unambiguous encoding: a type tag, then the value with lengths in front.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let str = |out: &mut Vec<u8>, s: &str| {
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        };
+        match self {
+            Fact::Bool(b) => out.extend_from_slice(&[b'b', u8::from(*b)]),
+            Fact::Long(n) => {
+                out.push(b'l');
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Fact::Str(s) => {
+                out.push(b's');
+                str(out, s);
+            }
+            Fact::Set(items) => {
+                out.push(b'S');
+                out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+                for s in items {
+                    str(out, s);
+                }
+            }
+            Fact::Probability(p) => {
+                // The same step gives the same `decimal`; outside the steps, the exact value.
+                match confidence_step(*p) {
+                    Some(step) => {
+                        out.push(b'p');
+                        out.extend_from_slice(&(step as u64).to_le_bytes());
+                    }
+                    None => {
+                        out.push(b'P');
+                        out.extend_from_slice(&p.to_bits().to_le_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which context attributes a set of rules reads.
+#[derive(Debug)]
+enum ContextReads {
+    /// Only these, each through `context.name` or `context has name`.
+    Only(BTreeSet<String>),
+    /// Some rule uses `context` as a whole: every attribute counts.
+    All,
+}
+
+impl ContextReads {
+    /// A rule whose JSON form cannot be had counts as reading everything.
+    fn of(policies: &PolicySet) -> Self {
+        let mut names = BTreeSet::new();
+        for policy in policies.policies() {
+            match policy.to_json() {
+                Ok(json) if reads_of(&json, &mut names) => {}
+                _ => return Self::All,
+            }
+        }
+        Self::Only(names)
+    }
+
+    fn covers(&self, name: &str) -> bool {
+        match self {
+            Self::Only(names) => names.contains(name),
+            Self::All => true,
+        }
+    }
+}
+
+/// Collects into `names` the context attributes the rule's JSON form reads; false when it uses
+/// `context` in any other way.
+fn reads_of(json: &serde_json::Value, names: &mut BTreeSet<String>) -> bool {
+    use serde_json::Value;
+    let is_context = |v: &Value| v.get("Var").and_then(Value::as_str) == Some("context");
+    match json {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "Var" && value.as_str() == Some("context") {
+                    return false;
+                }
+                if key == "." || key == "has" {
+                    let left = value.get("left");
+                    let attr = value.get("attr").and_then(Value::as_str);
+                    if let (Some(left), Some(attr)) = (left, attr) {
+                        if is_context(left) {
+                            names.insert(attr.to_owned());
+                            continue;
+                        }
+                    }
+                }
+                if !reads_of(value, names) {
+                    return false;
+                }
+            }
+            true
+        }
+        Value::Array(items) => items.iter().all(|v| reads_of(v, names)),
+        _ => true,
+    }
+}
+
+/// A decision memo entry's key: the caller's and the model's fact tokens, and the encoded values
+/// of the context attributes the per-call rules read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MemoKey {
+    caller: u64,
+    model: u64,
+    context: Box<[u8]>,
+}
+
 fn subset(all: &PolicySet, keep: impl Fn(&Policy) -> bool) -> Result<PolicySet, PolicyError> {
     let mut out = PolicySet::new();
     for policy in all.policies().filter(|p| keep(p)) {
