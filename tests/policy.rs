@@ -356,7 +356,9 @@ fn scenario_table() {
 #[test]
 fn decision_memo_tells_apart_every_attribute_the_rules_read() {
     let engine = engine();
-    let cases: Vec<(&str, &str, Value, u64, Option<Option<f64>>)> = vec![
+    /// Caller, model, parameters, input bytes, and the top probability of a post-inference call.
+    type Case = (&'static str, &'static str, Value, u64, Option<Option<f64>>);
+    let cases: Vec<Case> = vec![
         ("startup", "open-minimal", research(), 100, None),
         ("startup", "open-minimal", research(), 70_000, None),
         ("startup", "open-minimal", json!({}), 100, None),
