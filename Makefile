@@ -27,18 +27,23 @@ build: setup
 run: build
 	./target/release/vouch serve --demo --data data --bind 127.0.0.1:8080
 
+# Every test, then every fuzz target for TEST_FUZZ_SECONDS (two at a time, on the stable
+# toolchain; the first run installs cargo-fuzz and builds the instrumented targets, some 3 min).
+TEST_FUZZ_SECONDS ?= 30
 test: setup $(TEST_VENV)/.installed
 	VOUCH_TEST_PYTHON=$(TEST_VENV)/bin/python cargo test
+	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) FUZZ_BUILD=dev scripts/fuzz/run.sh
 
 bench: setup
 	cargo bench
 
-# Fuzzes each target for FUZZ_SECONDS (default 60), one after the other; needs nightly and
-# cargo-fuzz. `make fuzz FUZZ_SECONDS=3600` for a longer run. Not part of `make test`, which
-# replays the committed corpora through the same functions instead (tests/fuzz_corpus.rs).
+# Fuzzes each target for FUZZ_SECONDS (default 60), two at a time. FUZZ_BUILD=dev (default) is
+# the stable toolchain without a sanitizer; FUZZ_BUILD=asan needs nightly and builds far longer.
+# `make fuzz FUZZ_SECONDS=3600` for a longer run.
 FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= dev
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz/run.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz/run.sh
 
 # Ten minutes of steady load on the release server, RSS sampled every 10 s into
 # target/soak/rss.csv; fails if, after a 3-minute warm-up, memory grows by more than 20 %. Not
