@@ -4,6 +4,8 @@
 #
 #   FUZZ_SECONDS  time per target (default 60)
 #   FUZZ_JOBS     targets fuzzed at once (default 2, one per core here)
+#   FUZZ_DEADLINE a Unix time the fuzzing must end by (CI sets it from its budget): the time per
+#                 target is cut to fit, down to 10 s
 #   FUZZ_BUILD    dev   (default) the stable toolchain, unoptimised with debug assertions and
 #                       overflow checks, no sanitizer: builds in minutes, what `make test` runs
 #                 asan  nightly, optimised, AddressSanitizer: for long runs; the build is long
@@ -34,6 +36,17 @@ case "$build" in
     ;;
   *) echo "FUZZ_BUILD must be dev or asan, not $build" >&2; exit 2 ;;
 esac
+
+# Fit the runs into what is left before the deadline, if there is one.
+if [ -n "${FUZZ_DEADLINE:-}" ]; then
+  rounds=$(( (${#targets[@]} + jobs - 1) / jobs ))
+  fit=$(( (FUZZ_DEADLINE - $(date +%s)) / rounds - 5 ))
+  [ "$fit" -ge 10 ] || fit=10
+  if [ "$fit" -lt "$secs" ]; then
+    echo "fuzz: $fit s a target instead of $secs, to end by the deadline" >&2
+    secs=$fit
+  fi
+fi
 
 # One target: the fuzzer binary itself (what `cargo fuzz run` execs), its log in fuzz/work/.
 fuzz_one() {
