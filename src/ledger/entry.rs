@@ -7,6 +7,7 @@
 //! caller receives.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +200,6 @@ macro_rules! head_of {
 /// Completes a head (serialised, without its closing `}`) with the members that sort last:
 /// `,"seq":N,"time":"T","v":1}`.
 fn write_tail(bytes: &mut Vec<u8>, seq: u64, time: &str) {
-    use std::io::Write as _;
     let _ = write!(bytes, ",\"seq\":{seq},\"time\":");
     // RFC 3339 as `format_time` writes it needs no escaping; an entry read from elsewhere may.
     let _ = serde_json::to_writer(&mut *bytes, time);
@@ -353,14 +353,9 @@ struct Same<'a> {
 }
 
 impl Same<'_> {
+    // Through the `io::Write` below, which compares what is written with what is left.
     fn lit(&mut self, b: &[u8]) -> bool {
-        match self.rest.strip_prefix(b) {
-            Some(rest) => {
-                self.rest = rest;
-                true
-            }
-            None => false,
-        }
+        self.write_all(b).is_ok()
     }
 
     /// A string as serde_json writes it. One read without escapes holds no `"`, `\` or control
@@ -401,20 +396,7 @@ impl Same<'_> {
 
     /// An integer in decimal, as serde_json writes integers.
     fn int(&mut self, n: u64) -> bool {
-        let mut buf = [0u8; 20];
-        let mut at = buf.len();
-        let mut n = n;
-        loop {
-            at -= 1;
-            if let Some(d) = buf.get_mut(at) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.lit(buf.get(at..).unwrap_or_default())
+        write!(self, "{n}").is_ok()
     }
 }
 

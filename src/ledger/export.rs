@@ -333,10 +333,7 @@ fn writer_form(line: &[u8]) -> Option<(u64, (usize, usize))> {
     if number.is_empty() || (number.len() > 1 && number.first() == Some(&b'0')) {
         return None;
     }
-    let mut seq = 0u64;
-    for d in number {
-        seq = seq.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
+    let seq: u64 = std::str::from_utf8(number).ok()?.parse().ok()?;
     let b64 = rest.strip_prefix(MID)?.strip_suffix(TAIL)?;
     // Without early exits, so that the check runs on whole vectors of bytes.
     let is_b64 = |b: u8| {

@@ -239,18 +239,10 @@ impl PolicyEngine {
         }
         // The same decision as `decide_post_with` (the scenario table checks it), so the memo
         // holds and gives it under the same key.
-        let stage = Stage::Post(top_probability);
-        let pair_key = (caller.token().0, model.token().0);
-        let key = (pair_key.1 != FactsToken::TRANSIENT.0)
-            .then(|| self.memo_key(pair_key, &self.context_facts(context, stage)));
-        if let Some(d) = key.as_ref().and_then(|k| self.memo_get(k)) {
-            return Ok(d);
-        }
-        let decision = self.after(pre, caller, model, context, stage)?;
-        if let Some(key) = key {
-            self.memo_put(key, &decision);
-        }
-        Ok(decision)
+        let facts = self.context_facts(context, Stage::Post(top_probability));
+        self.memoised(caller, model, facts, |facts| {
+            self.after(pre, caller, model, facts)
+        })
     }
 
     /// [`Self::decide_after`] judged: the post-inference rules, joined to `pre`'s other rules.
@@ -259,15 +251,14 @@ impl PolicyEngine {
         pre: &Decision,
         caller: &Caller,
         model: &ModelFacts,
-        context: &CallContext,
-        stage: Stage,
+        facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
         let pair = self.pair(caller, model)?;
         let request = Request::new(
             pair.principal.clone(),
             self.infer.clone(),
             pair.resource.clone(),
-            self.context(context, stage)?,
+            self.cedar_context(facts)?,
             None,
         )?;
         let post = self.judge(&self.post_policies, &request, &pair.entities)?;
@@ -335,15 +326,29 @@ impl PolicyEngine {
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
         let facts = self.context_facts(context, stage);
+        self.memoised(caller, model, facts, |facts| {
+            self.judge_dynamic(caller, model, facts)
+        })
+    }
+
+    /// `judge(facts)`, or the memo's answer for the same pair and the same values of the facts
+    /// the rules read. Facts built for a single call are judged and not kept.
+    fn memoised<'c>(
+        &self,
+        caller: &Caller,
+        model: &ModelFacts,
+        facts: Vec<(&'static str, Fact<'c>)>,
+        judge: impl FnOnce(Vec<(&'static str, Fact<'c>)>) -> Result<Decision, PolicyError>,
+    ) -> Result<Decision, PolicyError> {
         let pair_key = (caller.token().0, model.token().0);
         if pair_key.1 == FactsToken::TRANSIENT.0 {
-            return self.judge_dynamic(caller, model, facts);
+            return judge(facts);
         }
         let key = self.memo_key(pair_key, &facts);
         if let Some(d) = self.memo_get(&key) {
             return Ok(d);
         }
-        let decision = self.judge_dynamic(caller, model, facts)?;
+        let decision = judge(facts)?;
         self.memo_put(key, &decision);
         Ok(decision)
     }
@@ -665,7 +670,7 @@ enum Fact<'c> {
 impl Fact<'_> {
     /// An unambiguous encoding: a type tag, then the value with lengths in front.
     fn encode(&self, out: &mut Vec<u8>) {
-        let str = |out: &mut Vec<u8>, s: &str| {
+        let put_str = |out: &mut Vec<u8>, s: &str| {
             out.extend_from_slice(&(s.len() as u64).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         };
@@ -677,13 +682,13 @@ impl Fact<'_> {
             }
             Fact::Str(s) => {
                 out.push(b's');
-                str(out, s);
+                put_str(out, s);
             }
             Fact::Set(items) => {
                 out.push(b'S');
                 out.extend_from_slice(&(items.len() as u64).to_le_bytes());
                 for s in items {
-                    str(out, s);
+                    put_str(out, s);
                 }
             }
             Fact::Probability(p) => {
