@@ -303,6 +303,31 @@ fn run_fresh(
     v: &vouch::inference::VersionManifest,
     ctx: &CallContext,
 ) -> Result<vouch::policy::Decision, PolicyError> {
+    // One Cedar request over every rule with the whole context: none of the engine's
+    // shortcuts (the per-pair split, the guards, the memo).
+    let post = match sc.stage {
+        Stage::Pre => None,
+        Stage::Post(p) => Some(p),
+    };
+    let reference = engine.decide_reference(c, m, v, ctx, post);
+    let fresh = run_transient(engine, sc, c, m, v, ctx);
+    assert_eq!(
+        fresh.as_ref().ok(),
+        reference.as_ref().ok(),
+        "{}: differs from judging every rule in one request",
+        sc.name
+    );
+    fresh
+}
+
+fn run_transient(
+    engine: &PolicyEngine,
+    sc: &Scenario,
+    c: &Caller,
+    m: &Manifest,
+    v: &vouch::inference::VersionManifest,
+    ctx: &CallContext,
+) -> Result<vouch::policy::Decision, PolicyError> {
     match sc.stage {
         Stage::Pre => engine.decide(c, m, v, ctx),
         Stage::Post(p) => {
@@ -460,6 +485,9 @@ fn decision_memo_tells_apart_every_attribute_the_rules_read() {
                 }
             };
             assert_eq!(memo, fresh, "round {round}, case {i}");
+            let post = post.as_ref().map(|p| *p);
+            let reference = engine.decide_reference(c, &m, v, &ctx, post).unwrap();
+            assert_eq!(fresh, reference, "round {round}, case {i}: one request");
             outcomes.insert(format!("{:?}", fresh.rules));
         }
     }

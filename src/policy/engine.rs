@@ -29,22 +29,31 @@ const DECIMAL_STEPS: usize = 10_001;
 
 pub struct PolicyEngine {
     schema: Schema,
-    /// The `infer` rules that read the post-inference facts (`context.post_inference`,
-    /// `context.confidence`): the only ones whose answer can change after inference.
-    post_policies: PolicySet,
-    /// The `@id`s of `post_policies`.
+    /// The `@id`s of the `infer` rules that read the post-inference facts
+    /// (`context.post_inference`, `context.confidence`): the only ones whose answer can change
+    /// after inference.
     post_rule_ids: BTreeSet<super::RuleId>,
-    /// The `infer` rules split by what they read. Rules that read neither the context nor the
-    /// stage give the same answer for every call of one caller to one model version, so they are
-    /// judged once per such pair (`pairs`); each call judges only `dynamic`.
+    /// Every rule that can apply to `infer`.
+    infer_policies: PolicySet,
+    /// The `infer` rules split by what they read. Rules that read no context attribute but the
+    /// constant ones ([`CONSTANT_FACTS`]) give the same answer for every call of one caller to
+    /// one model version, so they are judged once per such pair (`pairs`); each call judges
+    /// only those of `dynamic` that can hold for its pair.
     static_forbids: PolicySet,
     static_permits: PolicySet,
-    dynamic: PolicySet,
+    dynamic: Vec<DynamicRule>,
+    /// One guard per rule of `dynamic`, under the rule's id (see [`guard_of`]).
+    guards: PolicySet,
+    /// The ids of the joined rules in [`Slice::screen`].
+    any_forbid: PolicyId,
+    any_permit: PolicyId,
+    /// The constant context attributes, the context the per-pair judgements run with.
+    constants: Context,
     pairs: RwLock<HashMap<(u64, u64), Arc<Pair>>>,
-    /// The context attributes `dynamic` reads.
-    context_reads: ContextReads,
-    /// Decisions already made, by pair and the values of the attributes in `context_reads`:
-    /// a decision is a function of those alone, so a repeated call costs one lookup.
+    /// The slices built so far, by the indices in `dynamic` of the rules they hold.
+    slices: RwLock<HashMap<Vec<usize>, Arc<Slice>>>,
+    /// Decisions already made, by pair and the values of the attributes the pair's per-call
+    /// rules read: a decision is a function of those alone, so a repeated call costs one lookup.
     memo: RwLock<HashMap<MemoKey, Arc<Decision>>>,
     /// The rules that can apply to `audit`.
     audit_policies: PolicySet,
@@ -70,15 +79,52 @@ impl std::fmt::Debug for PolicyEngine {
     }
 }
 
-/// What one caller and one model version always give: their entity store, and which of the rules
-/// that read neither context nor stage hold for them.
+/// What one caller and one model version always give: their entity store, which of the rules
+/// that read no per-call fact hold for them, and which per-call rules can hold at all.
 struct Pair {
+    /// The memo's key for the pair; `None` for facts built for a single call.
+    key: Option<(u64, u64)>,
     entities: Entities,
     principal: EntityUid,
     resource: EntityUid,
     forbids: Vec<PolicyId>,
     permits: Vec<PolicyId>,
+    /// The per-call rules whose guard did not rule them out for this pair.
+    rules: Arc<Slice>,
 }
+
+/// Per-call rules, in the forms a call judges them in. Pairs whose guards keep the same rules
+/// share one.
+struct Slice {
+    dynamic: PolicySet,
+    /// The forbids of `dynamic`, and its permits.
+    dynamic_forbids: PolicySet,
+    dynamic_permits: PolicySet,
+    /// The forbids of `dynamic` joined into one rule, and its permits into another (ids
+    /// `any_forbid` and `any_permit` of the engine; see [`any_of`]); `None` where some rule
+    /// cannot be joined.
+    screen: Option<PolicySet>,
+    /// Those of `dynamic` that read post-inference facts.
+    post: PolicySet,
+    /// The context attributes `dynamic` reads: the call's context and memo key hold only these.
+    reads: ContextReads,
+}
+
+/// Most slices kept; past it the cache starts again.
+const MAX_SLICES: usize = 1024;
+
+/// A rule judged on every call, with the context attributes it reads.
+struct DynamicRule {
+    policy: Policy,
+    reads: ContextReads,
+    post: bool,
+    /// Its condition to join with others' ([`condition_of`]), built at load: getting a rule's
+    /// JSON form costs Cedar a parse.
+    condition: Option<serde_json::Value>,
+}
+
+/// Context attributes whose value is the same for every call (they come from the bundle).
+const CONSTANT_FACTS: [&str; 1] = ["terms_current"];
 
 /// Most pairs kept; past it the cache starts again (a server has callers × model versions;
 /// facts built for a single call are never kept).
@@ -104,21 +150,34 @@ impl PolicyEngine {
         let audit = uid(&facts::ACTION, "audit");
         let infer_policies = for_action(&b.policies, &infer)?;
         let audit_policies = for_action(&b.policies, &audit)?;
-        let post_policies = post_inference_rules(&infer_policies)?;
-        let (static_forbids, static_permits, dynamic) = split_by_reads(&infer_policies)?;
-        let post_rule_ids = post_policies
-            .policies()
-            .filter_map(|p| b.rules.get(p.id()).map(|m| m.id.clone()))
+        let (static_forbids, static_permits, dynamic) = split_by_reads(&infer_policies, &infer)?;
+        let post_rule_ids = dynamic
+            .iter()
+            .filter(|r| r.post)
+            .filter_map(|r| b.rules.get(r.policy.id()).map(|m| m.id.clone()))
             .collect();
-        let engine = Self {
+        let mut guards = PolicySet::new();
+        for rule in &dynamic {
+            if let Some(guard) = guard_of(&rule.policy) {
+                guards.add(guard).map_err(|e| PolicyError::Evaluation {
+                    rule: rule.policy.id().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        let mut engine = Self {
             schema: b.schema,
-            post_policies,
             post_rule_ids,
+            infer_policies,
             static_forbids,
             static_permits,
-            context_reads: ContextReads::of(&dynamic),
             dynamic,
+            guards,
+            constants: Context::empty(),
+            any_forbid: PolicyId::new("any-forbid"),
+            any_permit: PolicyId::new("any-permit"),
             pairs: RwLock::new(HashMap::new()),
+            slices: RwLock::new(HashMap::new()),
             memo: RwLock::new(HashMap::new()),
             audit_policies,
             rules: b.rules,
@@ -131,6 +190,7 @@ impl PolicyEngine {
             ledger: uid(&facts::LEDGER, "ledger"),
             confidences: (0..DECIMAL_STEPS).map(|_| OnceLock::new()).collect(),
         };
+        engine.constants = engine.cedar_context(engine.constant_facts(), &ContextReads::All)?;
         engine.check_facts_against_schema(&schema_file)?;
         Ok(engine)
     }
@@ -208,11 +268,7 @@ impl PolicyEngine {
         context: &CallContext,
         top_probability: Option<f64>,
     ) -> Result<Decision, PolicyError> {
-        if let Some(p) = top_probability {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(PolicyError::Confidence(p));
-            }
-        }
+        check_probability(top_probability)?;
         self.judge_infer(caller, model, context, Stage::Post(top_probability))
     }
 
@@ -232,36 +288,29 @@ impl PolicyEngine {
         if pre.outcome == Outcome::Deny {
             return Ok(pre.clone());
         }
-        if let Some(p) = top_probability {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(PolicyError::Confidence(p));
-            }
-        }
+        check_probability(top_probability)?;
         // The same decision as `decide_post_with` (the scenario table checks it), so the memo
         // holds and gives it under the same key.
+        let pair = self.pair(caller, model)?;
         let facts = self.context_facts(context, Stage::Post(top_probability));
-        self.memoised(caller, model, facts, |facts| {
-            self.after(pre, caller, model, facts)
-        })
+        self.memoised(&pair, facts, |facts| self.after(pre, &pair, facts))
     }
 
     /// [`Self::decide_after`] judged: the post-inference rules, joined to `pre`'s other rules.
     fn after(
         &self,
         pre: &Decision,
-        caller: &Caller,
-        model: &ModelFacts,
+        pair: &Pair,
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
-        let pair = self.pair(caller, model)?;
         let request = Request::new(
             pair.principal.clone(),
             self.infer.clone(),
             pair.resource.clone(),
-            self.cedar_context(facts)?,
+            self.cedar_context(facts, &pair.rules.reads)?,
             None,
         )?;
-        let post = self.judge(&self.post_policies, &request, &pair.entities)?;
+        let post = self.judge(&pair.rules.post, &request, &pair.entities)?;
         let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
             // A post-inference forbid rule matched.
@@ -302,6 +351,34 @@ impl PolicyEngine {
         })
     }
 
+    /// Judges a call as one Cedar request over every `infer` rule with the whole context, and
+    /// none of the engine's shortcuts (the per-pair split, the guards, the memo): the reference
+    /// the tests hold the other paths to. `post` is `None` before inference, else the top-class
+    /// probability after it.
+    #[doc(hidden)]
+    pub fn decide_reference(
+        &self,
+        caller: &Caller,
+        model: &Manifest,
+        version: &VersionManifest,
+        context: &CallContext,
+        post: Option<Option<f64>>,
+    ) -> Result<Decision, PolicyError> {
+        check_probability(post.flatten())?;
+        let stage = post.map_or(Stage::Pre, Stage::Post);
+        let principal = caller_entity(caller)?;
+        let resource = ModelFacts::transient(model, version)?.entity().clone();
+        let request = Request::new(
+            principal.uid(),
+            self.infer.clone(),
+            resource.uid(),
+            self.context(context, stage)?,
+            None,
+        )?;
+        let entities = Entities::from_entities([principal.clone(), resource], None)?;
+        self.judge(&self.infer_policies, &request, &entities)
+    }
+
     /// Judges whether `caller` may read the ledger (the regulator API's `audit` action).
     pub fn authorize_audit(&self, caller: &Caller) -> Result<Decision, PolicyError> {
         let principal = caller_entity(caller)?;
@@ -325,26 +402,23 @@ impl PolicyEngine {
         context: &CallContext,
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
+        let pair = self.pair(caller, model)?;
         let facts = self.context_facts(context, stage);
-        self.memoised(caller, model, facts, |facts| {
-            self.judge_dynamic(caller, model, facts)
-        })
+        self.memoised(&pair, facts, |facts| self.judge_dynamic(&pair, facts))
     }
 
     /// `judge(facts)`, or the memo's answer for the same pair and the same values of the facts
-    /// the rules read. Facts built for a single call are judged and not kept.
+    /// the pair's rules read. Facts built for a single call are judged and not kept.
     fn memoised<'c>(
         &self,
-        caller: &Caller,
-        model: &ModelFacts,
+        pair: &Pair,
         facts: Vec<(&'static str, Fact<'c>)>,
         judge: impl FnOnce(Vec<(&'static str, Fact<'c>)>) -> Result<Decision, PolicyError>,
     ) -> Result<Decision, PolicyError> {
-        let pair_key = (caller.token().0, model.token().0);
-        if pair_key.1 == FactsToken::TRANSIENT.0 {
+        let Some(pair_key) = pair.key else {
             return judge(facts);
-        }
-        let key = self.memo_key(pair_key, &facts);
+        };
+        let key = memo_key(pair_key, &pair.rules.reads, &facts);
         if let Some(d) = self.memo_get(&key) {
             return Ok(d);
         }
@@ -367,35 +441,68 @@ impl PolicyEngine {
         }
     }
 
-    /// Judges the rules that read the context, and joins their answer to the pair's static one.
+    /// Judges the pair's per-call rules, and joins their answer to the pair's static one.
     fn judge_dynamic(
         &self,
-        caller: &Caller,
-        model: &ModelFacts,
+        pair: &Pair,
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
-        let pair = self.pair(caller, model)?;
-        let request = Request::new(
-            pair.principal.clone(),
-            self.infer.clone(),
-            pair.resource.clone(),
-            self.cedar_context(facts)?,
-            None,
-        )?;
-        let response = self
-            .authorizer
-            .is_authorized(&request, &self.dynamic, &pair.entities);
-        evaluation_error(&response)?;
-        let matched = response.diagnostics().reason();
+        let response;
         // Cedar: any forbid that holds denies, and the forbids that hold are the reasons; else
         // the permits that hold allow, and are the reasons; else deny with no reason.
-        let (forbids, permits): (Vec<&PolicyId>, Vec<&PolicyId>) = match response.decision() {
-            CedarDecision::Deny => (matched.collect(), vec![]),
-            CedarDecision::Allow => (vec![], matched.collect()),
+        let (forbids, permits): (Vec<&PolicyId>, Vec<&PolicyId>) = if pair.rules.dynamic.is_empty()
+        {
+            (vec![], vec![])
+        } else {
+            let request = Request::new(
+                pair.principal.clone(),
+                self.infer.clone(),
+                pair.resource.clone(),
+                self.cedar_context(facts, &pair.rules.reads)?,
+                None,
+            )?;
+            // Cedar's cost is mostly per rule, so the pair's joined rules go first: where
+            // neither holds, no per-call rule does, and none erred.
+            let (forbid_may, permit_may) = match &pair.rules.screen {
+                Some(screen) => {
+                    let r = self
+                        .authorizer
+                        .is_authorized(&request, screen, &pair.entities);
+                    let may = |id: &PolicyId| {
+                        let d = r.diagnostics();
+                        d.reason().any(|r| r == id)
+                            || d.errors().any(|e| match e {
+                                AuthorizationError::PolicyEvaluationError(e) => e.policy_id() == id,
+                            })
+                    };
+                    (may(&self.any_forbid), may(&self.any_permit))
+                }
+                None => (true, true),
+            };
+            let rules = match (forbid_may, permit_may) {
+                (true, true) => &pair.rules.dynamic,
+                (true, false) => &pair.rules.dynamic_forbids,
+                (false, true) => &pair.rules.dynamic_permits,
+                (false, false) => return Ok(self.join(pair, vec![], vec![])),
+            };
+            response = self
+                .authorizer
+                .is_authorized(&request, rules, &pair.entities);
+            evaluation_error(&response)?;
+            let matched = response.diagnostics().reason();
+            match response.decision() {
+                CedarDecision::Deny => (matched.collect(), vec![]),
+                CedarDecision::Allow => (vec![], matched.collect()),
+            }
         };
+        Ok(self.join(pair, forbids, permits))
+    }
+
+    /// The decision from the per-call forbids and permits that hold, and the pair's static ones.
+    fn join(&self, pair: &Pair, forbids: Vec<&PolicyId>, permits: Vec<&PolicyId>) -> Decision {
         if !forbids.is_empty() || !pair.forbids.is_empty() {
             let ids = forbids.into_iter().chain(&pair.forbids);
-            return Ok(self.decision(Outcome::Deny, ids));
+            return self.decision(Outcome::Deny, ids);
         }
         let ids: Vec<&PolicyId> = permits.into_iter().chain(&pair.permits).collect();
         let outcome = if ids.is_empty() {
@@ -403,7 +510,7 @@ impl PolicyEngine {
         } else {
             Outcome::Allow
         };
-        Ok(self.decision(outcome, ids))
+        self.decision(outcome, ids)
     }
 
     /// The entity store of `caller` and `model`, and the static rules' verdict for them, from
@@ -423,7 +530,7 @@ impl PolicyEngine {
             principal.uid(),
             self.infer.clone(),
             resource.uid(),
-            Context::empty(),
+            self.constants.clone(),
             None,
         )?;
         let holds = |set: &PolicySet| -> Result<Vec<PolicyId>, PolicyError> {
@@ -431,9 +538,31 @@ impl PolicyEngine {
             evaluation_error(&response)?;
             Ok(response.diagnostics().reason().cloned().collect())
         };
+        // A per-call rule stays unless its guard evaluated to false: then the rule itself stops
+        // at the same point, false, on every call of this pair. A guard that errs keeps its
+        // rule, which then errs the same way when judged.
+        let guards = self
+            .authorizer
+            .is_authorized(&request, &self.guards, &entities);
+        let diagnostics = guards.diagnostics();
+        let possible: BTreeSet<&PolicyId> = diagnostics
+            .reason()
+            .chain(diagnostics.errors().map(|e| match e {
+                AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+            }))
+            .collect();
+        let kept: Vec<usize> = (self.dynamic.iter().enumerate())
+            .filter(|(_, r)| {
+                let id = r.policy.id();
+                self.guards.policy(id).is_none() || possible.contains(id)
+            })
+            .map(|(i, _)| i)
+            .collect();
         let pair = Arc::new(Pair {
+            key: (!transient).then_some(key),
             forbids: holds(&self.static_forbids)?,
             permits: holds(&self.static_permits)?,
+            rules: self.slice(kept)?,
             entities,
             principal: principal.uid(),
             resource: resource.uid(),
@@ -500,13 +629,64 @@ impl PolicyEngine {
         Ok(self.decision(outcome, response.diagnostics().reason()))
     }
 
-    /// The Cedar context of a call: [`Self::context_facts`] as restricted expressions.
-    fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
-        self.cedar_context(self.context_facts(ctx, stage))
+    /// The slice of the rules of `dynamic` at `kept`, from the cache or built now (joining
+    /// rules for the screen costs Cedar a parse).
+    fn slice(&self, kept: Vec<usize>) -> Result<Arc<Slice>, PolicyError> {
+        if let Some(s) = self.slices.read().ok().and_then(|m| m.get(&kept).cloned()) {
+            return Ok(s);
+        }
+        let rules: Vec<&DynamicRule> = kept.iter().filter_map(|&i| self.dynamic.get(i)).collect();
+        let policies = |keep: &dyn Fn(&DynamicRule) -> bool| {
+            subset_of(rules.iter().filter(|r| keep(r)).map(|r| &r.policy))
+        };
+        let slice = Arc::new(Slice {
+            dynamic: policies(&|_| true)?,
+            dynamic_forbids: policies(&|r| !is_permit(&r.policy))?,
+            dynamic_permits: policies(&|r| is_permit(&r.policy))?,
+            screen: self.screen(&rules),
+            post: policies(&|r| r.post)?,
+            reads: ContextReads::union(rules.iter().map(|r| &r.reads)),
+        });
+        if let Ok(mut m) = self.slices.write() {
+            if m.len() >= MAX_SLICES {
+                m.clear();
+            }
+            m.insert(kept, Arc::clone(&slice));
+        }
+        Ok(slice)
     }
 
-    fn cedar_context(&self, facts: Vec<(&'static str, Fact<'_>)>) -> Result<Context, PolicyError> {
-        let pairs = facts.into_iter().map(|(name, fact)| {
+    /// The joined rules of per-call `rules` ([`Slice::screen`]).
+    fn screen(&self, rules: &[&DynamicRule]) -> Option<PolicySet> {
+        let mut screen = PolicySet::new();
+        for (id, forbid) in [(&self.any_forbid, true), (&self.any_permit, false)] {
+            let mut group = rules
+                .iter()
+                .filter(|r| is_permit(&r.policy) != forbid)
+                .peekable();
+            if group.peek().is_some() {
+                screen
+                    .add(any_of(group.map(|r| r.condition.as_ref()), id)?)
+                    .ok()?;
+            }
+        }
+        Some(screen)
+    }
+
+    /// The Cedar context of a call with every attribute: [`Self::context_facts`] as restricted
+    /// expressions.
+    fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
+        self.cedar_context(self.context_facts(ctx, stage), &ContextReads::All)
+    }
+
+    /// The Cedar context of the facts that `reads` covers.
+    fn cedar_context(
+        &self,
+        facts: Vec<(&'static str, Fact<'_>)>,
+        reads: &ContextReads,
+    ) -> Result<Context, PolicyError> {
+        let facts = facts.into_iter().filter(|(name, _)| reads.covers(name));
+        let pairs = facts.map(|(name, fact)| {
             let value = match fact {
                 Fact::Bool(b) => RestrictedExpression::new_bool(b),
                 Fact::Long(n) => RestrictedExpression::new_long(n),
@@ -527,7 +707,8 @@ impl PolicyEngine {
         stage: Stage,
     ) -> Vec<(&'static str, Fact<'c>)> {
         let categories = ctx.data_categories();
-        let mut facts = vec![
+        let mut facts = self.constant_facts();
+        facts.extend([
             ("commercial", Fact::Bool(ctx.commercial())),
             ("consent", Fact::Bool(ctx.consent())),
             ("separate_consent", Fact::Bool(ctx.separate_consent())),
@@ -554,12 +735,11 @@ impl PolicyEngine {
                 "input_bytes",
                 Fact::Long(i64::try_from(ctx.input_bytes()).unwrap_or(i64::MAX)),
             ),
-            ("terms_current", Fact::Str(&self.terms_version)),
             (
                 "post_inference",
                 Fact::Bool(matches!(stage, Stage::Post(_))),
             ),
-        ];
+        ]);
         if let Some(purpose) = ctx.purpose() {
             facts.push(("purpose", Fact::Str(purpose)));
         }
@@ -572,23 +752,9 @@ impl PolicyEngine {
         facts
     }
 
-    /// The memo key of a call: the pair, and the value of every context attribute the per-call
-    /// rules read (present or absent), in a fixed order.
-    fn memo_key(&self, pair: (u64, u64), facts: &[(&'static str, Fact<'_>)]) -> MemoKey {
-        let mut bytes = Vec::with_capacity(128);
-        for (name, fact) in facts {
-            if !self.context_reads.covers(name) {
-                continue;
-            }
-            bytes.extend_from_slice(name.as_bytes());
-            bytes.push(0);
-            fact.encode(&mut bytes);
-        }
-        MemoKey {
-            caller: pair.0,
-            model: pair.1,
-            context: bytes.into_boxed_slice(),
-        }
+    /// The context attributes whose value is the same for every call ([`CONSTANT_FACTS`]).
+    fn constant_facts(&self) -> Vec<(&'static str, Fact<'_>)> {
+        vec![("terms_current", Fact::Str(&self.terms_version))]
     }
 
     /// `decimal` of a probability in [0, 1], from the cache.
@@ -647,7 +813,14 @@ impl PolicyEngine {
     }
 }
 
-/// The rules of `all` for which `keep` holds, as a set of their own.
+/// A probability outside [0, 1] (or NaN) is [`PolicyError::Confidence`].
+fn check_probability(p: Option<f64>) -> Result<(), PolicyError> {
+    match p {
+        Some(p) if !(0.0..=1.0).contains(&p) => Err(PolicyError::Confidence(p)),
+        _ => Ok(()),
+    }
+}
+
 /// The four-decimal step of a probability in [0, 1] (rounds like `{:.4}` up to ties, which do
 /// not matter at this precision); `None` outside.
 fn confidence_step(p: f64) -> Option<usize> {
@@ -708,8 +881,8 @@ impl Fact<'_> {
     }
 }
 
-/// Which context attributes a set of rules reads.
-#[derive(Debug)]
+/// Which context attributes a rule, or a set of rules, reads.
+#[derive(Debug, Clone)]
 enum ContextReads {
     /// Only these, each through `context.name` or `context has name`.
     Only(BTreeSet<String>),
@@ -718,13 +891,30 @@ enum ContextReads {
 }
 
 impl ContextReads {
-    /// A rule whose JSON form cannot be had counts as reading everything.
-    fn of(policies: &PolicySet) -> Self {
+    /// What `policy` reads; a rule whose JSON form cannot be had counts as reading everything.
+    fn of(policy: &Policy) -> Self {
+        match policy.to_json() {
+            Ok(json) => Self::of_json(&json),
+            Err(_) => Self::All,
+        }
+    }
+
+    /// What an expression (or a whole rule) in Cedar's JSON form reads.
+    fn of_json(json: &serde_json::Value) -> Self {
         let mut names = BTreeSet::new();
-        for policy in policies.policies() {
-            match policy.to_json() {
-                Ok(json) if reads_of(&json, &mut names) => {}
-                _ => return Self::All,
+        if reads_of(json, &mut names) {
+            Self::Only(names)
+        } else {
+            Self::All
+        }
+    }
+
+    fn union<'r>(all: impl IntoIterator<Item = &'r ContextReads>) -> Self {
+        let mut names = BTreeSet::new();
+        for reads in all {
+            match reads {
+                Self::Only(n) => names.extend(n.iter().cloned()),
+                Self::All => return Self::All,
             }
         }
         Self::Only(names)
@@ -734,6 +924,14 @@ impl ContextReads {
         match self {
             Self::Only(names) => names.contains(name),
             Self::All => true,
+        }
+    }
+
+    /// Whether every attribute read is one of [`CONSTANT_FACTS`].
+    fn only_constants(&self) -> bool {
+        match self {
+            Self::Only(names) => names.iter().all(|n| CONSTANT_FACTS.contains(&n.as_str())),
+            Self::All => false,
         }
     }
 }
@@ -779,9 +977,33 @@ struct MemoKey {
     context: Box<[u8]>,
 }
 
+/// The memo key of a call: the pair, and the value of every context attribute that `reads`
+/// covers (present or absent), in a fixed order.
+fn memo_key(pair: (u64, u64), reads: &ContextReads, facts: &[(&'static str, Fact<'_>)]) -> MemoKey {
+    let mut bytes = Vec::with_capacity(128);
+    for (name, fact) in facts {
+        if !reads.covers(name) {
+            continue;
+        }
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        fact.encode(&mut bytes);
+    }
+    MemoKey {
+        caller: pair.0,
+        model: pair.1,
+        context: bytes.into_boxed_slice(),
+    }
+}
+
+/// The rules of `all` for which `keep` holds, as a set of their own.
 fn subset(all: &PolicySet, keep: impl Fn(&Policy) -> bool) -> Result<PolicySet, PolicyError> {
+    subset_of(all.policies().filter(|p| keep(p)))
+}
+
+fn subset_of<'p>(policies: impl Iterator<Item = &'p Policy>) -> Result<PolicySet, PolicyError> {
     let mut out = PolicySet::new();
-    for policy in all.policies().filter(|p| keep(p)) {
+    for policy in policies {
         out.add(policy.clone())
             .map_err(|_| PolicyError::DuplicateRuleId {
                 id: policy.id().to_string(),
@@ -790,15 +1012,6 @@ fn subset(all: &PolicySet, keep: impl Fn(&Policy) -> bool) -> Result<PolicySet, 
             })?;
     }
     Ok(out)
-}
-
-/// The rules that mention a post-inference fact; every other rule answers the same before and
-/// after inference, because the facts differ only in those.
-fn post_inference_rules(infer: &PolicySet) -> Result<PolicySet, PolicyError> {
-    subset(infer, |p| {
-        let text = p.to_string();
-        text.contains("post_inference") || text.contains("confidence")
-    })
 }
 
 /// The first evaluation error of a response, as Cedar skips an erroring rule but vouch refuses
@@ -815,18 +1028,160 @@ fn evaluation_error(response: &cedar_policy::Response) -> Result<(), PolicyError
     Ok(())
 }
 
-/// Splits the `infer` rules into the forbids and permits that read neither `context` nor the
-/// stage, and the rest. A rule's text naming `context` anywhere (even in an annotation) puts it
-/// with the rest: a rule wrongly taken as static would be judged once for every call, so any
-/// doubt goes the slow, always-right way.
-fn split_by_reads(infer: &PolicySet) -> Result<(PolicySet, PolicySet, PolicySet), PolicyError> {
-    let reads_context = |p: &Policy| p.to_string().contains("context");
-    let forbid = |p: &Policy| p.effect() == cedar_policy::Effect::Forbid;
+/// Splits the `infer` rules into the forbids and permits that read no context attribute but
+/// the constant ones, and the rest, judged on every call. What a rule reads comes from its JSON
+/// form (`ContextReads`): a rule that uses `context` in any other way is judged every call.
+/// Among those, the rules that read a post-inference fact are marked: they are the only ones
+/// whose answer can differ before and after inference, because the facts differ only there.
+fn split_by_reads(
+    infer: &PolicySet,
+    action: &EntityUid,
+) -> Result<(PolicySet, PolicySet, Vec<DynamicRule>), PolicyError> {
+    let mut dynamic = Vec::new();
+    let (mut forbids, mut permits) = (Vec::new(), Vec::new());
+    for policy in infer.policies() {
+        let reads = ContextReads::of(policy);
+        if reads.only_constants() {
+            match policy.effect() {
+                cedar_policy::Effect::Forbid => forbids.push(policy),
+                cedar_policy::Effect::Permit => permits.push(policy),
+            }
+        } else {
+            dynamic.push(DynamicRule {
+                policy: policy.clone(),
+                post: reads.covers("post_inference") || reads.covers("confidence"),
+                reads,
+                condition: condition_of(policy, action),
+            });
+        }
+    }
     Ok((
-        subset(infer, |p| !reads_context(p) && forbid(p))?,
-        subset(infer, |p| !reads_context(p) && !forbid(p))?,
-        subset(infer, reads_context)?,
+        subset_of(forbids.into_iter())?,
+        subset_of(permits.into_iter())?,
+        dynamic,
     ))
+}
+
+/// A rule's guard: a permit with the rule's scope and the longest leading part of its
+/// conditions that reads no per-call fact — whole `when`/`unless` clauses, then the leading
+/// `&&` operands of the first `when` clause that reads one. Cedar judges a rule as its scope
+/// `&&` its clauses in order, left to right, stopping at the first false operand; so where the
+/// guard is false without error, the rule is false at the same point, whatever the call.
+/// `None` when the rule's JSON form cannot be had or read back.
+fn guard_of(policy: &Policy) -> Option<Policy> {
+    use serde_json::{json, Value};
+    let mut rule = policy.to_json().ok()?;
+    let obj = rule.as_object_mut()?;
+    let conditions = obj.remove("conditions")?;
+    let per_call = |e: &Value| !ContextReads::of_json(e).only_constants();
+    let mut kept = Vec::new();
+    for clause in conditions.as_array()? {
+        let body = clause.get("body")?;
+        if !per_call(body) {
+            kept.push(clause.clone());
+            continue;
+        }
+        if clause.get("kind")?.as_str()? == "when" {
+            let lead: Vec<Value> = conjuncts(body)
+                .into_iter()
+                .take_while(|c| !per_call(c))
+                .collect();
+            if let Some(body) = lead
+                .into_iter()
+                .reduce(|l, r| json!({"&&": {"left": l, "right": r}}))
+            {
+                kept.push(json!({"kind": "when", "body": body}));
+            }
+        }
+        break;
+    }
+    obj.insert("conditions".into(), Value::Array(kept));
+    obj.insert("effect".into(), json!("permit"));
+    obj.remove("annotations");
+    Policy::from_json(Some(policy.id().clone()), rule).ok()
+}
+
+fn is_permit(p: &Policy) -> bool {
+    p.effect() == cedar_policy::Effect::Permit
+}
+
+/// A rule's condition as one expression in Cedar's JSON form, for [`any_of`]: its clauses
+/// joined by `&&` (an `unless` negated), in order. Only for a rule whose scope leaves principal
+/// and resource open, and the action open or `== action`; `None` for any other, or when the
+/// JSON form cannot be had.
+fn condition_of(policy: &Policy, action: &EntityUid) -> Option<serde_json::Value> {
+    use serde_json::{json, Value};
+    let open = matches!(
+        policy.principal_constraint(),
+        cedar_policy::PrincipalConstraint::Any
+    ) && matches!(
+        policy.resource_constraint(),
+        cedar_policy::ResourceConstraint::Any
+    ) && match policy.action_constraint() {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(a) => &a == action,
+        ActionConstraint::In(_) => false,
+    };
+    if !open {
+        return None;
+    }
+    let json = policy.to_json().ok()?;
+    let mut all: Option<Value> = None;
+    for clause in json.get("conditions")?.as_array()? {
+        let body = clause.get("body")?.clone();
+        let term = match clause.get("kind")?.as_str()? {
+            "when" => body,
+            "unless" => json!({"!": {"arg": body}}),
+            _ => return None,
+        };
+        all = Some(match all {
+            Some(l) => json!({"&&": {"left": l, "right": term}}),
+            None => term,
+        });
+    }
+    Some(all.unwrap_or(json!({"Value": true})))
+}
+
+/// One rule, `id`, that holds where any of the `conditions` ([`condition_of`]) holds:
+/// `permit (principal, action, resource) when { c1 || c2 || … }`. Cedar judges `||` left to
+/// right, so where the joined rule is false without error, every rule is false without error.
+/// `None` if a rule has no condition to join, or there are none.
+fn any_of<'c>(
+    conditions: impl IntoIterator<Item = Option<&'c serde_json::Value>>,
+    id: &PolicyId,
+) -> Option<Policy> {
+    use serde_json::json;
+    let mut any = None;
+    for c in conditions {
+        let c = c?.clone();
+        any = Some(match any {
+            Some(l) => json!({"||": {"left": l, "right": c}}),
+            None => c,
+        });
+    }
+    let joined = json!({
+        "effect": "permit",
+        "principal": {"op": "All"},
+        "action": {"op": "All"},
+        "resource": {"op": "All"},
+        "conditions": [{"kind": "when", "body": any?}],
+    });
+    Policy::from_json(Some(id.clone()), joined).ok()
+}
+
+/// The operands of a chain of `&&`, left to right.
+fn conjuncts(e: &serde_json::Value) -> Vec<serde_json::Value> {
+    match e.get("&&") {
+        Some(and) => match (and.get("left"), and.get("right")) {
+            (Some(l), Some(r)) => {
+                let mut out = conjuncts(l);
+                out.extend(conjuncts(r));
+                out
+            }
+            _ => vec![e.clone()],
+        },
+        None => vec![e.clone()],
+    }
 }
 
 /// The rules whose scope can match `action`: those constrained to it (`action == …`), and every
@@ -889,4 +1244,118 @@ inputs = []
 outputs = []"#,
     )?;
     Ok((caller, model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(rule: &str) -> serde_json::Value {
+        let policy = Policy::parse(None, rule).unwrap();
+        guard_of(&policy).unwrap().to_json().unwrap()
+    }
+
+    #[test]
+    fn guards_keep_the_leading_conditions_that_read_no_per_call_fact() {
+        let scope = r#"(principal, action == Action::"infer", resource)"#;
+        for (rule, want) in [
+            (
+                "forbid SCOPE when { principal.tier == \"free\" && context.input_bytes > 65536 };",
+                "permit SCOPE when { principal.tier == \"free\" };",
+            ),
+            // A per-call fact first: nothing after it can be taken.
+            (
+                "forbid SCOPE when { context.post_inference && resource.risk_class == \"high\" };",
+                "permit SCOPE;",
+            ),
+            ("forbid SCOPE unless { context has purpose };", "permit SCOPE;"),
+            // Whole clauses, then the leading operands of the first `when` that reads one.
+            (
+                "permit SCOPE when { principal.a } unless { resource.b } \
+                 when { principal.c && resource.d && context.e && principal.f } when { principal.g };",
+                "permit SCOPE when { principal.a } unless { resource.b } \
+                 when { principal.c && resource.d };",
+            ),
+            // An `unless` that reads one ends the guard: its negation is no conjunction.
+            (
+                "forbid SCOPE unless { principal.a && context.b } when { principal.c };",
+                "permit SCOPE;",
+            ),
+            // The constant attributes count as read once per pair.
+            (
+                "forbid SCOPE when { principal.t != context.terms_current && context.x };",
+                "permit SCOPE when { principal.t != context.terms_current };",
+            ),
+        ] {
+            let got = guard(&rule.replace("SCOPE", scope));
+            let want = Policy::parse(None, want.replace("SCOPE", scope)).unwrap();
+            assert_eq!(got, want.to_json().unwrap(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn joined_rules_hold_where_any_of_theirs_holds() {
+        let infer = uid(&facts::ACTION, "infer");
+        let id = PolicyId::new("any");
+        let parse = |text: &str| Policy::parse(None, text).unwrap();
+        let rules = [
+            parse(
+                r#"forbid (principal, action == Action::"infer", resource) when { context.a } unless { principal.b };"#,
+            ),
+            parse(r#"forbid (principal, action, resource) when { context.c && resource.d };"#),
+            parse(r#"forbid (principal, action == Action::"infer", resource);"#),
+        ];
+        let conditions: Vec<_> = rules.iter().map(|r| condition_of(r, &infer)).collect();
+        let joined = any_of(conditions.iter().map(Option::as_ref), &id).unwrap();
+        let want = parse(
+            "permit (principal, action, resource) \
+             when { (context.a && !principal.b) || (context.c && resource.d) || true };",
+        );
+        assert_eq!(joined.to_json().unwrap(), want.to_json().unwrap());
+        // A scope that narrows principal, resource or action is not joined.
+        for narrow in [
+            r#"forbid (principal == Caller::"x", action == Action::"infer", resource);"#,
+            r#"forbid (principal, action == Action::"infer", resource is Model);"#,
+            r#"forbid (principal, action == Action::"audit", resource);"#,
+            r#"forbid (principal, action in [Action::"infer"], resource);"#,
+        ] {
+            let narrow = parse(narrow);
+            assert!(condition_of(&narrow, &infer).is_none(), "{narrow}");
+            let conditions = [conditions[0].as_ref(), None];
+            assert!(any_of(conditions, &id).is_none());
+        }
+    }
+
+    #[test]
+    fn a_pair_judges_per_call_only_the_rules_that_can_hold_for_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let engine = PolicyEngine::load(&root.join("policies")).unwrap();
+        let (caller, model) = sample_facts().unwrap();
+        let version = model.versions[0].clone();
+        let facts = ModelFacts::new(&model, &version).unwrap();
+        let pair = engine.pair(&caller, &facts).unwrap();
+        let ids: BTreeSet<String> = pair
+            .rules
+            .dynamic
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        // The sample caller is not on the free tier, and the sample model allows commercial use.
+        assert!(!ids.contains("access.free-tier-input-limit"), "{ids:?}");
+        assert!(!ids.contains("ip.commercial-use-forbidden"), "{ids:?}");
+        assert!(ids.contains("privacy.consent-required"), "{ids:?}");
+        assert!(!pair.rules.reads.covers("input_bytes") && !pair.rules.reads.covers("commercial"));
+        // The sample model sets no confidence threshold, so neither human-review permit can
+        // hold: the screen is the joined forbids alone.
+        assert!(!ids.contains("liability.human-review"), "{ids:?}");
+        assert_eq!(
+            pair.rules.screen.as_ref().map(|s| s.policies().count()),
+            Some(1)
+        );
+        // Terms of use: judged once per pair, with the constant context.
+        assert!(engine
+            .static_forbids
+            .policy(&PolicyId::new("liability.terms-not-accepted"))
+            .is_some());
+    }
 }
