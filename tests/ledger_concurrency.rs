@@ -103,3 +103,43 @@ fn an_oversized_entry_is_refused_without_using_a_seq() {
     assert_eq!(ledger.append_blocking(common::draft(1)).unwrap().seq, 0);
     ledger.close();
 }
+
+/// The group-commit wait: a lone appender, whose blocks hold one entry, never pays it (when the
+/// writer waits is unit-tested in `src/ledger/writer.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_commit_wait_costs_a_lone_caller_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = std::time::Duration::from_secs(2);
+    let config = LedgerConfig {
+        max_wait: wait,
+        ..LedgerConfig::default()
+    };
+    let ledger = Ledger::open(dir.path(), common::signer(), config).unwrap();
+    // One at a time: each append is answered without waiting for company.
+    for i in 0..5 {
+        let started = std::time::Instant::now();
+        ledger.append(common::draft(i)).await.unwrap();
+        assert!(
+            started.elapsed() < wait / 2,
+            "a lone append waited {:?}",
+            started.elapsed()
+        );
+    }
+    // Appends that arrive together after that still share blocks.
+    let before = ledger.head().blocks;
+    let tasks: Vec<_> = (0..100u64)
+        .map(|i| {
+            let l = ledger.clone();
+            tokio::spawn(async move { l.append(common::draft(100 + i)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let blocks = ledger.head().blocks - before;
+    assert!(
+        blocks < 100,
+        "100 appends arriving together took {blocks} blocks"
+    );
+    assert_eq!(ledger.head().entries, 105);
+}

@@ -49,6 +49,11 @@ pub struct Args {
     /// Per-call model timeout in milliseconds [default: 10000].
     #[arg(long, env = "VOUCH_TIMEOUT_MS")]
     pub timeout_ms: Option<u64>,
+    /// Group commit: under concurrent load, how long the ledger writer waits for more entries
+    /// before sealing a block, in microseconds (0 to 100000). Larger blocks cost less per call;
+    /// a lone caller never waits [default: 500].
+    #[arg(long, env = "VOUCH_COMMIT_WAIT_US")]
+    pub commit_wait_us: Option<u64>,
     /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
     /// runs), printed with a working example call.
     #[arg(long)]
@@ -70,6 +75,7 @@ struct FileConfig {
     workers: Option<usize>,
     max_body: Option<usize>,
     timeout_ms: Option<u64>,
+    commit_wait_us: Option<u64>,
 }
 
 /// The settings after flags, environment, file and defaults.
@@ -83,8 +89,12 @@ pub struct Settings {
     pub key: PathBuf,
     pub workers: usize,
     pub limits: Limits,
+    pub ledger: LedgerConfig,
     pub demo: bool,
 }
+
+/// Longest group-commit wait accepted, in microseconds.
+const MAX_COMMIT_WAIT_US: u64 = 100_000;
 
 fn settings(args: Args) -> Result<Settings, String> {
     let file: FileConfig = match &args.config {
@@ -107,6 +117,12 @@ fn settings(args: Args) -> Result<Settings, String> {
         .workers
         .or(file.workers)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let commit_wait_us = args.commit_wait_us.or(file.commit_wait_us).unwrap_or(500);
+    if commit_wait_us > MAX_COMMIT_WAIT_US {
+        return Err(format!(
+            "commit_wait_us: {commit_wait_us} is more than {MAX_COMMIT_WAIT_US} (100 ms)"
+        ));
+    }
     Ok(Settings {
         bind: args
             .bind
@@ -132,6 +148,10 @@ fn settings(args: Args) -> Result<Settings, String> {
                 args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
             ),
             bare: args.bench_bare,
+        },
+        ledger: LedgerConfig {
+            max_wait: Duration::from_micros(commit_wait_us),
+            ..LedgerConfig::default()
         },
         demo: args.demo,
         data,
@@ -170,7 +190,7 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     let ledger = Ledger::open_with(
         &settings.data,
         signer,
-        LedgerConfig::default(),
+        settings.ledger.clone(),
         Some(Arc::new(move |s| m.on_commit(s))),
     )
     .map_err(|e| {

@@ -219,6 +219,7 @@ impl Ledger {
             head: Arc::clone(&head),
             max_batch: config.max_batch.max(1),
             max_wait: config.max_wait,
+            last_batch: 0,
             on_commit,
         };
         let thread = std::thread::Builder::new()

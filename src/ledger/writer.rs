@@ -92,7 +92,20 @@ pub(crate) struct Writer {
     pub(crate) head: Arc<RwLock<Head>>,
     pub(crate) max_batch: usize,
     pub(crate) max_wait: Duration,
+    /// Entries in the last block taken.
+    pub(crate) last_batch: usize,
     pub(crate) on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
+}
+
+/// How long the writer waits for more entries once it has one, given the size of the block
+/// before: `max_wait` only under concurrent load (that block held more than one entry). One
+/// appender at a time would pay the wait on every append and gain nothing.
+fn linger(last_batch: usize, max_wait: Duration) -> Duration {
+    if last_batch > 1 {
+        max_wait
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// Formats a time as format v1 does: RFC 3339, UTC, microseconds.
@@ -110,7 +123,7 @@ impl Writer {
             };
             let mut jobs = vec![(draft, reply)];
             let mut stop = false;
-            let deadline = Instant::now() + self.max_wait;
+            let deadline = Instant::now() + linger(self.last_batch, self.max_wait);
             while jobs.len() < self.max_batch {
                 let msg = match rx.try_recv() {
                     Ok(m) => m,
@@ -141,6 +154,7 @@ impl Writer {
                     }
                 }
             }
+            self.last_batch = jobs.len();
             if let Some(why) = &poisoned {
                 for (_, reply) in jobs {
                     let _ = reply.send(Err(LedgerError::Poisoned(why.clone())));
@@ -293,5 +307,20 @@ impl BlockIndex {
             key.extend_from_slice(&height.to_be_bytes());
             batch.insert(key, offsets);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_waits_for_company_only_after_a_shared_block() {
+        let wait = Duration::from_micros(500);
+        assert_eq!(linger(0, wait), Duration::ZERO, "first block");
+        assert_eq!(linger(1, wait), Duration::ZERO, "a lone appender");
+        assert_eq!(linger(2, wait), wait);
+        assert_eq!(linger(4096, wait), wait);
+        assert_eq!(linger(7, Duration::ZERO), Duration::ZERO);
     }
 }
