@@ -21,12 +21,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn caller() -> Caller {
+/// A clinic on the `tier` given: on the free tier a rule reads the input size, so every size is
+/// a request shape of its own.
+fn caller(tier: &str) -> Caller {
     Caller::from_record(&CallerRecord {
-        id: "clinic".into(),
+        id: format!("clinic-{tier}"),
         organisation: "Clinic".into(),
         roles: vec![Role::Caller],
-        tier: "standard".into(),
+        tier: tier.into(),
         jurisdiction: "DE".into(),
         terms_version: "2026-01".into(),
         human_oversight: true,
@@ -60,7 +62,8 @@ fn decisions(c: &mut Criterion) {
         Manifest::from_file(&root().join("tests/fixtures/models/clinic-high/manifest.toml"))
             .unwrap();
     let version = model.version(&model.default_version).unwrap().clone();
-    let caller = caller();
+    let free = caller("free");
+    let caller = caller("standard");
     let params = serde_json::json!({
         "purpose": "medical-triage", "data_categories": ["health"], "consent": true, "separate_consent": true
     });
@@ -85,24 +88,44 @@ fn decisions(c: &mut Criterion) {
         "pre-inference, repeated context (parameters + context + memo)",
         |b| b.iter(|| black_box(engine.decide_with(&caller, &facts, &ctx_of(4096)).unwrap())),
     );
-    // A context not seen before (the input size differs on every call, and a rule reads it):
-    // Cedar judges the rules that read the context, and the memo takes the answer.
+    // A context not seen before: the input size differs on every call, and for a free-tier
+    // caller a rule reads it. Cedar judges the per-call rules that can hold for the pair, and
+    // the memo takes the answer. Up to 64 KiB the call is allowed; past it the free-tier limit
+    // denies it, and every per-call rule is judged to name the ones that hold.
+    let allowed = |n: u64| ctx_of(1 + n % 65_536);
+    let denied = |n: u64| ctx_of(65_537 + n);
+    assert!(engine
+        .decide_with(&free, &facts, &allowed(0))
+        .unwrap()
+        .is_allowed());
+    assert!(!engine
+        .decide_with(&free, &facts, &denied(0))
+        .unwrap()
+        .is_allowed());
     let mut n = 0u64;
-    g.bench_function(
-        "pre-inference, new context each call (parameters + context + Cedar)",
-        |b| {
-            b.iter(|| {
-                n += 1;
-                black_box(engine.decide_with(&caller, &facts, &ctx_of(n)).unwrap())
-            })
-        },
-    );
-    g.bench_function("pre-inference, new context each call, CPU time", |b| {
-        cpu_iter(b, || {
-            n += 1;
-            engine.decide_with(&caller, &facts, &ctx_of(n)).unwrap()
-        })
-    });
+    for (name, ctx) in [
+        ("allowed", &allowed as &dyn Fn(u64) -> CallContext),
+        ("denied", &denied),
+    ] {
+        g.bench_function(
+            format!("pre-inference, new context each call, {name} (parameters + context + Cedar)"),
+            |b| {
+                b.iter(|| {
+                    n += 1;
+                    black_box(engine.decide_with(&free, &facts, &ctx(n)).unwrap())
+                })
+            },
+        );
+        g.bench_function(
+            format!("pre-inference, new context each call, {name}, CPU time"),
+            |b| {
+                cpu_iter(b, || {
+                    n += 1;
+                    engine.decide_with(&free, &facts, &ctx(n)).unwrap()
+                })
+            },
+        );
+    }
     g.bench_function("pre-inference, repeated context, CPU time", |b| {
         cpu_iter(b, || {
             engine.decide_with(&caller, &facts, &ctx_of(4096)).unwrap()
