@@ -403,6 +403,7 @@ fn oversize_inputs() {
             pool_size: 1,
             intra_threads: 1,
             limits,
+            ..RegistryConfig::default()
         },
     );
     let err = infer_err(
@@ -658,4 +659,52 @@ fn the_registry_can_be_shared_between_http_workers() {
     shared::<Registry>();
     moved::<vouch::inference::PreparedCall>();
     moved::<InferenceError>();
+}
+
+/// A fast model runs on the calling thread once its calls have shown it fast; large inputs and
+/// slow models go to the blocking pool. Both ways give the same answer.
+#[tokio::test(flavor = "current_thread")]
+async fn fast_models_run_on_the_calling_thread_once_seen_fast() {
+    let registry = registry();
+    let small = || breast_cancer(json!([1, 30]), "FP32", json!(features(1)));
+    let first = registry.prepare("breast-cancer", None, small()).unwrap();
+    assert!(!first.runs_inline(), "no call seen yet: the pool");
+    let pooled = first.run().await.unwrap();
+    let mut inline = None;
+    for _ in 0..20 {
+        let call = registry.prepare("breast-cancer", None, small()).unwrap();
+        let was_inline = call.runs_inline();
+        let answer = call.run().await.unwrap();
+        assert_eq!(answer, pooled);
+        if was_inline {
+            inline = Some(answer);
+        }
+    }
+    assert!(
+        inline.is_some(),
+        "a 30-feature model never ran inline (it takes far less than {:?})",
+        vouch::inference::INLINE_BELOW
+    );
+    // Set to zero, the bound sends every call to the pool.
+    let never = load(
+        &models_dir(),
+        RegistryConfig {
+            inline_below: std::time::Duration::ZERO,
+            ..RegistryConfig::default()
+        },
+    );
+    for _ in 0..5 {
+        let call = never.prepare("breast-cancer", None, small()).unwrap();
+        assert!(!call.runs_inline());
+        assert_eq!(call.run().await.unwrap(), pooled);
+    }
+    // 600 rows of 30 FP32 are 72,000 bytes: past the inline bound, to the pool.
+    let rows = vouch::inference::INLINE_MAX_INPUT / (30 * 4) + 1;
+    let big = breast_cancer(json!([rows, 30]), "FP32", json!(features(rows)));
+    let call = registry.prepare("breast-cancer", None, big).unwrap();
+    assert!(!call.runs_inline());
+    assert_eq!(
+        call.run().await.unwrap().outputs.len(),
+        pooled.outputs.len()
+    );
 }

@@ -369,22 +369,27 @@ fn binary_tensors_in_and_out() {
 }
 
 #[test]
-fn a_commit_wait_past_its_bound_stops_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args([
-            "serve",
-            "--demo",
-            "--bind",
-            "127.0.0.1:0",
-            "--commit-wait-us",
-            "100001",
-            "--data",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "bad input: {out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("commit_wait_us: 100001"), "{stderr}");
+fn a_commit_wait_or_inline_bound_past_its_limit_stops_start_up() {
+    for (flag, value, setting) in [
+        ("--commit-wait-us", "100001", "commit_wait_us: 100001"),
+        ("--inline-below-us", "10001", "inline_below_us: 10001"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args([
+                "serve",
+                "--demo",
+                "--bind",
+                "127.0.0.1:0",
+                flag,
+                value,
+                "--data",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "bad input: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(setting), "{stderr}");
+    }
 }

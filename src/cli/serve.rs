@@ -54,6 +54,11 @@ pub struct Args {
     /// a lone caller never waits [default: 500].
     #[arg(long, env = "VOUCH_COMMIT_WAIT_US")]
     pub commit_wait_us: Option<u64>,
+    /// A model whose calls have lately taken less than this many microseconds runs on the HTTP
+    /// worker instead of the blocking pool (0 to 10000; 0 sends every call to the pool)
+    /// [default: 100].
+    #[arg(long, env = "VOUCH_INLINE_BELOW_US")]
+    pub inline_below_us: Option<u64>,
     /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
     /// runs), printed with a working example call.
     #[arg(long)]
@@ -76,6 +81,7 @@ struct FileConfig {
     max_body: Option<usize>,
     timeout_ms: Option<u64>,
     commit_wait_us: Option<u64>,
+    inline_below_us: Option<u64>,
 }
 
 /// The settings after flags, environment, file and defaults.
@@ -90,8 +96,12 @@ pub struct Settings {
     pub workers: usize,
     pub limits: Limits,
     pub ledger: LedgerConfig,
+    pub inline_below: Duration,
     pub demo: bool,
 }
+
+/// Longest inline bound accepted, in microseconds: an HTTP worker must not be held longer.
+const MAX_INLINE_BELOW_US: u64 = 10_000;
 
 /// Longest group-commit wait accepted, in microseconds.
 const MAX_COMMIT_WAIT_US: u64 = 100_000;
@@ -123,7 +133,14 @@ fn settings(args: Args) -> Result<Settings, String> {
             "commit_wait_us: {commit_wait_us} is more than {MAX_COMMIT_WAIT_US} (100 ms)"
         ));
     }
+    let inline_below_us = args.inline_below_us.or(file.inline_below_us).unwrap_or(100);
+    if inline_below_us > MAX_INLINE_BELOW_US {
+        return Err(format!(
+            "inline_below_us: {inline_below_us} is more than {MAX_INLINE_BELOW_US} (10 ms)"
+        ));
+    }
     Ok(Settings {
+        inline_below: Duration::from_micros(inline_below_us),
         bind: args
             .bind
             .or(file.bind)
@@ -175,8 +192,14 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     }
     let callers =
         CallerRegistry::load(&settings.callers).map_err(|e| bad(format!("callers: {e}")))?;
-    let registry = Registry::load(&settings.models, RegistryConfig::default())
-        .map_err(|e| bad(format!("models: {e}")))?;
+    let registry = Registry::load(
+        &settings.models,
+        RegistryConfig {
+            inline_below: settings.inline_below,
+            ..RegistryConfig::default()
+        },
+    )
+    .map_err(|e| bad(format!("models: {e}")))?;
     for (what, why) in registry.refused() {
         tracing::error!(model = %what, error = %why, "model refused");
     }

@@ -32,6 +32,9 @@ pub(crate) struct LoadedVersion {
     pub(crate) inputs: Vec<CheckedSpec>,
     pub(crate) outputs: Vec<CheckedSpec>,
     pub(crate) pool: Arc<SessionPool>,
+    /// How long a call has taken of late, in nanoseconds (a moving average; `u64::MAX` before
+    /// the first call): decides whether a call runs on the calling thread.
+    pub(crate) recent_ns: std::sync::atomic::AtomicU64,
 }
 
 impl LoadedModel {
@@ -136,6 +139,7 @@ fn load_version(
         inputs,
         outputs,
         pool: Arc::new(pool),
+        recent_ns: std::sync::atomic::AtomicU64::new(u64::MAX),
     })
 }
 

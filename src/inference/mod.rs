@@ -42,7 +42,9 @@ pub use manifest::{
 pub use protocol::{
     InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput, TensorData,
 };
-pub use registry::{LoadedModel, PreparedCall, Registry, RegistryConfig};
+pub use registry::{
+    LoadedModel, PreparedCall, Registry, RegistryConfig, INLINE_BELOW, INLINE_MAX_INPUT,
+};
 pub use runtime::{Runtime, RuntimeError};
 pub use tensor::{Datatype, TensorValues};
 pub use validate::InputLimits;

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::error::InferenceError;
 pub use super::loading::LoadedModel;
@@ -30,6 +32,10 @@ pub struct RegistryConfig {
     /// Threads ONNX Runtime uses inside one call. Default: 1 (parallelism comes from the pool).
     pub intra_threads: usize,
     pub limits: InputLimits,
+    /// A call to a model version whose calls have lately taken less than this runs on the
+    /// calling async worker instead of the blocking pool (see [`PreparedCall::run`]); zero
+    /// sends every call to the pool. Default: [`INLINE_BELOW`].
+    pub inline_below: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -38,6 +44,7 @@ impl Default for RegistryConfig {
             pool_size: std::thread::available_parallelism().map_or(1, usize::from),
             intra_threads: 1,
             limits: InputLimits::default(),
+            inline_below: INLINE_BELOW,
         }
     }
 }
@@ -48,6 +55,7 @@ pub struct Registry {
     models: BTreeMap<String, LoadedModel>,
     refused: Vec<(String, InferenceError)>,
     limits: InputLimits,
+    inline_below: Duration,
 }
 
 impl Registry {
@@ -70,6 +78,7 @@ impl Registry {
             models: BTreeMap::new(),
             refused: Vec::new(),
             limits: config.limits,
+            inline_below: config.inline_below,
         };
         let Ok(rt) = registry.runtime.clone() else {
             return Ok(registry);
@@ -181,6 +190,7 @@ impl Registry {
             id,
             inputs,
             outputs,
+            inline_below: self.inline_below,
         })
     }
 
@@ -201,7 +211,14 @@ pub struct PreparedCall {
     id: Option<String>,
     inputs: Vec<PreparedInput>,
     outputs: Vec<usize>,
+    inline_below: Duration,
 }
+
+/// The default of [`RegistryConfig::inline_below`].
+pub const INLINE_BELOW: Duration = Duration::from_micros(100);
+
+/// Calls with more input than this always go to the blocking pool, however fast the model.
+pub const INLINE_MAX_INPUT: usize = 64 * 1024;
 
 impl PreparedCall {
     pub fn model(&self) -> &str {
@@ -229,7 +246,10 @@ impl PreparedCall {
     }
 
     /// Runs the call: awaits a free session without holding a thread, then runs ONNX Runtime on
-    /// tokio's blocking pool, so async workers never block. Must be awaited inside tokio.
+    /// tokio's blocking pool, so async workers never block on a model. A call to a model whose
+    /// calls have lately taken under [`RegistryConfig::inline_below`], with at most
+    /// [`INLINE_MAX_INPUT`] bytes of input, runs on the calling thread instead: handing it to the
+    /// pool and back would cost more than running it. Must be awaited inside tokio.
     pub async fn run(self) -> Result<InferResponse, InferenceError> {
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| InferenceError::NoAsyncRuntime)?;
@@ -239,8 +259,22 @@ impl PreparedCall {
             .acquire()
             .await
             .ok_or(InferenceError::WorkerLost)?;
+        if self.runs_inline() {
+            return self.run_with(lease);
+        }
         let task = handle.spawn_blocking(move || self.run_with(lease));
         task.await.map_err(|_| InferenceError::WorkerLost)?
+    }
+
+    /// Whether [`Self::run`] runs this call on the calling thread.
+    pub fn runs_inline(&self) -> bool {
+        let recent = self.version.recent_ns.load(Ordering::Relaxed);
+        let input: usize = self
+            .inputs
+            .iter()
+            .map(|i| i.values.binary_len())
+            .fold(0, usize::saturating_add);
+        u128::from(recent) < self.inline_below.as_nanos() && input <= INLINE_MAX_INPUT
     }
 
     /// Runs the call on this thread, for callers that are not async (the command line, batch
@@ -257,8 +291,21 @@ impl PreparedCall {
             id,
             inputs,
             outputs,
+            ..
         } = self;
-        let outputs = run_session(&version, &mut lease, inputs, &outputs)?;
+        let started = Instant::now();
+        let outputs = run_session(&version, &mut lease, inputs, &outputs);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // A moving average over about the last eight calls; failed calls count too.
+        let _ = version
+            .recent_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(match old {
+                    u64::MAX => took,
+                    old => old - old / 8 + took / 8,
+                })
+            });
+        let outputs = outputs?;
         Ok(InferResponse {
             model_name: version.model.clone(),
             model_version: version.version.clone(),
