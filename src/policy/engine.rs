@@ -1,11 +1,14 @@
 //! [`PolicyEngine`]: the loaded bundle, and for each call the Cedar request built from the
 //! caller, the model manifest and the [`CallContext`], judged and turned into a [`Decision`].
 //!
-//! Built once at load: the schema, the policy set (ids = `@id`), each rule's annotations, the
-//! action and resource uids. Built per call: two entities (caller, model version) and the
-//! context. At load the engine also builds sample facts and checks them against the schema, so
-//! a schema that asks for an attribute vouch does not provide stops start-up instead of failing
-//! every call.
+//! Built once at load: the schema, the policy set (ids = `@id`), each rule's annotations, what
+//! each rule reads, the guards of the rules judged per call, the action and resource uids. Built
+//! once per caller and model version (`Pair`): the two entities, the verdict of the rules that
+//! read nothing of the call, and which per-call rules can hold (`Slice`). Built per call: the
+//! context of the attributes those rules read, unless the decision memo already has the answer.
+//! At load the engine also builds sample facts and checks them against the schema, so a schema
+//! that asks for an attribute vouch does not provide stops start-up instead of failing every
+//! call.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
