@@ -278,14 +278,16 @@ fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, 
         }
     });
     let fresh = run_fresh(engine, sc, &c, &m, v, &ctx);
-    assert_eq!(
-        shared.as_ref().ok(),
-        fresh.as_ref().ok(),
-        "{}: the cached pair differs",
-        sc.name
-    );
+    same(&shared, &fresh, sc.name, "the cached pair differs");
     fresh
 }
+
+/// Two paths gave the same decision (or both failed).
+fn same(a: &DecisionResult, b: &DecisionResult, scenario: &str, what: &str) {
+    assert_eq!(a.as_ref().ok(), b.as_ref().ok(), "{scenario}: {what}");
+}
+
+type DecisionResult = Result<vouch::policy::Decision, PolicyError>;
 
 thread_local! {
     /// One caller object per caller and one facts object per model, as a server keeps them.
@@ -311,11 +313,11 @@ fn run_fresh(
     };
     let reference = engine.decide_reference(c, m, v, ctx, post);
     let fresh = run_transient(engine, sc, c, m, v, ctx);
-    assert_eq!(
-        fresh.as_ref().ok(),
-        reference.as_ref().ok(),
-        "{}: differs from judging every rule in one request",
-        sc.name
+    same(
+        &fresh,
+        &reference,
+        sc.name,
+        "differs from judging every rule in one request",
     );
     fresh
 }
@@ -337,12 +339,7 @@ fn run_transient(
             let pre = engine.decide_with(c, &facts, ctx)?;
             if pre.is_allowed() {
                 let after = engine.decide_after(&pre, c, &facts, ctx, p);
-                assert_eq!(
-                    after.as_ref().ok(),
-                    full.as_ref().ok(),
-                    "{}: decide_after differs",
-                    sc.name
-                );
+                same(&after, &full, sc.name, "decide_after differs");
             }
             full
         }

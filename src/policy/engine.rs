@@ -306,13 +306,7 @@ impl PolicyEngine {
         pair: &Pair,
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
-        let request = Request::new(
-            pair.principal.clone(),
-            self.infer.clone(),
-            pair.resource.clone(),
-            self.cedar_context(facts, &pair.rules.reads)?,
-            None,
-        )?;
+        let request = self.call_request(pair, facts)?;
         let post = self.judge(&pair.rules.post, &request, &pair.entities)?;
         let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
@@ -457,13 +451,7 @@ impl PolicyEngine {
         {
             (vec![], vec![])
         } else {
-            let request = Request::new(
-                pair.principal.clone(),
-                self.infer.clone(),
-                pair.resource.clone(),
-                self.cedar_context(facts, &pair.rules.reads)?,
-                None,
-            )?;
+            let request = self.call_request(pair, facts)?;
             // Cedar's cost is mostly per rule, so the pair's joined rules go first: where
             // neither holds, no per-call rule does, and none erred.
             let (forbid_may, permit_may) = match &pair.rules.screen {
@@ -471,14 +459,11 @@ impl PolicyEngine {
                     let r = self
                         .authorizer
                         .is_authorized(&request, screen, &pair.entities);
-                    let may = |id: &PolicyId| {
-                        let d = r.diagnostics();
-                        d.reason().any(|r| r == id)
-                            || d.errors().any(|e| match e {
-                                AuthorizationError::PolicyEvaluationError(e) => e.policy_id() == id,
-                            })
-                    };
-                    (may(&self.any_forbid), may(&self.any_permit))
+                    let may = held_or_erred(&r);
+                    (
+                        may.contains(&self.any_forbid),
+                        may.contains(&self.any_permit),
+                    )
                 }
                 None => (true, true),
             };
@@ -499,6 +484,21 @@ impl PolicyEngine {
             }
         };
         Ok(self.join(pair, forbids, permits))
+    }
+
+    /// The `infer` request of one call of `pair`, its context the facts the pair's rules read.
+    fn call_request(
+        &self,
+        pair: &Pair,
+        facts: Vec<(&'static str, Fact<'_>)>,
+    ) -> Result<Request, PolicyError> {
+        Ok(Request::new(
+            pair.principal.clone(),
+            self.infer.clone(),
+            pair.resource.clone(),
+            self.cedar_context(facts, &pair.rules.reads)?,
+            None,
+        )?)
     }
 
     /// The decision from the per-call forbids and permits that hold, and the pair's static ones.
@@ -547,13 +547,7 @@ impl PolicyEngine {
         let guards = self
             .authorizer
             .is_authorized(&request, &self.guards, &entities);
-        let diagnostics = guards.diagnostics();
-        let possible: BTreeSet<&PolicyId> = diagnostics
-            .reason()
-            .chain(diagnostics.errors().map(|e| match e {
-                AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
-            }))
-            .collect();
+        let possible = held_or_erred(&guards);
         let kept: Vec<usize> = (self.dynamic.iter().enumerate())
             .filter(|(_, r)| {
                 let id = r.policy.id();
@@ -1102,6 +1096,16 @@ fn guard_of(policy: &Policy) -> Option<Policy> {
     obj.insert("effect".into(), json!("permit"));
     obj.remove("annotations");
     Policy::from_json(Some(policy.id().clone()), rule).ok()
+}
+
+/// The rules of a response that held, and those whose evaluation erred.
+fn held_or_erred(response: &cedar_policy::Response) -> BTreeSet<&PolicyId> {
+    let d = response.diagnostics();
+    d.reason()
+        .chain(d.errors().map(|e| match e {
+            AuthorizationError::PolicyEvaluationError(e) => e.policy_id(),
+        }))
+        .collect()
 }
 
 fn is_permit(p: &Policy) -> bool {
