@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{
-    ActionConstraint, AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities,
-    Entity, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    eval_expression, ActionConstraint, AuthorizationError, Authorizer, Context,
+    Decision as CedarDecision, Entities, Entity, EntityUid, EvalResult, Expression, Policy,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema,
 };
 
 use super::bundle::{self, BundleHash, RuleMeta};
@@ -47,9 +48,6 @@ pub struct PolicyEngine {
     dynamic: Vec<DynamicRule>,
     /// One guard per rule of `dynamic`, under the rule's id (see [`guard_of`]).
     guards: PolicySet,
-    /// The ids of the joined rules in [`Slice::screen`].
-    any_forbid: PolicyId,
-    any_permit: PolicyId,
     /// The constant context attributes, the context the per-pair judgements run with.
     constants: Context,
     pairs: RwLock<HashMap<(u64, u64), Arc<Pair>>>,
@@ -69,7 +67,7 @@ pub struct PolicyEngine {
     audit: EntityUid,
     ledger: EntityUid,
     /// `decimal("0.xxxx")` expressions, built on first use: constructing one costs Cedar a parse.
-    confidences: Box<[OnceLock<RestrictedExpression>]>,
+    confidences: Box<[OnceLock<cedar_policy_core::ast::Value>]>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -100,15 +98,12 @@ struct Pair {
 /// share one.
 struct Slice {
     dynamic: PolicySet,
-    /// The forbids of `dynamic`, and its permits.
-    dynamic_forbids: PolicySet,
-    dynamic_permits: PolicySet,
-    /// The forbids of `dynamic` joined into one rule, and its permits into another (ids
-    /// `any_forbid` and `any_permit` of the engine; see [`any_of`]); `None` where some rule
-    /// cannot be joined.
-    screen: Option<PolicySet>,
+    /// `dynamic` as one expression ([`Tally`]); `None` where some rule's condition cannot be
+    /// taken out of it.
+    tally: Option<Tally>,
     /// Those of `dynamic` that read post-inference facts.
     post: PolicySet,
+    post_tally: Option<Tally>,
     /// The context attributes `dynamic` reads: the call's context and memo key hold only these.
     reads: ContextReads,
 }
@@ -121,8 +116,8 @@ struct DynamicRule {
     policy: Policy,
     reads: ContextReads,
     post: bool,
-    /// Its condition to join with others' ([`condition_of`]), built at load: getting a rule's
-    /// JSON form costs Cedar a parse.
+    /// Its condition, for a [`Tally`] ([`condition_of`]), built at load: getting a rule's JSON
+    /// form costs Cedar a parse.
     condition: Option<serde_json::Value>,
 }
 
@@ -177,8 +172,6 @@ impl PolicyEngine {
             dynamic,
             guards,
             constants: Context::empty(),
-            any_forbid: PolicyId::new("any-forbid"),
-            any_permit: PolicyId::new("any-permit"),
             pairs: RwLock::new(HashMap::new()),
             slices: RwLock::new(HashMap::new()),
             memo: RwLock::new(HashMap::new()),
@@ -307,7 +300,17 @@ impl PolicyEngine {
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
         let request = self.call_request(pair, facts)?;
-        let post = self.judge(&pair.rules.post, &request, &pair.entities)?;
+        let (forbids, permits) = self.held(
+            &request,
+            &pair.entities,
+            &pair.rules.post,
+            pair.rules.post_tally.as_ref(),
+        )?;
+        let post = match (forbids.is_empty(), permits.is_empty()) {
+            (false, _) => self.decision(Outcome::Deny, forbids),
+            (true, false) => self.decision(Outcome::Allow, permits),
+            (true, true) => self.decision(Outcome::Deny, []),
+        };
         let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
             // A post-inference forbid rule matched.
@@ -444,46 +447,44 @@ impl PolicyEngine {
         pair: &Pair,
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
-        let response;
+        if pair.rules.dynamic.is_empty() {
+            return Ok(self.join(pair, vec![], vec![]));
+        }
+        let request = self.call_request(pair, facts)?;
+        let (forbids, permits) = self.held(
+            &request,
+            &pair.entities,
+            &pair.rules.dynamic,
+            pair.rules.tally.as_ref(),
+        )?;
+        Ok(self.join(pair, forbids, permits))
+    }
+
+    /// The forbids and the permits of `rules` that hold for `request`: from one evaluation of
+    /// their `tally`, or, where there is none or it errs, from Cedar judging each rule (which
+    /// then names the rule that erred).
+    fn held<'r>(
+        &self,
+        request: &Request,
+        entities: &Entities,
+        rules: &'r PolicySet,
+        tally: Option<&'r Tally>,
+    ) -> Result<(Vec<&'r PolicyId>, Vec<&'r PolicyId>), PolicyError> {
+        if let Some(held) = tally.and_then(|t| t.held(request, entities)) {
+            return Ok(held);
+        }
         // Cedar: any forbid that holds denies, and the forbids that hold are the reasons; else
         // the permits that hold allow, and are the reasons; else deny with no reason.
-        let (forbids, permits): (Vec<&PolicyId>, Vec<&PolicyId>) = if pair.rules.dynamic.is_empty()
-        {
-            (vec![], vec![])
-        } else {
-            let request = self.call_request(pair, facts)?;
-            // Cedar's cost is mostly per rule, so the pair's joined rules go first: where
-            // neither holds, no per-call rule does, and none erred.
-            let (forbid_may, permit_may) = match &pair.rules.screen {
-                Some(screen) => {
-                    let r = self
-                        .authorizer
-                        .is_authorized(&request, screen, &pair.entities);
-                    let may = held_or_erred(&r);
-                    (
-                        may.contains(&self.any_forbid),
-                        may.contains(&self.any_permit),
-                    )
-                }
-                None => (true, true),
-            };
-            let rules = match (forbid_may, permit_may) {
-                (true, true) => &pair.rules.dynamic,
-                (true, false) => &pair.rules.dynamic_forbids,
-                (false, true) => &pair.rules.dynamic_permits,
-                (false, false) => return Ok(self.join(pair, vec![], vec![])),
-            };
-            response = self
-                .authorizer
-                .is_authorized(&request, rules, &pair.entities);
-            evaluation_error(&response)?;
-            let matched = response.diagnostics().reason();
-            match response.decision() {
-                CedarDecision::Deny => (matched.collect(), vec![]),
-                CedarDecision::Allow => (vec![], matched.collect()),
-            }
-        };
-        Ok(self.join(pair, forbids, permits))
+        let response = self.authorizer.is_authorized(request, rules, entities);
+        evaluation_error(&response)?;
+        let matched = response
+            .diagnostics()
+            .reason()
+            .filter_map(|id| rules.policy(id).map(Policy::id));
+        Ok(match response.decision() {
+            CedarDecision::Deny => (matched.collect(), vec![]),
+            CedarDecision::Allow => (vec![], matched.collect()),
+        })
     }
 
     /// The `infer` request of one call of `pair`, its context the facts the pair's rules read.
@@ -626,22 +627,19 @@ impl PolicyEngine {
         Ok(self.decision(outcome, response.diagnostics().reason()))
     }
 
-    /// The slice of the rules of `dynamic` at `kept`, from the cache or built now (joining
-    /// rules for the screen costs Cedar a parse).
+    /// The slice of the rules of `dynamic` at `kept`, from the cache or built now (a tally
+    /// costs Cedar a parse).
     fn slice(&self, kept: Vec<usize>) -> Result<Arc<Slice>, PolicyError> {
         if let Some(s) = self.slices.read().ok().and_then(|m| m.get(&kept).cloned()) {
             return Ok(s);
         }
         let rules: Vec<&DynamicRule> = kept.iter().filter_map(|&i| self.dynamic.get(i)).collect();
-        let policies = |keep: &dyn Fn(&DynamicRule) -> bool| {
-            subset_of(rules.iter().filter(|r| keep(r)).map(|r| &r.policy))
-        };
+        let post: Vec<&DynamicRule> = rules.iter().copied().filter(|r| r.post).collect();
         let slice = Arc::new(Slice {
-            dynamic: policies(&|_| true)?,
-            dynamic_forbids: policies(&|r| !is_permit(&r.policy))?,
-            dynamic_permits: policies(&|r| is_permit(&r.policy))?,
-            screen: self.screen(&rules),
-            post: policies(&|r| r.post)?,
+            dynamic: subset_of(rules.iter().map(|r| &r.policy))?,
+            tally: Tally::of(&rules),
+            post: subset_of(post.iter().map(|r| &r.policy))?,
+            post_tally: Tally::of(&post),
             reads: ContextReads::union(rules.iter().map(|r| &r.reads)),
         });
         if let Ok(mut m) = self.slices.write() {
@@ -653,47 +651,50 @@ impl PolicyEngine {
         Ok(slice)
     }
 
-    /// The joined rules of per-call `rules` ([`Slice::screen`]).
-    fn screen(&self, rules: &[&DynamicRule]) -> Option<PolicySet> {
-        let mut screen = PolicySet::new();
-        for (id, forbid) in [(&self.any_forbid, true), (&self.any_permit, false)] {
-            let mut group = rules
-                .iter()
-                .filter(|r| is_permit(&r.policy) != forbid)
-                .peekable();
-            if group.peek().is_some() {
-                screen
-                    .add(any_of(group.map(|r| r.condition.as_ref()), id)?)
-                    .ok()?;
-            }
-        }
-        Some(screen)
-    }
-
-    /// The Cedar context of a call with every attribute: [`Self::context_facts`] as restricted
-    /// expressions.
+    /// The Cedar context of a call with every attribute, built the way Cedar builds one: each
+    /// of [`Self::context_facts`] as a restricted expression, which Cedar then evaluates. The
+    /// reference for [`Self::cedar_context`].
     fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
-        self.cedar_context(self.context_facts(ctx, stage), &ContextReads::All)
+        let pairs = self
+            .context_facts(ctx, stage)
+            .into_iter()
+            .map(|(name, fact)| {
+                let value = match fact {
+                    Fact::Bool(b) => RestrictedExpression::new_bool(b),
+                    Fact::Long(n) => RestrictedExpression::new_long(n),
+                    Fact::Str(s) => string(s),
+                    Fact::Set(items) => strings(items),
+                    Fact::Probability(p) => decimal(rounded(p)),
+                };
+                (name.to_owned(), value)
+            });
+        Ok(Context::from_pairs(pairs)?)
     }
 
-    /// The Cedar context of the facts that `reads` covers.
+    /// The Cedar context of the facts that `reads` covers, built from values: the same context
+    /// as Cedar's (`Self::context`, checked at load and by the tests) without building an
+    /// expression per attribute and evaluating it, which was most of the cost of a new call.
     fn cedar_context(
         &self,
         facts: Vec<(&'static str, Fact<'_>)>,
         reads: &ContextReads,
     ) -> Result<Context, PolicyError> {
-        let facts = facts.into_iter().filter(|(name, _)| reads.covers(name));
-        let pairs = facts.map(|(name, fact)| {
+        use cedar_policy_core::ast::{self, Value, ValueKind};
+        let mut values = Vec::with_capacity(facts.len());
+        for (name, fact) in facts.into_iter().filter(|(name, _)| reads.covers(name)) {
             let value = match fact {
-                Fact::Bool(b) => RestrictedExpression::new_bool(b),
-                Fact::Long(n) => RestrictedExpression::new_long(n),
-                Fact::Str(s) => string(s),
-                Fact::Set(items) => strings(items),
-                Fact::Probability(p) => self.confidence(p),
+                Fact::Bool(b) => Value::from(b),
+                Fact::Long(n) => Value::from(n),
+                Fact::Str(s) => Value::from(s),
+                Fact::Set(items) => Value::set(items.into_iter().map(Value::from), None),
+                Fact::Probability(p) => self.confidence(p)?,
             };
-            (name.to_owned(), value)
-        });
-        Ok(Context::from_pairs(pairs)?)
+            values.push((name, value));
+        }
+        match ValueKind::record(values) {
+            ValueKind::Record(attrs) => Ok(Context::from(ast::Context::Value(attrs))),
+            _ => unreachable!("a record"),
+        }
     }
 
     /// Every attribute of a call's Cedar context, by name. The context and the decision memo's
@@ -754,18 +755,29 @@ impl PolicyEngine {
         vec![("terms_current", Fact::Str(&self.terms_version))]
     }
 
-    /// `decimal` of a probability in [0, 1], from the cache.
-    fn confidence(&self, p: f64) -> RestrictedExpression {
-        match confidence_step(p).and_then(|step| self.confidences.get(step)) {
-            Some(cell) => cell
-                .get_or_init(|| decimal((p * 10_000.0).round() / 10_000.0))
-                .clone(),
-            None => decimal(p),
-        }
+    /// The `decimal` value of a probability at four places, from the cache for those in [0, 1]
+    /// (constructing one costs Cedar a parse).
+    fn confidence(&self, p: f64) -> Result<cedar_policy_core::ast::Value, PolicyError> {
+        let build = || -> Result<Option<cedar_policy_core::ast::Value>, PolicyError> {
+            let context = Context::from_pairs([("p".to_owned(), decimal(rounded(p)))])?;
+            match context.as_ref() {
+                cedar_policy_core::ast::Context::Value(attrs) => Ok(attrs.get("p").cloned()),
+                cedar_policy_core::ast::Context::RestrictedResidual(_) => Ok(None),
+            }
+        };
+        let value = match confidence_step(p).and_then(|step| self.confidences.get(step)) {
+            Some(cell) => match cell.get() {
+                Some(v) => Some(v.clone()),
+                None => build()?.map(|v| cell.get_or_init(|| v).clone()),
+            },
+            None => build()?,
+        };
+        value.ok_or(PolicyError::Confidence(p))
     }
 
     /// Builds the facts of a sample call — once with every optional attribute, once with none —
-    /// and checks them against the schema.
+    /// and checks them against the schema, and that the context calls are judged with is the
+    /// one Cedar builds from them.
     fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
         let mismatch = |message: String| PolicyError::SchemaMismatch {
             file: schema_file.to_owned(),
@@ -790,6 +802,13 @@ impl PolicyEngine {
             Entities::from_entities([principal, resource], Some(&self.schema))
                 .map_err(|e| mismatch(chain(&e)))?;
             let context = self.context(&ctx, stage)?;
+            // Calls are judged with contexts built from values; they must be Cedar's own.
+            let built = self.cedar_context(self.context_facts(&ctx, stage), &ContextReads::All)?;
+            if built != context {
+                return Err(mismatch(format!(
+                    "the context built for a call, {built}, is not Cedar's, {context}"
+                )));
+            }
             Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
                 .map_err(|e| mismatch(chain(&e)))?;
         }
@@ -808,6 +827,11 @@ impl PolicyEngine {
         .map_err(|e| mismatch(chain(&e)))?;
         Ok(())
     }
+}
+
+/// A probability at four decimal places, as Cedar judges it.
+fn rounded(p: f64) -> f64 {
+    (p * 10_000.0).round() / 10_000.0
 }
 
 /// A probability outside [0, 1] (or NaN) is [`PolicyError::Confidence`].
@@ -1112,7 +1136,7 @@ fn is_permit(p: &Policy) -> bool {
     p.effect() == cedar_policy::Effect::Permit
 }
 
-/// A rule's condition as one expression in Cedar's JSON form, for [`any_of`]: its clauses
+/// A rule's condition as one expression in Cedar's JSON form, for a [`Tally`]: its clauses
 /// joined by `&&` (an `unless` negated), in order. Only for a rule whose scope leaves principal
 /// and resource open, and the action open or `== action`; `None` for any other, or when the
 /// JSON form cannot be had.
@@ -1149,31 +1173,68 @@ fn condition_of(policy: &Policy, action: &EntityUid) -> Option<serde_json::Value
     Some(all.unwrap_or(json!({"Value": true})))
 }
 
-/// One rule, `id`, that holds where any of the `conditions` ([`condition_of`]) holds:
-/// `permit (principal, action, resource) when { c1 || c2 || … }`. Cedar judges `||` left to
-/// right, so where the joined rule is false without error, every rule is false without error.
-/// `None` if a rule has no condition to join, or there are none.
-fn any_of<'c>(
-    conditions: impl IntoIterator<Item = Option<&'c serde_json::Value>>,
-    id: &PolicyId,
-) -> Option<Policy> {
-    use serde_json::json;
-    let mut any = None;
-    for c in conditions {
-        let c = c?.clone();
-        any = Some(match any {
-            Some(l) => json!({"||": {"left": l, "right": c}}),
-            None => c,
-        });
+/// Rules whose scope matches every `infer` request, judged in one evaluation instead of one
+/// each: a Cedar expression per [`TALLY_WIDTH`] rules, `(if c0 then 1 else 0) + (if c1 then 2
+/// else 0) + …`, whose value is the sum of 2^i over the rules i whose condition
+/// ([`condition_of`]) holds. Cedar's cost is mostly per rule (it builds each rule's condition and
+/// diagnostics anew), so a tally of a dozen rules costs about what two rules do. Each condition
+/// is evaluated as Cedar evaluates its rule, left to right, so it holds, is false or errs in the
+/// tally exactly where the rule does; an error anywhere errs the whole tally, and the caller
+/// then judges rule by rule, which names the rule.
+struct Tally {
+    /// Each expression, with the ids of its rules in bit order and whether each is a permit.
+    parts: Vec<(Expression, Vec<(PolicyId, bool)>)>,
+}
+
+/// Most rules in one tally expression: their bits must fit a Cedar `Long` (63 bits and sign).
+const TALLY_WIDTH: usize = 62;
+
+impl Tally {
+    /// The tally of `rules`; `None` if some rule's condition cannot be taken out of it (its
+    /// scope narrows principal, action or resource).
+    fn of(rules: &[&DynamicRule]) -> Option<Self> {
+        use std::fmt::Write;
+        let mut parts = Vec::new();
+        for chunk in rules.chunks(TALLY_WIDTH) {
+            let mut text = String::new();
+            for (i, rule) in chunk.iter().enumerate() {
+                let condition: cedar_policy_core::est::Expr =
+                    serde_json::from_value(rule.condition.clone()?).ok()?;
+                let plus = if i == 0 { "" } else { " + " };
+                write!(text, "{plus}(if ({condition}) then {} else 0)", 1i64 << i).ok()?;
+            }
+            let ids = chunk
+                .iter()
+                .map(|r| (r.policy.id().clone(), is_permit(&r.policy)))
+                .collect();
+            parts.push((text.parse().ok()?, ids));
+        }
+        Some(Self { parts })
     }
-    let joined = json!({
-        "effect": "permit",
-        "principal": {"op": "All"},
-        "action": {"op": "All"},
-        "resource": {"op": "All"},
-        "conditions": [{"kind": "when", "body": any?}],
-    });
-    Policy::from_json(Some(id.clone()), joined).ok()
+
+    /// The forbids and the permits that hold for `request`; `None` if a condition erred.
+    fn held(
+        &self,
+        request: &Request,
+        entities: &Entities,
+    ) -> Option<(Vec<&PolicyId>, Vec<&PolicyId>)> {
+        let (mut forbids, mut permits) = (Vec::new(), Vec::new());
+        for (expression, ids) in &self.parts {
+            let Ok(EvalResult::Long(sum)) = eval_expression(request, entities, expression) else {
+                return None;
+            };
+            for (i, (id, permit)) in ids.iter().enumerate() {
+                if sum & (1 << i) != 0 {
+                    if *permit {
+                        permits.push(id);
+                    } else {
+                        forbids.push(id);
+                    }
+                }
+            }
+        }
+        Some((forbids, permits))
+    }
 }
 
 /// The operands of a chain of `&&`, left to right.
@@ -1301,35 +1362,165 @@ mod tests {
     }
 
     #[test]
-    fn joined_rules_hold_where_any_of_theirs_holds() {
+    fn a_tally_names_the_rules_whose_conditions_hold() {
         let infer = uid(&facts::ACTION, "infer");
-        let id = PolicyId::new("any");
-        let parse = |text: &str| Policy::parse(None, text).unwrap();
+        let rule = |text: &str| {
+            let policy = Policy::parse(Some(PolicyId::new(text)), text).unwrap();
+            DynamicRule {
+                condition: condition_of(&policy, &infer),
+                reads: ContextReads::of(&policy),
+                post: false,
+                policy,
+            }
+        };
         let rules = [
-            parse(
-                r#"forbid (principal, action == Action::"infer", resource) when { context.a } unless { principal.b };"#,
+            rule(
+                r#"forbid (principal, action == Action::"infer", resource) when { context.a } unless { context.b };"#,
             ),
-            parse(r#"forbid (principal, action, resource) when { context.c && resource.d };"#),
-            parse(r#"forbid (principal, action == Action::"infer", resource);"#),
+            rule(r#"forbid (principal, action, resource) when { context.n > 2 && context.a };"#),
+            rule(r#"permit (principal, action == Action::"infer", resource);"#),
+            rule(r#"permit (principal, action, resource) when { context.n + 1 > 4 };"#),
         ];
-        let conditions: Vec<_> = rules.iter().map(|r| condition_of(r, &infer)).collect();
-        let joined = any_of(conditions.iter().map(Option::as_ref), &id).unwrap();
-        let want = parse(
-            "permit (principal, action, resource) \
-             when { (context.a && !principal.b) || (context.c && resource.d) || true };",
-        );
-        assert_eq!(joined.to_json().unwrap(), want.to_json().unwrap());
-        // A scope that narrows principal, resource or action is not joined.
+        let tally = Tally::of(&rules.iter().collect::<Vec<_>>()).unwrap();
+        let entities = Entities::empty();
+        let request = |a: bool, b: bool, n: i64| {
+            let context = Context::from_pairs([
+                ("a".to_owned(), RestrictedExpression::new_bool(a)),
+                ("b".to_owned(), RestrictedExpression::new_bool(b)),
+                ("n".to_owned(), RestrictedExpression::new_long(n)),
+            ])
+            .unwrap();
+            let principal = uid(&facts::CALLER, "c");
+            let resource = uid(&facts::MODEL, "m");
+            Request::new(principal, infer.clone(), resource, context, None).unwrap()
+        };
+        let mut all = PolicySet::new();
+        for r in &rules {
+            all.add(r.policy.clone()).unwrap();
+        }
+        let authorizer = Authorizer::new();
+        for (a, b, n) in [
+            (true, false, 3),
+            (true, true, 3),
+            (false, false, 9),
+            (true, false, 0),
+        ] {
+            let req = request(a, b, n);
+            let (forbids, permits) = tally.held(&req, &entities).unwrap();
+            // Each rule judged alone holds exactly where the tally says it does.
+            for (r, _) in rules.iter().zip(0..) {
+                let mut one = PolicySet::new();
+                one.add(r.policy.clone()).unwrap();
+                let holds = authorizer
+                    .is_authorized(&req, &one, &entities)
+                    .diagnostics()
+                    .reason()
+                    .next()
+                    .is_some();
+                let id = r.policy.id();
+                let named = forbids.contains(&id) || permits.contains(&id);
+                assert_eq!(holds, named, "{id} at a={a} b={b} n={n}");
+            }
+            assert!(permits.iter().all(|id| is_permit(all.policy(id).unwrap())));
+            assert!(forbids.iter().all(|id| !is_permit(all.policy(id).unwrap())));
+        }
+        // A condition that errs (overflow) errs the whole tally: the caller judges rule by rule.
+        assert!(tally
+            .held(&request(false, false, i64::MAX), &entities)
+            .is_none());
+        // A scope that narrows principal, resource or action gives no tally.
         for narrow in [
             r#"forbid (principal == Caller::"x", action == Action::"infer", resource);"#,
             r#"forbid (principal, action == Action::"infer", resource is Model);"#,
             r#"forbid (principal, action == Action::"audit", resource);"#,
             r#"forbid (principal, action in [Action::"infer"], resource);"#,
         ] {
-            let narrow = parse(narrow);
-            assert!(condition_of(&narrow, &infer).is_none(), "{narrow}");
-            let conditions = [conditions[0].as_ref(), None];
-            assert!(any_of(conditions, &id).is_none());
+            let narrow = rule(narrow);
+            assert!(narrow.condition.is_none(), "{}", narrow.policy);
+            assert!(Tally::of(&[&rules[0], &narrow]).is_none());
+        }
+    }
+
+    #[test]
+    fn a_tally_holds_more_rules_than_one_long_has_bits() {
+        let infer = uid(&facts::ACTION, "infer");
+        let rules: Vec<DynamicRule> = (0..130)
+            .map(|i| {
+                let text = format!(
+                    r#"forbid (principal, action == Action::"infer", resource) when {{ context.n == {} }};"#,
+                    i % 70
+                );
+                let policy = Policy::parse(Some(PolicyId::new(format!("r{i}"))), text).unwrap();
+                DynamicRule {
+                    condition: condition_of(&policy, &infer),
+                    reads: ContextReads::of(&policy),
+                    post: false,
+                    policy,
+                }
+            })
+            .collect();
+        let tally = Tally::of(&rules.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(tally.parts.len(), 3);
+        let context =
+            Context::from_pairs([("n".to_owned(), RestrictedExpression::new_long(61))]).unwrap();
+        let request = Request::new(
+            uid(&facts::CALLER, "c"),
+            infer,
+            uid(&facts::MODEL, "m"),
+            context,
+            None,
+        )
+        .unwrap();
+        let (forbids, permits) = tally.held(&request, &Entities::empty()).unwrap();
+        let names: Vec<String> = forbids.iter().map(|id| id.to_string()).collect();
+        assert_eq!(names, ["r61"]);
+        assert!(permits.is_empty());
+        let context =
+            Context::from_pairs([("n".to_owned(), RestrictedExpression::new_long(5))]).unwrap();
+        let request = Request::new(
+            uid(&facts::CALLER, "c"),
+            uid(&facts::ACTION, "infer"),
+            uid(&facts::MODEL, "m"),
+            context,
+            None,
+        )
+        .unwrap();
+        let (forbids, _) = tally.held(&request, &Entities::empty()).unwrap();
+        let names: Vec<String> = forbids.iter().map(|id| id.to_string()).collect();
+        assert_eq!(names, ["r5", "r75"]);
+    }
+
+    #[test]
+    fn contexts_built_from_values_are_cedars_own() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let engine = PolicyEngine::load(&root.join("policies")).unwrap();
+        let params = serde_json::json!({
+            "purpose": "medical-triage", "data_categories": ["health", "children", "personal"],
+            "consent": true, "terms_version": "2026-01"
+        });
+        let with_params = CallContext::from_parameters(params.as_object().unwrap())
+            .unwrap()
+            .with_pii(super::super::detect::scan([
+                "a@b.example, 4111 1111 1111 1111",
+            ]))
+            .with_input_bytes(70_000);
+        for ctx in [CallContext::default(), CallContext::sample(), with_params] {
+            for stage in [
+                Stage::Pre,
+                Stage::Post(None),
+                Stage::Post(Some(0.0)),
+                Stage::Post(Some(0.61)),
+                Stage::Post(Some(0.123_456)),
+                Stage::Post(Some(1.0)),
+            ] {
+                let reference = engine.context(&ctx, stage).unwrap();
+                // Twice: the second time the probability comes from the cache.
+                for _ in 0..2 {
+                    let facts = engine.context_facts(&ctx, stage);
+                    let built = engine.cedar_context(facts, &ContextReads::All).unwrap();
+                    assert_eq!(built, reference, "{stage:?}");
+                }
+            }
         }
     }
 
@@ -1353,12 +1544,14 @@ mod tests {
         assert!(ids.contains("privacy.consent-required"), "{ids:?}");
         assert!(!pair.rules.reads.covers("input_bytes") && !pair.rules.reads.covers("commercial"));
         // The sample model sets no confidence threshold, so neither human-review permit can
-        // hold: the screen is the joined forbids alone.
+        // hold; every rule kept is in the tally, and none is post-inference.
         assert!(!ids.contains("liability.human-review"), "{ids:?}");
+        let tally = pair.rules.tally.as_ref().unwrap();
         assert_eq!(
-            pair.rules.screen.as_ref().map(|s| s.policies().count()),
-            Some(1)
+            tally.parts.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
+            ids.len()
         );
+        assert!(pair.rules.post_tally.as_ref().unwrap().parts.is_empty());
         // Terms of use: judged once per pair, with the constant context.
         assert!(engine
             .static_forbids
