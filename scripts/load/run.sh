@@ -2,12 +2,12 @@
 # Load test: audited calls (policy + ledger + receipt) against bare calls (the same server binary
 # and model with policy and ledger switched off), side by side in one run, at 32 and 256
 # connections. Needs wrk (`apt-get install wrk`) and a release build (`make build`).
-# Usage: scripts/load/run.sh [seconds per run, default 15]
+# Usage: scripts/load/run.sh [seconds per run, default 15]; VOUCH_BIN picks another binary (A/B).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-15}"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
-bin=./target/release/vouch
+bin="${VOUCH_BIN:-./target/release/vouch}"
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 2; }
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$PWD/.ort/lib/libonnxruntime.so.1.32.0}"
 
