@@ -116,9 +116,9 @@ struct DynamicRule {
     policy: Policy,
     reads: ContextReads,
     post: bool,
-    /// Its condition, for a [`Tally`] ([`condition_of`]), built at load: getting a rule's JSON
-    /// form costs Cedar a parse.
-    condition: Option<serde_json::Value>,
+    /// Its condition as Cedar text, for a [`Tally`] ([`condition_text`]), built at load:
+    /// getting a rule's JSON form costs Cedar a parse.
+    condition: Option<String>,
 }
 
 /// Context attributes whose value is the same for every call (they come from the bundle).
@@ -1072,7 +1072,7 @@ fn split_by_reads(
                 policy: policy.clone(),
                 post: reads.covers("post_inference") || reads.covers("confidence"),
                 reads,
-                condition: condition_of(policy, action),
+                condition: condition_text(policy, action),
             });
         }
     }
@@ -1136,7 +1136,7 @@ fn is_permit(p: &Policy) -> bool {
     p.effect() == cedar_policy::Effect::Permit
 }
 
-/// A rule's condition as one expression in Cedar's JSON form, for a [`Tally`]: its clauses
+/// A rule's condition as one expression in Cedar's JSON form ([`condition_text`]): its clauses
 /// joined by `&&` (an `unless` negated), in order. Only for a rule whose scope leaves principal
 /// and resource open, and the action open or `== action`; `None` for any other, or when the
 /// JSON form cannot be had.
@@ -1176,7 +1176,7 @@ fn condition_of(policy: &Policy, action: &EntityUid) -> Option<serde_json::Value
 /// Rules whose scope matches every `infer` request, judged in one evaluation instead of one
 /// each: a Cedar expression per [`TALLY_WIDTH`] rules, `(if c0 then 1 else 0) + (if c1 then 2
 /// else 0) + …`, whose value is the sum of 2^i over the rules i whose condition
-/// ([`condition_of`]) holds. Cedar's cost is mostly per rule (it builds each rule's condition and
+/// ([`condition_text`]) holds. Cedar's cost is mostly per rule (it builds each rule's condition and
 /// diagnostics anew), so a tally of a dozen rules costs about what two rules do. Each condition
 /// is evaluated as Cedar evaluates its rule, left to right, so it holds, is false or errs in the
 /// tally exactly where the rule does; an error anywhere errs the whole tally, and the caller
@@ -1198,8 +1198,7 @@ impl Tally {
         for chunk in rules.chunks(TALLY_WIDTH) {
             let mut text = String::new();
             for (i, rule) in chunk.iter().enumerate() {
-                let condition: cedar_policy_core::est::Expr =
-                    serde_json::from_value(rule.condition.clone()?).ok()?;
+                let condition = rule.condition.as_deref()?;
                 let plus = if i == 0 { "" } else { " + " };
                 write!(text, "{plus}(if ({condition}) then {} else 0)", 1i64 << i).ok()?;
             }
@@ -1235,6 +1234,25 @@ impl Tally {
         }
         Some((forbids, permits))
     }
+}
+
+/// A rule's condition ([`condition_of`]) as Cedar text, for a [`Tally`]: printed from its JSON
+/// form, and kept only if Cedar parses the text back to the very same JSON, so that the tally
+/// judges exactly the rule's condition. `None` otherwise: then no slice holding the rule has a
+/// tally, and its rules are judged as policies.
+fn condition_text(policy: &Policy, action: &EntityUid) -> Option<String> {
+    let condition = condition_of(policy, action)?;
+    let expr: cedar_policy_core::est::Expr = serde_json::from_value(condition.clone()).ok()?;
+    let text = expr.to_string();
+    let back = Policy::parse(
+        None,
+        format!("permit (principal, action, resource) when {{ {text} }};"),
+    )
+    .ok()?
+    .to_json()
+    .ok()?;
+    let body = back.get("conditions")?.get(0)?.get("body")?;
+    (body == &condition).then_some(text)
 }
 
 /// The operands of a chain of `&&`, left to right.
@@ -1367,7 +1385,7 @@ mod tests {
         let rule = |text: &str| {
             let policy = Policy::parse(Some(PolicyId::new(text)), text).unwrap();
             DynamicRule {
-                condition: condition_of(&policy, &infer),
+                condition: condition_text(&policy, &infer),
                 reads: ContextReads::of(&policy),
                 post: false,
                 policy,
@@ -1452,7 +1470,7 @@ mod tests {
                 );
                 let policy = Policy::parse(Some(PolicyId::new(format!("r{i}"))), text).unwrap();
                 DynamicRule {
-                    condition: condition_of(&policy, &infer),
+                    condition: condition_text(&policy, &infer),
                     reads: ContextReads::of(&policy),
                     post: false,
                     policy,
@@ -1546,6 +1564,8 @@ mod tests {
         // The sample model sets no confidence threshold, so neither human-review permit can
         // hold; every rule kept is in the tally, and none is post-inference.
         assert!(!ids.contains("liability.human-review"), "{ids:?}");
+        // Every shipped per-call rule prints as Cedar text that parses back to itself.
+        assert!(engine.dynamic.iter().all(|r| r.condition.is_some()));
         let tally = pair.rules.tally.as_ref().unwrap();
         assert_eq!(
             tally.parts.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
