@@ -740,3 +740,135 @@ fn shared_types_are_send_and_sync() {
     shared::<CallContext>();
     shared::<vouch::policy::Decision>();
 }
+
+/// Random calls — any test caller, any fixture model, parameters drawn from the values the rules
+/// test (and some they do not), personal data in the text or not, input sizes either side of the
+/// free-tier limit, before or after inference — get from the engine's shortcuts (the per-pair
+/// rules, the guards, the tally, the context built from values, the memo, `decide_after`) what
+/// one Cedar request over every rule with Cedar's own context gives (`run` checks every path).
+#[test]
+fn random_calls_get_the_reference_decision() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::cell::Cell;
+    const CALLERS: [&str; 5] = ["clinic", "clinic-solo", "startup", "lab-cn", "stale"];
+    const MODELS: [&str; 6] = [
+        "clinic-high",
+        "licensed-model",
+        "nc-research",
+        "open-minimal",
+        "open-minimal:0.9",
+        "open-minimal:0.8",
+    ];
+    const PURPOSES: [Option<&str>; 5] = [
+        Some("medical-triage"),
+        None,
+        Some("research"),
+        Some("support-triage"),
+        Some("marketing"),
+    ];
+    const CATEGORIES: [&str; 7] = [
+        "personal",
+        "health",
+        "genetic",
+        "biometric",
+        "children",
+        "financial",
+        "government-id",
+    ];
+    const TEXTS: [&str; 5] = [
+        "patient note, no identifiers",
+        "",
+        "write to jane.doe@example.com",
+        "ID 11010519491231002X on file",
+        "card 4111 1111 1111 1111",
+    ];
+    let engine = engine();
+    // Each draw leans towards the first choice (a clinic triaging health data with consent on
+    // the high-risk model), so that many calls are allowed before inference and reach the
+    // post-inference rules; the rest of the time any value is drawn.
+    let pick = |n: usize| prop_oneof![3 => Just(0usize), 1 => 0..n];
+    let flag = || prop_oneof![1 => Just(None), 1 => Just(Some(false)), 6 => Just(Some(true))];
+    let health = BTreeSet::from([1usize]);
+    let call = (
+        (
+            pick(CALLERS.len()),
+            pick(MODELS.len()),
+            pick(PURPOSES.len()),
+        ),
+        (flag(), flag(), flag()),
+        (
+            prop_oneof![
+                3 => Just(health),
+                1 => proptest::collection::btree_set(0..CATEGORIES.len(), 0..3)
+            ],
+            prop_oneof![Just(None), Just(Some("2026-01")), Just(Some("2025-06"))],
+            pick(TEXTS.len()),
+        ),
+        prop_oneof![
+            3 => Just(100u64),
+            1 => Just(65_536),
+            1 => Just(65_537),
+            1 => 0..200_000u64
+        ],
+        prop_oneof![
+            Just(None),
+            Just(Some(None)),
+            (0.0..=1.0f64).prop_map(|p| Some(Some(p))),
+            Just(Some(Some(0.8))),
+        ],
+    );
+    let (denied, allowed, obliged) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    let mut runner = TestRunner::new(Config {
+        cases: 400,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &call,
+            |((c, m, p), (commercial, consent, separate), (cats, terms, t), bytes, stage)| {
+                let mut params = serde_json::Map::new();
+                if let Some(p) = PURPOSES[p] {
+                    params.insert("purpose".into(), json!(p));
+                }
+                for (name, v) in [
+                    ("commercial", commercial),
+                    ("consent", consent),
+                    ("separate_consent", separate),
+                ] {
+                    if let Some(v) = v {
+                        params.insert(name.into(), json!(v));
+                    }
+                }
+                if !cats.is_empty() {
+                    let cats: Vec<&str> = cats.iter().map(|&i| CATEGORIES[i]).collect();
+                    params.insert("data_categories".into(), json!(cats));
+                }
+                if let Some(terms) = terms {
+                    params.insert("terms_version".into(), json!(terms));
+                }
+                let mut sc = s("random call", CALLERS[c], MODELS[m])
+                    .params(Value::Object(params))
+                    .text(TEXTS[t])
+                    .bytes(bytes);
+                if let Some(p) = stage {
+                    sc = sc.post(p);
+                }
+                // Twice: the second answer comes from the memo.
+                for _ in 0..2 {
+                    let d = run(&engine, &sc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let seen = if d.is_allowed() { &allowed } else { &denied };
+                    seen.set(seen.get() + 1);
+                    if !d.obligations.is_empty() {
+                        obliged.set(obliged.get() + 1);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    // The draws reached every kind of answer, obligations included.
+    let counts = (denied.get(), allowed.get(), obliged.get());
+    assert!(counts.0 > 0 && counts.1 > 0 && counts.2 > 0, "{counts:?}");
+    println!("denied, allowed, of those with obligations: {counts:?}");
+}
