@@ -1,6 +1,7 @@
 //! Policy benchmarks: one decision per call (facts built from caller, manifest and context, then
-//! Cedar, or the decision memo for a context judged before) before and after inference, and detector throughput on 1 KiB texts with and without
-//! personal data. Figures go to `docs/BENCHMARKS.md` (`## Policy`).
+//! Cedar, or the decision memo for a context judged before) before and after inference, and
+//! detector throughput on 1 KiB texts with and without personal data. Figures go to
+//! `docs/BENCHMARKS.md` (`## Policy`).
 //!
 //! `cargo bench --bench policy`
 

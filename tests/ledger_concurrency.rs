@@ -65,8 +65,8 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
 }
 
 /// Closing while appends are in flight: every append answered Ok is in the store after a
-/// reopen, and nothing else is (the writer hands its last blocks to the syncer, which flushes
-/// and answers them before the ledger closes).
+/// reopen, and nothing else is (the writer writes, flushes and answers what it took before
+/// the ledger closes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn closing_answers_every_append_it_took() {
     let dir = tempfile::tempdir().unwrap();

@@ -106,6 +106,19 @@ const MAX_INLINE_BELOW_US: u64 = 10_000;
 /// Longest group-commit wait accepted, in microseconds.
 const MAX_COMMIT_WAIT_US: u64 = 100_000;
 
+/// A setting in microseconds (`name` as the flag and the file spell it): `value`, else
+/// `default`; more than `max` is refused.
+fn micros(name: &str, value: Option<u64>, default: u64, max: u64) -> Result<Duration, String> {
+    let us = value.unwrap_or(default);
+    if us > max {
+        return Err(format!(
+            "{name}: {us} is more than {max} ({} ms)",
+            max / 1000
+        ));
+    }
+    Ok(Duration::from_micros(us))
+}
+
 fn settings(args: Args) -> Result<Settings, String> {
     let file: FileConfig = match &args.config {
         None => FileConfig::default(),
@@ -127,20 +140,20 @@ fn settings(args: Args) -> Result<Settings, String> {
         .workers
         .or(file.workers)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let commit_wait_us = args.commit_wait_us.or(file.commit_wait_us).unwrap_or(500);
-    if commit_wait_us > MAX_COMMIT_WAIT_US {
-        return Err(format!(
-            "commit_wait_us: {commit_wait_us} is more than {MAX_COMMIT_WAIT_US} (100 ms)"
-        ));
-    }
-    let inline_below_us = args.inline_below_us.or(file.inline_below_us).unwrap_or(100);
-    if inline_below_us > MAX_INLINE_BELOW_US {
-        return Err(format!(
-            "inline_below_us: {inline_below_us} is more than {MAX_INLINE_BELOW_US} (10 ms)"
-        ));
-    }
+    let commit_wait = micros(
+        "commit_wait_us",
+        args.commit_wait_us.or(file.commit_wait_us),
+        500,
+        MAX_COMMIT_WAIT_US,
+    )?;
+    let inline_below = micros(
+        "inline_below_us",
+        args.inline_below_us.or(file.inline_below_us),
+        100,
+        MAX_INLINE_BELOW_US,
+    )?;
     Ok(Settings {
-        inline_below: Duration::from_micros(inline_below_us),
+        inline_below,
         bind: args
             .bind
             .or(file.bind)
@@ -167,7 +180,7 @@ fn settings(args: Args) -> Result<Settings, String> {
             bare: args.bench_bare,
         },
         ledger: LedgerConfig {
-            max_wait: Duration::from_micros(commit_wait_us),
+            max_wait: commit_wait,
             ..LedgerConfig::default()
         },
         demo: args.demo,

@@ -97,15 +97,28 @@ struct Pair {
 /// Per-call rules, in the forms a call judges them in. Pairs whose guards keep the same rules
 /// share one.
 struct Slice {
-    dynamic: PolicySet,
-    /// `dynamic` as one expression ([`Tally`]); `None` where some rule's condition cannot be
-    /// taken out of it.
-    tally: Option<Tally>,
+    dynamic: RuleGroup,
     /// Those of `dynamic` that read post-inference facts.
-    post: PolicySet,
-    post_tally: Option<Tally>,
+    post: RuleGroup,
     /// The context attributes `dynamic` reads: the call's context and memo key hold only these.
     reads: ContextReads,
+}
+
+/// Per-call rules as Cedar judges them one by one, and as one [`Tally`] (`None` where some
+/// rule's condition cannot be taken out of it).
+struct RuleGroup {
+    set: PolicySet,
+    tally: Option<Tally>,
+}
+
+impl RuleGroup {
+    fn of<'r>(rules: impl IntoIterator<Item = &'r DynamicRule>) -> Result<Self, PolicyError> {
+        let rules: Vec<&DynamicRule> = rules.into_iter().collect();
+        Ok(Self {
+            set: subset_of(rules.iter().map(|r| &r.policy))?,
+            tally: Tally::of(&rules),
+        })
+    }
 }
 
 /// Most slices kept; past it the cache starts again.
@@ -300,17 +313,8 @@ impl PolicyEngine {
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
         let request = self.call_request(pair, facts)?;
-        let (forbids, permits) = self.held(
-            &request,
-            &pair.entities,
-            &pair.rules.post,
-            pair.rules.post_tally.as_ref(),
-        )?;
-        let post = match (forbids.is_empty(), permits.is_empty()) {
-            (false, _) => self.decision(Outcome::Deny, forbids),
-            (true, false) => self.decision(Outcome::Allow, permits),
-            (true, true) => self.decision(Outcome::Deny, []),
-        };
+        let (forbids, permits) = self.held(&request, &pair.entities, &pair.rules.post)?;
+        let post = self.verdict(forbids, permits);
         let is_post = |id: &super::RuleId| self.post_rule_ids.contains(id);
         if post.outcome == Outcome::Deny && !post.rules.is_empty() {
             // A post-inference forbid rule matched.
@@ -447,32 +451,27 @@ impl PolicyEngine {
         pair: &Pair,
         facts: Vec<(&'static str, Fact<'_>)>,
     ) -> Result<Decision, PolicyError> {
-        if pair.rules.dynamic.is_empty() {
+        if pair.rules.dynamic.set.is_empty() {
             return Ok(self.join(pair, vec![], vec![]));
         }
         let request = self.call_request(pair, facts)?;
-        let (forbids, permits) = self.held(
-            &request,
-            &pair.entities,
-            &pair.rules.dynamic,
-            pair.rules.tally.as_ref(),
-        )?;
+        let (forbids, permits) = self.held(&request, &pair.entities, &pair.rules.dynamic)?;
         Ok(self.join(pair, forbids, permits))
     }
 
     /// The forbids and the permits of `rules` that hold for `request`: from one evaluation of
-    /// their `tally`, or, where there is none or it errs, from Cedar judging each rule (which
+    /// their tally, or, where there is none or it errs, from Cedar judging each rule (which
     /// then names the rule that erred).
     fn held<'r>(
         &self,
         request: &Request,
         entities: &Entities,
-        rules: &'r PolicySet,
-        tally: Option<&'r Tally>,
+        rules: &'r RuleGroup,
     ) -> Result<(Vec<&'r PolicyId>, Vec<&'r PolicyId>), PolicyError> {
-        if let Some(held) = tally.and_then(|t| t.held(request, entities)) {
+        if let Some(held) = rules.tally.as_ref().and_then(|t| t.held(request, entities)) {
             return Ok(held);
         }
+        let rules = &rules.set;
         // Cedar: any forbid that holds denies, and the forbids that hold are the reasons; else
         // the permits that hold allow, and are the reasons; else deny with no reason.
         let response = self.authorizer.is_authorized(request, rules, entities);
@@ -504,17 +503,21 @@ impl PolicyEngine {
 
     /// The decision from the per-call forbids and permits that hold, and the pair's static ones.
     fn join(&self, pair: &Pair, forbids: Vec<&PolicyId>, permits: Vec<&PolicyId>) -> Decision {
-        if !forbids.is_empty() || !pair.forbids.is_empty() {
-            let ids = forbids.into_iter().chain(&pair.forbids);
-            return self.decision(Outcome::Deny, ids);
+        self.verdict(
+            forbids.into_iter().chain(&pair.forbids).collect(),
+            permits.into_iter().chain(&pair.permits).collect(),
+        )
+    }
+
+    /// Cedar's verdict from the forbids and the permits that hold: any forbid denies, with the
+    /// forbids as reasons; else the permits allow, with the permits as reasons; else deny with
+    /// no reason.
+    fn verdict(&self, forbids: Vec<&PolicyId>, permits: Vec<&PolicyId>) -> Decision {
+        match (forbids.is_empty(), permits.is_empty()) {
+            (false, _) => self.decision(Outcome::Deny, forbids),
+            (true, false) => self.decision(Outcome::Allow, permits),
+            (true, true) => self.decision(Outcome::Deny, []),
         }
-        let ids: Vec<&PolicyId> = permits.into_iter().chain(&pair.permits).collect();
-        let outcome = if ids.is_empty() {
-            Outcome::Deny
-        } else {
-            Outcome::Allow
-        };
-        self.decision(outcome, ids)
     }
 
     /// The entity store of `caller` and `model`, and the static rules' verdict for them, from
@@ -634,12 +637,9 @@ impl PolicyEngine {
             return Ok(s);
         }
         let rules: Vec<&DynamicRule> = kept.iter().filter_map(|&i| self.dynamic.get(i)).collect();
-        let post: Vec<&DynamicRule> = rules.iter().copied().filter(|r| r.post).collect();
         let slice = Arc::new(Slice {
-            dynamic: subset_of(rules.iter().map(|r| &r.policy))?,
-            tally: Tally::of(&rules),
-            post: subset_of(post.iter().map(|r| &r.policy))?,
-            post_tally: Tally::of(&post),
+            dynamic: RuleGroup::of(rules.iter().copied())?,
+            post: RuleGroup::of(rules.iter().copied().filter(|r| r.post))?,
             reads: ContextReads::union(rules.iter().map(|r| &r.reads)),
         });
         if let Ok(mut m) = self.slices.write() {
@@ -758,21 +758,23 @@ impl PolicyEngine {
     /// The `decimal` value of a probability at four places, from the cache for those in [0, 1]
     /// (constructing one costs Cedar a parse).
     fn confidence(&self, p: f64) -> Result<cedar_policy_core::ast::Value, PolicyError> {
-        let build = || -> Result<Option<cedar_policy_core::ast::Value>, PolicyError> {
+        use cedar_policy_core::ast::Context as Values;
+        let build = || {
             let context = Context::from_pairs([("p".to_owned(), decimal(rounded(p)))])?;
             match context.as_ref() {
-                cedar_policy_core::ast::Context::Value(attrs) => Ok(attrs.get("p").cloned()),
-                cedar_policy_core::ast::Context::RestrictedResidual(_) => Ok(None),
+                Values::Value(attrs) => attrs.get("p").cloned(),
+                Values::RestrictedResidual(_) => None,
             }
+            .ok_or(PolicyError::Confidence(p))
         };
-        let value = match confidence_step(p).and_then(|step| self.confidences.get(step)) {
-            Some(cell) => match cell.get() {
-                Some(v) => Some(v.clone()),
-                None => build()?.map(|v| cell.get_or_init(|| v).clone()),
-            },
-            None => build()?,
+        let Some(cell) = confidence_step(p).and_then(|step| self.confidences.get(step)) else {
+            return build();
         };
-        value.ok_or(PolicyError::Confidence(p))
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
+        }
+        let v = build()?;
+        Ok(cell.get_or_init(|| v).clone())
     }
 
     /// Builds the facts of a sample call — once with every optional attribute, once with none —
@@ -1336,6 +1338,30 @@ outputs = []"#,
 mod tests {
     use super::*;
 
+    /// A per-call rule of `text`, named `id`.
+    fn dynamic_rule(id: &str, text: &str) -> DynamicRule {
+        let policy = Policy::parse(Some(PolicyId::new(id)), text).unwrap();
+        DynamicRule {
+            condition: condition_text(&policy, &uid(&facts::ACTION, "infer")),
+            reads: ContextReads::of(&policy),
+            post: false,
+            policy,
+        }
+    }
+
+    /// An `infer` request with the context `attrs`.
+    fn infer_request<const N: usize>(attrs: [(&str, RestrictedExpression); N]) -> Request {
+        let context = Context::from_pairs(attrs.map(|(k, v)| (k.to_owned(), v))).unwrap();
+        Request::new(
+            uid(&facts::CALLER, "c"),
+            uid(&facts::ACTION, "infer"),
+            uid(&facts::MODEL, "m"),
+            context,
+            None,
+        )
+        .unwrap()
+    }
+
     fn guard(rule: &str) -> serde_json::Value {
         let policy = Policy::parse(None, rule).unwrap();
         guard_of(&policy).unwrap().to_json().unwrap()
@@ -1381,16 +1407,7 @@ mod tests {
 
     #[test]
     fn a_tally_names_the_rules_whose_conditions_hold() {
-        let infer = uid(&facts::ACTION, "infer");
-        let rule = |text: &str| {
-            let policy = Policy::parse(Some(PolicyId::new(text)), text).unwrap();
-            DynamicRule {
-                condition: condition_text(&policy, &infer),
-                reads: ContextReads::of(&policy),
-                post: false,
-                policy,
-            }
-        };
+        let rule = |text: &str| dynamic_rule(text, text);
         let rules = [
             rule(
                 r#"forbid (principal, action == Action::"infer", resource) when { context.a } unless { context.b };"#,
@@ -1402,15 +1419,11 @@ mod tests {
         let tally = Tally::of(&rules.iter().collect::<Vec<_>>()).unwrap();
         let entities = Entities::empty();
         let request = |a: bool, b: bool, n: i64| {
-            let context = Context::from_pairs([
-                ("a".to_owned(), RestrictedExpression::new_bool(a)),
-                ("b".to_owned(), RestrictedExpression::new_bool(b)),
-                ("n".to_owned(), RestrictedExpression::new_long(n)),
+            infer_request([
+                ("a", RestrictedExpression::new_bool(a)),
+                ("b", RestrictedExpression::new_bool(b)),
+                ("n", RestrictedExpression::new_long(n)),
             ])
-            .unwrap();
-            let principal = uid(&facts::CALLER, "c");
-            let resource = uid(&facts::MODEL, "m");
-            Request::new(principal, infer.clone(), resource, context, None).unwrap()
         };
         let mut all = PolicySet::new();
         for r in &rules {
@@ -1461,51 +1474,25 @@ mod tests {
 
     #[test]
     fn a_tally_holds_more_rules_than_one_long_has_bits() {
-        let infer = uid(&facts::ACTION, "infer");
         let rules: Vec<DynamicRule> = (0..130)
             .map(|i| {
                 let text = format!(
                     r#"forbid (principal, action == Action::"infer", resource) when {{ context.n == {} }};"#,
                     i % 70
                 );
-                let policy = Policy::parse(Some(PolicyId::new(format!("r{i}"))), text).unwrap();
-                DynamicRule {
-                    condition: condition_text(&policy, &infer),
-                    reads: ContextReads::of(&policy),
-                    post: false,
-                    policy,
-                }
+                dynamic_rule(&format!("r{i}"), &text)
             })
             .collect();
         let tally = Tally::of(&rules.iter().collect::<Vec<_>>()).unwrap();
         assert_eq!(tally.parts.len(), 3);
-        let context =
-            Context::from_pairs([("n".to_owned(), RestrictedExpression::new_long(61))]).unwrap();
-        let request = Request::new(
-            uid(&facts::CALLER, "c"),
-            infer,
-            uid(&facts::MODEL, "m"),
-            context,
-            None,
-        )
-        .unwrap();
-        let (forbids, permits) = tally.held(&request, &Entities::empty()).unwrap();
-        let names: Vec<String> = forbids.iter().map(|id| id.to_string()).collect();
-        assert_eq!(names, ["r61"]);
-        assert!(permits.is_empty());
-        let context =
-            Context::from_pairs([("n".to_owned(), RestrictedExpression::new_long(5))]).unwrap();
-        let request = Request::new(
-            uid(&facts::CALLER, "c"),
-            uid(&facts::ACTION, "infer"),
-            uid(&facts::MODEL, "m"),
-            context,
-            None,
-        )
-        .unwrap();
-        let (forbids, _) = tally.held(&request, &Entities::empty()).unwrap();
-        let names: Vec<String> = forbids.iter().map(|id| id.to_string()).collect();
-        assert_eq!(names, ["r5", "r75"]);
+        let held = |n: i64| {
+            let request = infer_request([("n", RestrictedExpression::new_long(n))]);
+            let (forbids, permits) = tally.held(&request, &Entities::empty()).unwrap();
+            assert!(permits.is_empty());
+            forbids.iter().map(|id| id.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(held(61), ["r61"]);
+        assert_eq!(held(5), ["r5", "r75"]);
     }
 
     #[test]
@@ -1553,6 +1540,7 @@ mod tests {
         let ids: BTreeSet<String> = pair
             .rules
             .dynamic
+            .set
             .policies()
             .map(|p| p.id().to_string())
             .collect();
@@ -1566,12 +1554,12 @@ mod tests {
         assert!(!ids.contains("liability.human-review"), "{ids:?}");
         // Every shipped per-call rule prints as Cedar text that parses back to itself.
         assert!(engine.dynamic.iter().all(|r| r.condition.is_some()));
-        let tally = pair.rules.tally.as_ref().unwrap();
+        let tally = pair.rules.dynamic.tally.as_ref().unwrap();
         assert_eq!(
             tally.parts.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
             ids.len()
         );
-        assert!(pair.rules.post_tally.as_ref().unwrap().parts.is_empty());
+        assert!(pair.rules.post.tally.as_ref().unwrap().parts.is_empty());
         // Terms of use: judged once per pair, with the constant context.
         assert!(engine
             .static_forbids
