@@ -88,6 +88,28 @@ fn tamper(dir: &std::path::Path, key: &[u8], f: impl FnOnce(Vec<u8>) -> Vec<u8>)
     db.flush().unwrap();
 }
 
+/// Rewrites bytes of the entries file in place (same length, so every offset still holds), as
+/// someone with access to the disk could: the one occurrence of `old` becomes `new`.
+fn tamper_entries_file(dir: &std::path::Path, old: &[u8], new: &[u8]) {
+    assert_eq!(old.len(), new.len());
+    let path = dir.join("ledger").join("entries");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let found: Vec<usize> = bytes
+        .windows(old.len())
+        .enumerate()
+        .filter(|(_, w)| *w == old)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(found.len(), 1, "the bytes to tamper with are not unique");
+    bytes[found[0]..found[0] + old.len()].copy_from_slice(new);
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// The stored bytes of the entry at `seq` of a closed ledger.
+fn stored_entry(dir: &std::path::Path, seq: u64) -> Vec<u8> {
+    Store::open(dir).unwrap().entry(seq).unwrap().unwrap()
+}
+
 fn entry_key(seq: u64) -> Vec<u8> {
     let mut k = vec![b'e'];
     k.extend_from_slice(&seq.to_be_bytes());
@@ -107,12 +129,10 @@ fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("verified: 6 entries in 6 blocks"));
 
     // Rewrite the decision of seq 2 (still canonical JSON, so only the Merkle root can tell).
-    tamper(dir.path(), &entry_key(2), |v| {
-        let text = String::from_utf8(v).unwrap();
-        assert!(text.contains("\"decision\":\"error\""));
-        text.replace("\"decision\":\"error\"", "\"decision\":\"allow\"")
-            .into_bytes()
-    });
+    let entry = String::from_utf8(stored_entry(dir.path(), 2)).unwrap();
+    assert!(entry.contains("\"decision\":\"error\""));
+    let forged = entry.replace("\"decision\":\"error\"", "\"decision\":\"allow\"");
+    tamper_entries_file(dir.path(), entry.as_bytes(), forged.as_bytes());
     let bad = vouch()
         .args(["verify", "--json", "--data"])
         .arg(dir.path())
@@ -125,6 +145,21 @@ fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     assert_eq!(report["verified"], false);
     assert_eq!(report["place"], "height 2");
     assert_eq!(report["field"], "entries_root");
+}
+
+#[test]
+fn verify_catches_stored_cbmt_nodes_that_are_not_the_entries_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ledger_with_entries(dir.path(), 3);
+    // A block of one entry stores one CBMT node, its root: the entry's leaf hash.
+    let root = leaf_hash(&stored_entry(dir.path(), 1));
+    let mut other = root.0;
+    other[31] ^= 1;
+    tamper_entries_file(dir.path(), &root.0, &other);
+    let out = verify(dir.path(), &key);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("height 1: stored CBMT nodes"), "{err}");
 }
 
 #[test]

@@ -148,3 +148,55 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
         "the child never acknowledged an append: the test proved nothing"
     );
 }
+
+/// A block's entries reach the entries file before its sled batch; a crash between the two leaves
+/// bytes no block refers to. Opening cuts them off and appends go on from there; a file that
+/// lost bytes the store refers to is refused, not served.
+#[test]
+fn entries_no_block_refers_to_are_cut_and_lost_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = common::signer().verifier();
+    let file = dir.path().join("ledger").join("entries");
+    let ledger = common::open(dir.path());
+    for i in 0..5 {
+        ledger.append_blocking(common::draft(i)).unwrap();
+    }
+    ledger.close();
+    drop(ledger);
+    let len = std::fs::metadata(&file).unwrap().len();
+
+    // What a block that crashed before its batch leaves behind.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    f.write_all(&[0xA5; 3000]).unwrap();
+    drop(f);
+    let ledger = common::open(dir.path());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
+    let a = ledger.append_blocking(common::draft(5)).unwrap();
+    assert_eq!(a.receipt().verify(&key).unwrap().entry.seq, 5);
+    let stored = ledger.store().entry(5).unwrap().unwrap();
+    assert_eq!(stored, a.receipt().entry);
+    ledger.close();
+    drop(ledger);
+    let summary = verify_store(dir.path(), &key, &mut |_| {}).unwrap();
+    assert_eq!(summary.entries, 6);
+
+    // The file loses its last bytes: the store refers to more than is there.
+    let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    let full = f.metadata().unwrap().len();
+    f.set_len(full - 1).unwrap();
+    drop(f);
+    let Err(err) = Ledger::open(dir.path(), common::signer(), LedgerConfig::default()) else {
+        panic!("a ledger whose entries file lost bytes must not open");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "the entries file holds {} bytes, the store refers to {full}",
+            full - 1
+        )),
+        "{text}"
+    );
+}

@@ -121,14 +121,9 @@ impl EntriesTree {
         if index >= self.count {
             return None;
         }
-        let nodes = &self.nodes;
-        let mut k = self.count - 1 + index;
-        let mut path = Vec::new();
-        while k > 0 {
-            let sibling = if k % 2 == 1 { k + 1 } else { k - 1 };
-            path.push(*nodes.get(usize::try_from(sibling).ok()?)?);
-            k = (k - 1) / 2;
-        }
+        let path = sibling_indexes(self.count, index)
+            .map(|k| self.nodes.get(usize::try_from(k).ok()?).copied())
+            .collect::<Option<Vec<Hash>>>()?;
         Some(EntryProof {
             index,
             count: self.count,
@@ -137,26 +132,42 @@ impl EntriesTree {
     }
 }
 
+/// Where, in the array form of a CBMT of `count` leaves (root first, leaves last), the siblings on
+/// leaf `index`'s path are, from the leaf up to (not including) the root.
+pub fn sibling_indexes(count: u64, index: u64) -> impl Iterator<Item = u64> {
+    let mut k = count.saturating_sub(1) + index;
+    std::iter::from_fn(move || {
+        if k == 0 {
+            return None;
+        }
+        let sibling = if k % 2 == 1 { k + 1 } else { k - 1 };
+        k = (k - 1) / 2;
+        Some(sibling)
+    })
+}
+
+/// The number of leaves of a CBMT stored as `len` bytes of nodes (32 bytes a node, an odd
+/// number of nodes), if that is a whole tree.
+pub fn stored_leaf_count(len: usize) -> Option<u64> {
+    if !len.is_multiple_of(32) || (len / 32).is_multiple_of(2) {
+        return None;
+    }
+    Some(((len / 32) as u64).div_ceil(2))
+}
+
 /// The proof of leaf `index` read straight from a stored node array (32 bytes a node), touching
 /// only the O(log c) nodes on its path.
 pub fn proof_from_stored_nodes(raw: &[u8], index: u64) -> Option<EntryProof> {
-    if !raw.len().is_multiple_of(32) || (raw.len() / 32).is_multiple_of(2) {
-        return None;
-    }
-    let count = ((raw.len() / 32) as u64).div_ceil(2);
+    let count = stored_leaf_count(raw.len())?;
     if index >= count {
         return None;
     }
-    let node = |k: u64| -> Option<Hash> {
-        let at = usize::try_from(k).ok()?.checked_mul(32)?;
-        Hash::from_slice(raw.get(at..at + 32)?)
-    };
-    let mut k = count - 1 + index;
-    let mut path = Vec::new();
-    while k > 0 {
-        path.push(node(if k % 2 == 1 { k + 1 } else { k - 1 })?);
-        k = (k - 1) / 2;
-    }
+    let path = sibling_indexes(count, index)
+        .map(|k| {
+            let at = usize::try_from(k).ok()?.checked_mul(32)?;
+            Hash::from_slice(raw.get(at..at + 32)?)
+        })
+        .collect::<Option<Vec<Hash>>>()?;
     Some(EntryProof { index, count, path })
 }
 

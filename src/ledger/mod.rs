@@ -346,7 +346,7 @@ impl Ledger {
     pub fn proven_at(&self, seqs: &[u64], extent: Extent) -> Result<Vec<ProvenEntry>, LedgerError> {
         let store = &self.inner.store;
         let mut out = Vec::with_capacity(seqs.len());
-        let mut block: Option<(u64, sled::IVec, u64, sled::IVec, InclusionProof)> = None;
+        let mut block: Option<(u64, sled::IVec, u64, Vec<u8>, InclusionProof)> = None;
         for &seq in seqs {
             if seq >= extent.entries {
                 return Err(LedgerError::NoEntry {
@@ -364,7 +364,7 @@ impl Ledger {
                 let header = store.header(height)?.ok_or_else(|| corrupt("the header"))?;
                 let first_seq = store::trusted_header(&header, height)?.first_seq;
                 let nodes = store
-                    .get(&store::key_u64(store::CBMT_NODES, height))?
+                    .cbmt_bytes(height)?
                     .ok_or_else(|| corrupt("the CBMT"))?;
                 let proof = inclusion_proof(store, height, extent.blocks).map_err(proof_error)?;
                 block = Some((height, header, first_seq, nodes, proof));
@@ -442,10 +442,8 @@ fn receipt_at(
         .ok_or_else(|| corrupt("the block header"))?;
     let header = store::trusted_header(&header_bytes, height)?;
     // Only the O(log c) nodes on the entry's path are read out of the block's node array.
-    let nodes = store
-        .get(&store::key_u64(store::CBMT_NODES, height))?
-        .ok_or_else(|| corrupt("the CBMT"))?;
-    let entry_proof = block::proof_from_stored_nodes(&nodes, seq - header.first_seq)
+    let entry_proof = store
+        .entry_proof(height, seq - header.first_seq)?
         .ok_or_else(|| corrupt("the entry proof"))?;
     let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
     let block_proof = inclusion_proof(store, height, blocks).map_err(proof_error)?;

@@ -1,12 +1,22 @@
-//! The ledger on sled. Everything lives in one sled tree under one-byte key prefixes, so that a
-//! block — its entries, header, CBMT nodes, history nodes, checkpoint and index keys — is written
-//! as one atomic sled batch followed by one flush: after a crash the block is there whole or not
-//! at all. Integers in keys are big-endian so that key order is numeric order.
+//! The ledger on sled, beside one append-only file of entry chunks. Everything but the entries'
+//! bytes lives in one sled tree under one-byte key prefixes, so that a block — where its entries
+//! are, its header, CBMT nodes, history nodes, checkpoint and index keys — is written as one
+//! atomic sled batch followed by one flush: after a crash the block is there whole or not at all.
+//! The entries' bytes go first, appended to `ledger/entries` and synced before the batch is
+//! applied; a chunk no batch refers to (the tail of a block that crashed before its batch) is cut
+//! off when the store is opened. Integers in keys are big-endian so that key order is numeric
+//! order.
+//!
+//! Why a file of its own: sled keeps a B-tree leaf of up to 16 values as one page, and writes a
+//! page larger than a quarter of its segment as a file of its own, again at every split. Chunks of
+//! 64 entries (some 26 KB) made every leaf of them such a page, which cost about a third of the
+//! writer's time (`docs/BENCHMARKS.md`). In a file of their own they are written once, and read
+//! back with one positioned read of the chunk's offsets and one of the entry.
 //!
 //! | prefix | key | value |
 //! | --- | --- | --- |
 //! | `m` | name | metadata (`format`, `origin`, `verifier`) |
-//! | `e` | first seq of a chunk | up to 64 consecutive entries of one block (RFC 8785 bytes each) |
+//! | `e` | first seq of a chunk | where its chunk of up to 64 consecutive entries of one block is in the entries file: offset (u64), length (u32), entries (u16) |
 //! | `b` | height | block header bytes (RFC 8785) |
 //! | `n` | height | the block's CBMT in array form, 32 bytes a node |
 //! | `c` | height | the signed checkpoint of the tree of height + 1 blocks |
@@ -22,8 +32,12 @@
 //! The audit indexes are posting lists per block: one key per indexed value and block. Strings in
 //! index keys are length-prefixed (u16, big-endian), so no id can run into the next.
 
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::block::{self, EntryProof};
 use super::hash::Hash;
 use super::history::NodeSource;
 
@@ -53,6 +67,8 @@ pub enum StoreError {
     Locked(String),
     #[error("the ledger store is inconsistent: {0}")]
     Corrupt(String),
+    #[error("the ledger's entries file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub(crate) fn key_u64(prefix: u8, n: u64) -> [u8; 9] {
@@ -79,10 +95,13 @@ pub(crate) fn trusted_header(
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("block {height}: {e}")))
 }
 
-/// Encodes one chunk of consecutive entries.
-pub(crate) fn encode_chunk(entries: &[Vec<u8>]) -> Vec<u8> {
+/// The entries file, in sled's folder.
+const ENTRIES_FILE: &str = "entries";
+
+/// Encodes one chunk of consecutive entries at the end of `out`.
+fn encode_chunk_into(out: &mut Vec<u8>, entries: &[Vec<u8>]) {
     let total: usize = entries.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(2 + 4 * entries.len() + total);
+    out.reserve(2 + 4 * entries.len() + total);
     out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
     let mut end = 0u32;
     for e in entries {
@@ -92,22 +111,30 @@ pub(crate) fn encode_chunk(entries: &[Vec<u8>]) -> Vec<u8> {
     for e in entries {
         out.extend_from_slice(e);
     }
-    out
 }
 
-/// The end offsets of a chunk's entries (relative to its data), if the chunk is well formed.
-fn chunk_ends(chunk: &[u8]) -> Option<Vec<usize>> {
-    let n = usize::from(u16::from_be_bytes(chunk.get(..2)?.try_into().ok()?));
-    let table = chunk.get(2..2 + 4 * n)?;
+/// The end offsets of a chunk's entries (relative to its data), if the chunk is well formed:
+/// `head` begins the chunk (at least its offset table), `len` is the whole chunk's length.
+fn chunk_ends(head: &[u8], len: usize) -> Option<Vec<usize>> {
+    let n = usize::from(u16::from_be_bytes(head.get(..2)?.try_into().ok()?));
+    let table = head.get(2..2 + 4 * n)?;
     let ends: Vec<usize> = table
         .chunks_exact(4)
         .filter_map(|b| super::hash::be_u32(b).map(|e| e as usize))
         .collect();
     let sorted = ends.windows(2).all(|w| w.first() <= w.last());
-    if ends.len() != n || !sorted || ends.last().map(|last| 2 + 4 * n + last) != Some(chunk.len()) {
+    if ends.len() != n || !sorted || ends.last().map(|last| 2 + 4 * n + last) != Some(len) {
         return None;
     }
     Some(ends)
+}
+
+fn nodes_malformed(height: u64) -> StoreError {
+    StoreError::Corrupt(format!("the CBMT nodes of block {height} are malformed"))
+}
+
+fn malformed(first: u64) -> StoreError {
+    StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"))
 }
 
 /// Appends a length-prefixed string to an index key.
@@ -152,11 +179,94 @@ pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
-/// The sled database holding one ledger.
+/// Where bytes are in the entries file: the value of an `n` key, and the start of an `e` key's
+/// value (which goes on with the chunk's entry count, u16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    offset: u64,
+    len: u32,
+}
+
+impl Place {
+    const LEN: usize = 12;
+
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..8].copy_from_slice(&self.offset.to_be_bytes());
+        b[8..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    fn parse(b: &[u8]) -> Option<Place> {
+        Some(Place {
+            offset: u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
+            len: super::hash::be_u32(b.get(8..12)?)?,
+        })
+    }
+
+    fn end(self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+
+    /// The first `len` bytes of this place (all of it if it is shorter).
+    fn prefix(self, len: u32) -> Place {
+        Place {
+            offset: self.offset,
+            len: len.min(self.len),
+        }
+    }
+}
+
+/// A chunk's place and entry count, from its `e` key's value.
+fn chunk_place(value: &[u8], first: u64) -> Result<(Place, u16), StoreError> {
+    let count = value
+        .get(Place::LEN..)
+        .and_then(|b| b.try_into().ok())
+        .map(u16::from_be_bytes);
+    match (Place::parse(value), count) {
+        (Some(place), Some(count)) => Ok((place, count)),
+        _ => Err(StoreError::Corrupt(format!(
+            "the place of the entry chunk at seq {first} is malformed"
+        ))),
+    }
+}
+
+/// The append-only file of entry chunks. Only the ledger's one writer appends; readers use
+/// positioned reads, so they never move a shared cursor.
+struct EntriesFile {
+    file: std::fs::File,
+    /// The end of what has been appended (the next chunk's offset).
+    end: AtomicU64,
+    /// Appended since the last sync.
+    dirty: AtomicBool,
+}
+
+impl EntriesFile {
+    /// The bytes at `place`, which must lie within what has been appended; `what` names them in
+    /// the error if not.
+    fn read(&self, place: Place, what: &dyn Fn() -> String) -> Result<Vec<u8>, StoreError> {
+        if place
+            .offset
+            .checked_add(u64::from(place.len))
+            .is_none_or(|end| end > self.end.load(Ordering::Acquire))
+        {
+            return Err(StoreError::Corrupt(format!(
+                "{} lies past the end of the entries file",
+                what()
+            )));
+        }
+        let mut buf = vec![0u8; place.len as usize];
+        self.file.read_exact_at(&mut buf, place.offset)?;
+        Ok(buf)
+    }
+}
+
+/// The sled database holding one ledger, and its entries file.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
+    entries: Arc<EntriesFile>,
 }
 
 impl Store {
@@ -165,6 +275,9 @@ impl Store {
     /// sled locks the folder while a database is open and releases the lock from a background
     /// thread after the last handle is dropped, so a store closed a moment ago in this process
     /// may still look locked: wait up to two seconds for it before giving up.
+    ///
+    /// The entries file is cut back to the end of the last chunk the store refers to: anything
+    /// after it was appended for a block whose batch never landed.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let config = sled::Config::new()
             .path(dir.join("ledger"))
@@ -188,15 +301,93 @@ impl Store {
             }
         };
         let tree = db.open_tree("ledger-v1")?;
-        Ok(Store { db, tree })
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("ledger").join(ENTRIES_FILE))?;
+        // Each block appends its chunks, then its CBMT nodes.
+        let mut referenced = 0;
+        if let Some((k, v)) = tree.scan_prefix([ENTRY]).next_back().transpose()? {
+            referenced = chunk_place(&v, seq_suffix(&k).unwrap_or(0))?.0.end();
+        }
+        if let Some((k, v)) = tree.scan_prefix([CBMT_NODES]).next_back().transpose()? {
+            let height = seq_suffix(&k).unwrap_or(0);
+            let place = Place::parse(&v).ok_or_else(|| nodes_malformed(height))?;
+            referenced = referenced.max(place.end());
+        }
+        let len = file.metadata()?.len();
+        if len < referenced {
+            return Err(StoreError::Corrupt(format!(
+                "the entries file holds {len} bytes, the store refers to {referenced}"
+            )));
+        }
+        if len > referenced {
+            file.set_len(referenced)?;
+            file.sync_all()?;
+        }
+        let entries = Arc::new(EntriesFile {
+            file,
+            end: AtomicU64::new(referenced),
+            dirty: AtomicBool::new(false),
+        });
+        Ok(Store { db, tree, entries })
+    }
+
+    /// Appends one block's chunks and CBMT nodes to the entries file (not yet synced) and puts
+    /// where each is into `batch`. `chunks` are the first seq and the entries of each chunk.
+    pub(crate) fn put_block<'a>(
+        &self,
+        batch: &mut sled::Batch,
+        height: u64,
+        chunks: impl Iterator<Item = (u64, &'a [Vec<u8>])>,
+        nodes: &[Hash],
+    ) -> Result<(), StoreError> {
+        let start = self.entries.end.load(Ordering::Acquire);
+        let mut bytes = Vec::new();
+        let place = |bytes: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
+            let len = u32::try_from(bytes.len() - from).map_err(|_| {
+                StoreError::Corrupt(format!("block {height} has over 4 GiB of entries"))
+            })?;
+            Ok(Place {
+                offset: start + from as u64,
+                len,
+            })
+        };
+        for (first, chunk) in chunks {
+            let from = bytes.len();
+            encode_chunk_into(&mut bytes, chunk);
+            let mut value = place(&bytes, from)?.to_bytes().to_vec();
+            value.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes());
+            batch.insert(&key_u64(ENTRY, first), value);
+        }
+        let from = bytes.len();
+        for n in nodes {
+            bytes.extend_from_slice(&n.0);
+        }
+        batch.insert(
+            &key_u64(CBMT_NODES, height),
+            &place(&bytes, from)?.to_bytes(),
+        );
+        self.entries.file.write_all_at(&bytes, start)?;
+        self.entries.dirty.store(true, Ordering::Release);
+        self.entries
+            .end
+            .store(start + bytes.len() as u64, Ordering::Release);
+        Ok(())
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.tree.get(key)?)
     }
 
-    /// Applies one batch atomically and makes it durable.
+    /// Makes the chunks appended so far durable, then applies one batch atomically and makes it
+    /// durable: a batch on disk never refers to entries that are not.
     pub(crate) fn commit(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        if self.entries.dirty.swap(false, Ordering::AcqRel) {
+            self.entries.file.sync_data()?;
+        }
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
@@ -235,31 +426,56 @@ impl Store {
         }
     }
 
-    /// The entry bytes at `seq` (a view into its chunk; no copy).
-    pub fn entry(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
-        let Some((key, chunk)) = self.floor(ENTRY, &key_u64(ENTRY, seq))? else {
+    /// The chunk whose `e` key and value these are: its first seq, place and entry count.
+    fn place(key: &[u8], value: &[u8]) -> Result<(u64, Place, u16), StoreError> {
+        let first = seq_suffix(key).unwrap_or(u64::MAX);
+        let (place, count) = chunk_place(value, first)?;
+        Ok((first, place, count))
+    }
+
+    /// A whole chunk's bytes and the end offsets of its entries.
+    fn chunk(
+        &self,
+        first: u64,
+        place: Place,
+        count: u16,
+    ) -> Result<(Vec<u8>, Vec<usize>), StoreError> {
+        let bytes = self
+            .entries
+            .read(place, &|| format!("the entry chunk at seq {first}"))?;
+        match chunk_ends(&bytes, bytes.len()) {
+            Some(ends) if ends.len() == usize::from(count) => Ok((bytes, ends)),
+            _ => Err(malformed(first)),
+        }
+    }
+
+    /// The entry bytes at `seq`: two positioned reads, the chunk's offset table and the entry.
+    pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((key, value)) = self.floor(ENTRY, &key_u64(ENTRY, seq))? else {
             return Ok(None);
         };
-        let first = seq_suffix(&key).unwrap_or(u64::MAX);
+        let (first, place, count) = Self::place(&key, &value)?;
         let Some(index) = seq.checked_sub(first).and_then(|i| usize::try_from(i).ok()) else {
             return Ok(None);
         };
-        let corrupt =
-            || StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"));
-        let ends = chunk_ends(&chunk).ok_or_else(corrupt)?;
-        if index >= ends.len() {
+        if index >= usize::from(count) {
             return Ok(None);
         }
-        let header = 2 + 4 * ends.len();
+        let what = || format!("the entry chunk at seq {first}");
+        let header = 2 + 4 * u32::from(count);
+        let head = self.entries.read(place.prefix(header), &what)?;
+        let ends = chunk_ends(&head, place.len as usize).ok_or_else(|| malformed(first))?;
         let start = match index.checked_sub(1) {
             None => 0,
-            Some(i) => *ends.get(i).ok_or_else(corrupt)?,
+            Some(i) => *ends.get(i).ok_or_else(|| malformed(first))?,
         };
-        let end = *ends.get(index).ok_or_else(corrupt)?;
-        if start > end || header + end > chunk.len() {
-            return Err(corrupt());
-        }
-        Ok(Some(chunk.subslice(header + start, end - start)))
+        let end = *ends.get(index).ok_or_else(|| malformed(first))?;
+        // chunk_ends checked that the offsets are sorted and end where the chunk does.
+        let entry = Place {
+            offset: place.offset + u64::from(header) + start as u64,
+            len: u32::try_from(end - start).map_err(|_| malformed(first))?,
+        };
+        self.entries.read(entry, &what).map(Some)
     }
 
     /// The first seqs and entry counts of the chunks stored for seqs `[from, to)`, in order.
@@ -269,9 +485,9 @@ impl Store {
             .tree
             .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
         {
-            let (key, chunk) = kv?;
-            let first = seq_suffix(&key).unwrap_or(u64::MAX);
-            out.push((first, chunk_ends(&chunk).map_or(0, |e| e.len())));
+            let (key, value) = kv?;
+            let (first, _, count) = Self::place(&key, &value)?;
+            out.push((first, usize::from(count)));
         }
         Ok(out)
     }
@@ -290,18 +506,18 @@ impl Store {
             .tree
             .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
         {
-            let (key, chunk) = kv.map_err(StoreError::from)?;
-            let first = seq_suffix(&key).unwrap_or(u64::MAX);
+            let (key, value) = kv.map_err(StoreError::from)?;
+            let (first, place, count) = Self::place(&key, &value)?;
             if first != next {
                 return Ok(());
             }
-            let corrupt =
-                || StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"));
-            let ends = chunk_ends(&chunk).ok_or_else(corrupt)?;
-            let data = chunk.get(2 + 4 * ends.len()..).ok_or_else(corrupt)?;
+            let (chunk, ends) = self.chunk(first, place, count)?;
+            let data = chunk
+                .get(2 + 4 * ends.len()..)
+                .ok_or_else(|| malformed(first))?;
             let mut start = 0;
             for end in ends {
-                f(data.get(start..end).ok_or_else(corrupt)?)?;
+                f(data.get(start..end).ok_or_else(|| malformed(first))?)?;
                 start = end;
                 next += 1;
                 if next == to {
@@ -316,14 +532,9 @@ impl Store {
     pub fn last_seq(&self) -> Result<Option<u64>, StoreError> {
         match self.last(ENTRY)? {
             None => Ok(None),
-            Some((key, chunk)) => {
-                let first = seq_suffix(&key).unwrap_or(0);
-                let n = chunk_ends(&chunk)
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"))
-                    })?
-                    .len() as u64;
-                Ok(Some(first + n.max(1) - 1))
+            Some((key, value)) => {
+                let (first, _, count) = Self::place(&key, &value)?;
+                Ok(Some(first + u64::from(count.max(1)) - 1))
             }
         }
     }
@@ -343,17 +554,54 @@ impl Store {
         }
     }
 
-    /// The CBMT node array of the block at `height`.
-    pub fn cbmt_nodes(&self, height: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+    /// Where the CBMT nodes of the block at `height` are.
+    fn nodes_place(&self, height: u64) -> Result<Option<Place>, StoreError> {
         match self.get(&key_u64(CBMT_NODES, height))? {
             None => Ok(None),
-            Some(v) if v.len() % 32 == 0 => Ok(Some(
-                v.chunks_exact(32).filter_map(Hash::from_slice).collect(),
-            )),
-            Some(_) => Err(StoreError::Corrupt(format!(
-                "CBMT nodes of block {height} are not whole digests"
-            ))),
+            Some(v) => Place::parse(&v)
+                .filter(|p| block::stored_leaf_count(p.len as usize).is_some())
+                .map(Some)
+                .ok_or_else(|| nodes_malformed(height)),
         }
+    }
+
+    /// The CBMT of the block at `height` in array form, 32 bytes a node.
+    pub fn cbmt_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(place) = self.nodes_place(height)? else {
+            return Ok(None);
+        };
+        let what = || format!("the CBMT nodes of block {height}");
+        self.entries.read(place, &what).map(Some)
+    }
+
+    /// The CBMT node array of the block at `height`.
+    pub fn cbmt_nodes(&self, height: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        Ok(self
+            .cbmt_bytes(height)?
+            .map(|v| v.chunks_exact(32).filter_map(Hash::from_slice).collect()))
+    }
+
+    /// The proof of the entry at `index` in the block at `height`, reading only the O(log c)
+    /// nodes on its path. `None` if the block has no stored nodes or no such entry.
+    pub fn entry_proof(&self, height: u64, index: u64) -> Result<Option<EntryProof>, StoreError> {
+        let Some(place) = self.nodes_place(height)? else {
+            return Ok(None);
+        };
+        let count = block::stored_leaf_count(place.len as usize).unwrap_or(0);
+        if index >= count {
+            return Ok(None);
+        }
+        let what = || format!("the CBMT nodes of block {height}");
+        let mut path = Vec::new();
+        for k in block::sibling_indexes(count, index) {
+            let node = Place {
+                offset: place.offset + k * 32,
+                len: 32,
+            };
+            let bytes = self.entries.read(node, &what)?;
+            path.push(Hash::from_slice(&bytes).ok_or_else(|| nodes_malformed(height))?);
+        }
+        Ok(Some(EntryProof { index, count, path }))
     }
 
     /// The height of the block holding `seq` (the caller checks that seq is below the log size).
@@ -394,7 +642,7 @@ impl Store {
 
     /// Size of the store on disk, in bytes.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db.size_on_disk().unwrap_or(0) + self.entries.end.load(Ordering::Acquire)
     }
 }
 

@@ -196,10 +196,6 @@ impl Writer {
             return Ok(());
         }
 
-        for (i, chunk) in entries.chunks(store::CHUNK).enumerate() {
-            let seq = first_seq + (i * store::CHUNK) as u64;
-            batch.insert(&key_u64(store::ENTRY, seq), store::encode_chunk(chunk));
-        }
         let height = self.tail.range.size();
         let tree = EntriesTree::build(&leaves);
         let header = BlockHeader {
@@ -228,13 +224,8 @@ impl Writer {
         .sign(&self.signer)
         .map_err(LedgerError::Key)?;
 
-        let mut nodes = Vec::with_capacity(tree.nodes().len() * 32);
-        for n in tree.nodes() {
-            nodes.extend_from_slice(&n.0);
-        }
         index.write(&mut batch, height);
         batch.insert(&key_u64(store::BLOCK, height), header_bytes.as_slice());
-        batch.insert(&key_u64(store::CBMT_NODES, height), nodes);
         batch.insert(&key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
         batch.insert(&key_u64(store::SEQ_BLOCK, first_seq), &height.to_be_bytes());
         let micros = u64::try_from(now.timestamp_micros()).unwrap_or(0);
@@ -242,6 +233,15 @@ impl Writer {
         tkey.extend_from_slice(&height.to_be_bytes());
         batch.insert(tkey, &[]);
 
+        let chunks = entries.chunks(store::CHUNK).enumerate();
+        self.store
+            .put_block(
+                &mut batch,
+                height,
+                chunks.map(|(i, chunk)| (first_seq + (i * store::CHUNK) as u64, chunk)),
+                tree.nodes(),
+            )
+            .map_err(LedgerError::Store)?;
         self.store.commit(batch).map_err(LedgerError::Store)?;
 
         let count = entries.len();
