@@ -88,11 +88,11 @@ fn tamper(dir: &std::path::Path, key: &[u8], f: impl FnOnce(Vec<u8>) -> Vec<u8>)
     db.flush().unwrap();
 }
 
-/// Rewrites bytes of the entries file in place (same length, so every offset still holds), as
+/// Rewrites bytes of the blocks file in place (same length, so every offset still holds), as
 /// someone with access to the disk could: the one occurrence of `old` becomes `new`.
-fn tamper_entries_file(dir: &std::path::Path, old: &[u8], new: &[u8]) {
+fn tamper_blocks_file(dir: &std::path::Path, old: &[u8], new: &[u8]) {
     assert_eq!(old.len(), new.len());
-    let path = dir.join("ledger").join("entries");
+    let path = dir.join("ledger").join("blocks");
     let mut bytes = std::fs::read(&path).unwrap();
     let found: Vec<usize> = bytes
         .windows(old.len())
@@ -132,7 +132,7 @@ fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     let entry = String::from_utf8(stored_entry(dir.path(), 2)).unwrap();
     assert!(entry.contains("\"decision\":\"error\""));
     let forged = entry.replace("\"decision\":\"error\"", "\"decision\":\"allow\"");
-    tamper_entries_file(dir.path(), entry.as_bytes(), forged.as_bytes());
+    tamper_blocks_file(dir.path(), entry.as_bytes(), forged.as_bytes());
     let bad = vouch()
         .args(["verify", "--json", "--data"])
         .arg(dir.path())
@@ -155,7 +155,7 @@ fn verify_catches_stored_cbmt_nodes_that_are_not_the_entries_tree() {
     let root = leaf_hash(&stored_entry(dir.path(), 1));
     let mut other = root.0;
     other[31] ^= 1;
-    tamper_entries_file(dir.path(), &root.0, &other);
+    tamper_blocks_file(dir.path(), &root.0, &other);
     let out = verify(dir.path(), &key);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,7 +1,9 @@
 //! Crash safety: a child process appending to a ledger is SIGKILLed at random moments, again and
 //! again on the same folder. After each kill the ledger must reopen, every receipt the child
 //! printed before it died must still verify and match the stored entry, the latest checkpoint must
-//! be consistent with every checkpoint handed out, and the verifying walker must pass.
+//! be consistent with every checkpoint handed out, and the verifying walker must pass. sled
+//! flushes in the background, so a kill leaves it behind the blocks file, and reopening replays
+//! what it lacks; the test fails if no kill ever did.
 //!
 //! The child is this same test binary, re-run with only `crash_child` selected.
 
@@ -52,6 +54,7 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
     let mut rng = rand::thread_rng();
     let mut receipts: Vec<Receipt> = Vec::new();
     let mut kills = 0;
+    let mut replayed = 0;
     for round in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -96,6 +99,7 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
             .unwrap_or_else(|e| {
                 panic!("round {round}: the ledger does not reopen after a kill: {e}")
             });
+        replayed += ledger.store().replayed();
         let head = ledger.head();
         let latest = head
             .checkpoint
@@ -144,19 +148,23 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
     }
     assert!(kills >= 10);
     assert!(
+        replayed > 0,
+        "no kill left sled behind the blocks file: the replay was never exercised"
+    );
+    assert!(
         !receipts.is_empty(),
         "the child never acknowledged an append: the test proved nothing"
     );
 }
 
-/// A block's entries reach the entries file before its sled batch; a crash between the two leaves
-/// bytes no block refers to. Opening cuts them off and appends go on from there; a file that
-/// lost bytes the store refers to is refused, not served.
+/// A block is durable once its record is synced in the blocks file. A crash in the middle of
+/// writing one leaves a torn record at the end: opening cuts it off and appends go on from
+/// there. A file that lost bytes the store refers to is refused, not served.
 #[test]
-fn entries_no_block_refers_to_are_cut_and_lost_entries_are_refused() {
+fn a_torn_record_is_cut_and_lost_blocks_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let key = common::signer().verifier();
-    let file = dir.path().join("ledger").join("entries");
+    let file = dir.path().join("ledger").join("blocks");
     let ledger = common::open(dir.path());
     for i in 0..5 {
         ledger.append_blocking(common::draft(i)).unwrap();
@@ -165,15 +173,22 @@ fn entries_no_block_refers_to_are_cut_and_lost_entries_are_refused() {
     drop(ledger);
     let len = std::fs::metadata(&file).unwrap().len();
 
-    // What a block that crashed before its batch leaves behind.
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .unwrap();
-    f.write_all(&[0xA5; 3000]).unwrap();
-    drop(f);
+    // Torn records: a length running past the end of the file, then a whole length whose
+    // payload fails its CRC.
+    for torn in [vec![0xA5; 3000], [&[0, 0, 0, 40][..], &[7; 44]].concat()] {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(&torn).unwrap();
+        drop(f);
+        let ledger = common::open(dir.path());
+        assert_eq!(ledger.store().replayed(), 0);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
+        assert_eq!(ledger.head().entries, 5);
+        ledger.close();
+    }
     let ledger = common::open(dir.path());
-    assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
     let a = ledger.append_blocking(common::draft(5)).unwrap();
     assert_eq!(a.receipt().verify(&key).unwrap().entry.seq, 5);
     let stored = ledger.store().entry(5).unwrap().unwrap();
@@ -189,12 +204,12 @@ fn entries_no_block_refers_to_are_cut_and_lost_entries_are_refused() {
     f.set_len(full - 1).unwrap();
     drop(f);
     let Err(err) = Ledger::open(dir.path(), common::signer(), LedgerConfig::default()) else {
-        panic!("a ledger whose entries file lost bytes must not open");
+        panic!("a ledger whose blocks file lost bytes must not open");
     };
     let text = err.to_string();
     assert!(
         text.contains(&format!(
-            "the entries file holds {} bytes, the store refers to {full}",
+            "the blocks file holds {} bytes, the store refers to {full}",
             full - 1
         )),
         "{text}"

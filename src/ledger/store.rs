@@ -1,24 +1,37 @@
-//! The ledger on sled, beside one append-only file of entry chunks. Everything but the entries'
-//! bytes lives in one sled tree under one-byte key prefixes, so that a block — where its entries
-//! are, its header, CBMT nodes, history nodes, checkpoint and index keys — is written as one
-//! atomic sled batch followed by one flush: after a crash the block is there whole or not at all.
-//! The entries' bytes go first, appended to `ledger/entries` and synced before the batch is
-//! applied; a chunk no batch refers to (the tail of a block that crashed before its batch) is cut
-//! off when the store is opened. Integers in keys are big-endian so that key order is numeric
-//! order.
+//! The ledger's storage: an append-only blocks file, `ledger/blocks`, and one sled tree in the
+//! same folder. Integers in keys and records are big-endian, so that key order is numeric order.
 //!
-//! Why a file of its own: sled keeps a B-tree leaf of up to 16 values as one page, and writes a
-//! page larger than a quarter of its segment as a file of its own, again at every split. Chunks of
-//! 64 entries (some 26 KB) made every leaf of them such a page, which cost about a third of the
-//! writer's time (`docs/BENCHMARKS.md`). In a file of their own they are written once, and read
-//! back with one positioned read of the chunk's offsets and one of the entry.
+//! **Writing a block.** The writer builds the block's record — the bytes of its entry chunks and
+//! CBMT nodes, then every sled key and value of the block (where those bytes are, the header,
+//! checkpoint, history nodes, index keys) — appends it to the blocks file and syncs it: that one
+//! sync makes the block durable. Then the block's keys go into sled as one atomic batch. sled
+//! flushes its own log in the background (every second), not once per block.
+//!
+//! **Opening.** sled may be behind the file after a crash, never ahead of it. Each block's batch
+//! holds where its record is (`w`), so opening reads on from the end of the last record sled has,
+//! applies each whole record's keys in order, and cuts the file at the first record that is not
+//! whole (a length past the end, or a CRC-32 that fails): a block torn there was never answered.
+//! A file shorter than the last record sled refers to has lost blocks, and the store refuses to
+//! open.
+//!
+//! **Why not sled alone.** sled keeps a B-tree leaf of up to 16 values as one page, and writes a
+//! page larger than a quarter of its segment as a file of its own, again at every split. Chunks
+//! of 64 entries (some 26 KB) and node arrays made every leaf of them such a page, which cost
+//! about a third of the writer's time; and a sled flush per block cost a device sync of its own.
+//! In the blocks file the entries are written once, with one sync per block, and read back with
+//! positioned reads (`docs/BENCHMARKS.md`, `docs/LEDGER.md`).
+//!
+//! A record: payload length (u32), CRC-32 of the payload (u32); the payload: height (u64), data
+//! length (u32), the data (the chunks, then the CBMT nodes), the number of keys (u32), then each
+//! key's length (u16), key, value's length (u32), value.
 //!
 //! | prefix | key | value |
 //! | --- | --- | --- |
-//! | `m` | name | metadata (`format`, `origin`, `verifier`) |
-//! | `e` | first seq of a chunk | where its chunk of up to 64 consecutive entries of one block is in the entries file: offset (u64), length (u32), entries (u16) |
+//! | `m` | name | metadata (`format`, `origin`, `verifier`, `layout`) |
+//! | `w` | height | where the block's record is in the blocks file: offset (u64), length (u32) |
+//! | `e` | first seq of a chunk | where its chunk of up to 64 consecutive entries of one block is in the blocks file: offset, length, entries (u16) |
 //! | `b` | height | block header bytes (RFC 8785) |
-//! | `n` | height | the block's CBMT in array form, 32 bytes a node |
+//! | `n` | height | where the block's CBMT is in the blocks file (array form, 32 bytes a node): offset, length |
 //! | `c` | height | the signed checkpoint of the tree of height + 1 blocks |
 //! | `s` | first_seq | height (which block holds a seq) |
 //! | `h` | level, index | history-tree node |
@@ -34,7 +47,7 @@
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::block::{self, EntryProof};
@@ -57,6 +70,7 @@ pub(crate) const BY_MODEL: u8 = b'M';
 pub(crate) const BY_VERSION: u8 = b'V';
 pub(crate) const BY_DECISION: u8 = b'D';
 pub(crate) const BY_RULE: u8 = b'R';
+pub(crate) const RECORD: u8 = b'w';
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +81,13 @@ pub enum StoreError {
     Locked(String),
     #[error("the ledger store is inconsistent: {0}")]
     Corrupt(String),
-    #[error("the ledger's entries file: {0}")]
+    #[error("the ledger's blocks file: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "the ledger store has the storage layout {0:?}; this vouch reads {LAYOUT:?} (entries and \
+         CBMT nodes in ledger/blocks). Export the log with the vouch that wrote it"
+    )]
+    Layout(String),
 }
 
 pub(crate) fn key_u64(prefix: u8, n: u64) -> [u8; 9] {
@@ -95,8 +114,13 @@ pub(crate) fn trusted_header(
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("block {height}: {e}")))
 }
 
-/// The entries file, in sled's folder.
-const ENTRIES_FILE: &str = "entries";
+/// The blocks file, in sled's folder.
+const BLOCKS_FILE: &str = "blocks";
+
+/// The metadata key naming the storage layout, and this layout's name. A store without it was
+/// written by a version that kept the entries in sled.
+const LAYOUT_KEY: &str = "layout";
+const LAYOUT: &str = "blocks-file-1";
 
 /// Encodes one chunk of consecutive entries at the end of `out`.
 fn encode_chunk_into(out: &mut Vec<u8>, entries: &[Vec<u8>]) {
@@ -231,17 +255,17 @@ fn chunk_place(value: &[u8], first: u64) -> Result<(Place, u16), StoreError> {
     }
 }
 
-/// The append-only file of entry chunks. Only the ledger's one writer appends; readers use
-/// positioned reads, so they never move a shared cursor.
-struct EntriesFile {
+/// The append-only blocks file. Only the ledger's one writer appends; readers use positioned
+/// reads, so they never move a shared cursor.
+struct BlocksFile {
     file: std::fs::File,
-    /// The end of what has been appended (the next chunk's offset).
+    /// The end of the last whole record (the next record's offset).
     end: AtomicU64,
-    /// Appended since the last sync.
-    dirty: AtomicBool,
+    /// Blocks applied from the file when the store was opened.
+    replayed: AtomicU64,
 }
 
-impl EntriesFile {
+impl BlocksFile {
     /// The bytes at `place`, which must lie within what has been appended; `what` names them in
     /// the error if not.
     fn read(&self, place: Place, what: &dyn Fn() -> String) -> Result<Vec<u8>, StoreError> {
@@ -251,7 +275,7 @@ impl EntriesFile {
             .is_none_or(|end| end > self.end.load(Ordering::Acquire))
         {
             return Err(StoreError::Corrupt(format!(
-                "{} lies past the end of the entries file",
+                "{} lies past the end of the blocks file",
                 what()
             )));
         }
@@ -261,13 +285,130 @@ impl EntriesFile {
     }
 }
 
-/// The sled database holding one ledger, and its entries file.
+/// The bytes before a record's data: payload length (u32), CRC-32 of the payload (u32), height
+/// (u64), data length (u32).
+const RECORD_HEAD: u64 = 20;
+
+/// A block's sled keys and values, in the order the writer put them.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One block as the writer builds it: the bytes of its entry chunks and CBMT nodes, and every
+/// sled key and value of the block. [`Store::commit`] writes it to the blocks file, syncs it, and
+/// applies its keys to sled.
+pub(crate) struct BlockRecord {
+    height: u64,
+    /// Where the record will start in the blocks file.
+    offset: u64,
+    data: Vec<u8>,
+    pairs: Pairs,
+}
+
+impl BlockRecord {
+    pub(crate) fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.pairs.push((key.into(), value.into()));
+    }
+
+    /// Adds the block's chunks and CBMT nodes to its data, and keys saying where each is.
+    /// `chunks` are the first seq and the entries of each chunk.
+    pub(crate) fn put_entries<'a>(
+        &mut self,
+        chunks: impl Iterator<Item = (u64, &'a [Vec<u8>])>,
+        nodes: &[Hash],
+    ) -> Result<(), StoreError> {
+        let data_at = self.offset + RECORD_HEAD;
+        let height = self.height;
+        let place = |data: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
+            let len = u32::try_from(data.len() - from).map_err(|_| {
+                StoreError::Corrupt(format!("block {height} has over 4 GiB of entries"))
+            })?;
+            Ok(Place {
+                offset: data_at + from as u64,
+                len,
+            })
+        };
+        for (first, chunk) in chunks {
+            let from = self.data.len();
+            encode_chunk_into(&mut self.data, chunk);
+            let mut value = place(&self.data, from)?.to_bytes().to_vec();
+            value.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes());
+            self.insert(key_u64(ENTRY, first), value);
+        }
+        let from = self.data.len();
+        for n in nodes {
+            self.data.extend_from_slice(&n.0);
+        }
+        let nodes = place(&self.data, from)?;
+        self.insert(key_u64(CBMT_NODES, height), nodes.to_bytes());
+        Ok(())
+    }
+
+    /// The record as written: head, data, then the keys and values (a count, u32; then each
+    /// key's length, u16, the key, the value's length, u32, the value).
+    fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let too_big = || StoreError::Corrupt(format!("block {} is over 4 GiB", self.height));
+        let pairs_len: usize = self.pairs.iter().map(|(k, v)| 6 + k.len() + v.len()).sum();
+        let mut out = Vec::with_capacity(RECORD_HEAD as usize + self.data.len() + 4 + pairs_len);
+        out.extend_from_slice(&self.height.to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.data.len())
+                .map_err(|_| too_big())?
+                .to_be_bytes(),
+        );
+        out.extend_from_slice(&self.data);
+        out.extend_from_slice(
+            &u32::try_from(self.pairs.len())
+                .map_err(|_| too_big())?
+                .to_be_bytes(),
+        );
+        for (k, v) in &self.pairs {
+            out.extend_from_slice(&u16::try_from(k.len()).map_err(|_| too_big())?.to_be_bytes());
+            out.extend_from_slice(k);
+            out.extend_from_slice(&u32::try_from(v.len()).map_err(|_| too_big())?.to_be_bytes());
+            out.extend_from_slice(v);
+        }
+        let len = u32::try_from(out.len()).map_err(|_| too_big())?;
+        let crc = crc32fast::hash(&out);
+        out.splice(0..0, len.to_be_bytes().into_iter().chain(crc.to_be_bytes()));
+        Ok(out)
+    }
+
+    /// Reads a record's height and keys back from its payload (the bytes after length and
+    /// CRC); `None` if they do not parse.
+    fn parse(payload: &[u8]) -> Option<(u64, Pairs)> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let b = payload.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(b)
+        };
+        let height = u64::from_be_bytes(take(8)?.try_into().ok()?);
+        let data_len = super::hash::be_u32(take(4)?)? as usize;
+        take(data_len)?;
+        let count = super::hash::be_u32(take(4)?)?;
+        let mut pairs = Vec::new();
+        for _ in 0..count {
+            let klen = u16::from_be_bytes(take(2)?.try_into().ok()?);
+            let key = take(usize::from(klen))?.to_vec();
+            let vlen = super::hash::be_u32(take(4)?)? as usize;
+            let value = take(vlen)?.to_vec();
+            pairs.push((key, value));
+        }
+        (at == payload.len()).then_some((height, pairs))
+    }
+}
+
+/// The sled database holding one ledger, and its blocks file.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
-    entries: Arc<EntriesFile>,
+    blocks: Arc<BlocksFile>,
 }
+
+/// How often sled's own log is flushed in the background. An append is durable once its block's
+/// record is synced in the blocks file; what sled has not flushed at a crash is replayed from
+/// there when the store opens.
+const SLED_FLUSH_MS: u64 = 1000;
 
 impl Store {
     /// Opens (or creates) the store in `dir/ledger`.
@@ -276,13 +417,15 @@ impl Store {
     /// thread after the last handle is dropped, so a store closed a moment ago in this process
     /// may still look locked: wait up to two seconds for it before giving up.
     ///
-    /// The entries file is cut back to the end of the last chunk the store refers to: anything
-    /// after it was appended for a block whose batch never landed.
+    /// Then the blocks file is brought in line with sled: records after the last one sled holds
+    /// are applied to sled, in order (sled flushes in the background, so a crash can leave it
+    /// behind the file), and a torn record at the end — a block whose write never finished, and
+    /// so was never answered — is cut off.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let config = sled::Config::new()
             .path(dir.join("ledger"))
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
+            .flush_every_ms(Some(SLED_FLUSH_MS))
             .cache_capacity(256 * 1024 * 1024);
         let mut tries = 0;
         let db = loop {
@@ -301,96 +444,178 @@ impl Store {
             }
         };
         let tree = db.open_tree("ledger-v1")?;
+        let layout = [META]
+            .iter()
+            .chain(LAYOUT_KEY.as_bytes())
+            .copied()
+            .collect::<Vec<u8>>();
+        match tree.get(&layout)? {
+            Some(v) if v.as_ref() == LAYOUT.as_bytes() => {}
+            Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
+            None if tree.first()?.is_some() => {
+                return Err(StoreError::Layout("entries in sled".into()))
+            }
+            None => {
+                tree.insert(&layout, LAYOUT.as_bytes())?;
+                db.flush()?;
+            }
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(dir.join("ledger").join(ENTRIES_FILE))?;
-        // Each block appends its chunks, then its CBMT nodes.
-        let mut referenced = 0;
-        if let Some((k, v)) = tree.scan_prefix([ENTRY]).next_back().transpose()? {
-            referenced = chunk_place(&v, seq_suffix(&k).unwrap_or(0))?.0.end();
-        }
-        if let Some((k, v)) = tree.scan_prefix([CBMT_NODES]).next_back().transpose()? {
-            let height = seq_suffix(&k).unwrap_or(0);
-            let place = Place::parse(&v).ok_or_else(|| nodes_malformed(height))?;
-            referenced = referenced.max(place.end());
-        }
+            .open(dir.join("ledger").join(BLOCKS_FILE))?;
+        let applied = match tree.scan_prefix([RECORD]).next_back().transpose()? {
+            None => 0,
+            Some((k, v)) => Place::parse(&v)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "the place of block {}'s record is malformed",
+                        seq_suffix(&k).unwrap_or(0)
+                    ))
+                })?
+                .end(),
+        };
         let len = file.metadata()?.len();
-        if len < referenced {
+        if len < applied {
             return Err(StoreError::Corrupt(format!(
-                "the entries file holds {len} bytes, the store refers to {referenced}"
+                "the blocks file holds {len} bytes, the store refers to {applied}"
             )));
         }
-        if len > referenced {
-            file.set_len(referenced)?;
-            file.sync_all()?;
-        }
-        let entries = Arc::new(EntriesFile {
-            file,
-            end: AtomicU64::new(referenced),
-            dirty: AtomicBool::new(false),
-        });
-        Ok(Store { db, tree, entries })
+        let store = Store {
+            db,
+            tree,
+            blocks: Arc::new(BlocksFile {
+                file,
+                end: AtomicU64::new(applied),
+                replayed: AtomicU64::new(0),
+            }),
+        };
+        store.replay(applied, len)?;
+        Ok(store)
     }
 
-    /// Appends one block's chunks and CBMT nodes to the entries file (not yet synced) and puts
-    /// where each is into `batch`. `chunks` are the first seq and the entries of each chunk.
-    pub(crate) fn put_block<'a>(
-        &self,
-        batch: &mut sled::Batch,
-        height: u64,
-        chunks: impl Iterator<Item = (u64, &'a [Vec<u8>])>,
-        nodes: &[Hash],
-    ) -> Result<(), StoreError> {
-        let start = self.entries.end.load(Ordering::Acquire);
-        let mut bytes = Vec::new();
-        let place = |bytes: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
-            let len = u32::try_from(bytes.len() - from).map_err(|_| {
-                StoreError::Corrupt(format!("block {height} has over 4 GiB of entries"))
-            })?;
-            Ok(Place {
-                offset: start + from as u64,
-                len,
-            })
+    /// Applies to sled the whole records of the blocks file from `from` on, and cuts the file
+    /// at the first record that is not whole.
+    fn replay(&self, from: u64, len: u64) -> Result<(), StoreError> {
+        let mut at = from;
+        let mut next_height = match self.last(BLOCK)? {
+            None => 0,
+            Some((k, _)) => seq_suffix(&k).map_or(0, |h| h + 1),
         };
-        for (first, chunk) in chunks {
-            let from = bytes.len();
-            encode_chunk_into(&mut bytes, chunk);
-            let mut value = place(&bytes, from)?.to_bytes().to_vec();
-            value.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes());
-            batch.insert(&key_u64(ENTRY, first), value);
+        let mut replayed = 0u64;
+        while let Some(payload) = self.whole_record(at, len)? {
+            let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {
+                StoreError::Corrupt(format!("the record at byte {at} of the blocks file"))
+            })?;
+            if height != next_height {
+                return Err(StoreError::Corrupt(format!(
+                    "the record at byte {at} of the blocks file is block {height}, the store \
+                     expects block {next_height}"
+                )));
+            }
+            let place = Place {
+                offset: at,
+                len: u32::try_from(payload.len() + 8).unwrap_or(u32::MAX),
+            };
+            self.blocks.end.store(place.end(), Ordering::Release);
+            self.apply(height, place, pairs)?;
+            at = place.end();
+            next_height += 1;
+            replayed += 1;
         }
-        let from = bytes.len();
-        for n in nodes {
-            bytes.extend_from_slice(&n.0);
+        if at < len {
+            self.blocks.file.set_len(at)?;
+            self.blocks.file.sync_all()?;
         }
-        batch.insert(
-            &key_u64(CBMT_NODES, height),
-            &place(&bytes, from)?.to_bytes(),
-        );
-        self.entries.file.write_all_at(&bytes, start)?;
-        self.entries.dirty.store(true, Ordering::Release);
-        self.entries
-            .end
-            .store(start + bytes.len() as u64, Ordering::Release);
+        self.blocks.end.store(at, Ordering::Release);
+        if replayed > 0 {
+            tracing::info!(blocks = replayed, "replayed blocks sled had not flushed");
+            self.db.flush()?;
+        }
+        self.blocks.replayed.store(replayed, Ordering::Release);
         Ok(())
+    }
+
+    /// The payload of the record at `at` if it is whole: its length fits the file and its CRC
+    /// holds.
+    fn whole_record(&self, at: u64, len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if len.saturating_sub(at) < 8 {
+            return Ok(None);
+        }
+        let mut head = [0u8; 8];
+        self.blocks.file.read_exact_at(&mut head, at)?;
+        let payload_len = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
+        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if payload_len < RECORD_HEAD - 8 || len - at - 8 < payload_len {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; payload_len as usize];
+        self.blocks.file.read_exact_at(&mut payload, at + 8)?;
+        Ok((crc32fast::hash(&payload) == crc).then_some(payload))
+    }
+
+    /// A new record for the block at `height`, to be written at the end of the blocks file.
+    pub(crate) fn begin_block(&self, height: u64) -> BlockRecord {
+        BlockRecord {
+            height,
+            offset: self.blocks.end.load(Ordering::Acquire),
+            data: Vec::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    /// Makes a block durable — its record written at the end of the blocks file and synced —
+    /// then applies its keys to sled as one atomic batch. sled's own log is flushed in the
+    /// background; after a crash [`Store::open`] replays what it lacks from the file.
+    pub(crate) fn commit(&self, record: BlockRecord) -> Result<(), StoreError> {
+        let bytes = record.to_bytes()?;
+        if record.offset != self.blocks.end.load(Ordering::Acquire) {
+            return Err(StoreError::Corrupt(format!(
+                "block {} was begun at byte {} of the blocks file, which has moved on",
+                record.height, record.offset
+            )));
+        }
+        self.blocks.file.write_all_at(&bytes, record.offset)?;
+        self.blocks.file.sync_data()?;
+        let place = Place {
+            offset: record.offset,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        };
+        self.blocks.end.store(place.end(), Ordering::Release);
+        self.apply(record.height, place, record.pairs)
+    }
+
+    /// Applies one block's keys to sled in one atomic batch, with where its record is.
+    fn apply(
+        &self,
+        height: u64,
+        place: Place,
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k, v);
+        }
+        batch.insert(&key_u64(RECORD, height), &place.to_bytes());
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Flushes sled's log (the blocks are durable without it; this only spares a replay).
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// How many blocks [`Store::open`] applied from the blocks file because sled lacked them.
+    pub fn replayed(&self) -> u64 {
+        self.blocks.replayed.load(Ordering::Acquire)
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.tree.get(key)?)
-    }
-
-    /// Makes the chunks appended so far durable, then applies one batch atomically and makes it
-    /// durable: a batch on disk never refers to entries that are not.
-    pub(crate) fn commit(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        if self.entries.dirty.swap(false, Ordering::AcqRel) {
-            self.entries.file.sync_data()?;
-        }
-        self.tree.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
     }
 
     /// The last key/value under `prefix`.
@@ -441,7 +666,7 @@ impl Store {
         count: u16,
     ) -> Result<(Vec<u8>, Vec<usize>), StoreError> {
         let bytes = self
-            .entries
+            .blocks
             .read(place, &|| format!("the entry chunk at seq {first}"))?;
         match chunk_ends(&bytes, bytes.len()) {
             Some(ends) if ends.len() == usize::from(count) => Ok((bytes, ends)),
@@ -463,7 +688,7 @@ impl Store {
         }
         let what = || format!("the entry chunk at seq {first}");
         let header = 2 + 4 * u32::from(count);
-        let head = self.entries.read(place.prefix(header), &what)?;
+        let head = self.blocks.read(place.prefix(header), &what)?;
         let ends = chunk_ends(&head, place.len as usize).ok_or_else(|| malformed(first))?;
         let start = match index.checked_sub(1) {
             None => 0,
@@ -475,7 +700,7 @@ impl Store {
             offset: place.offset + u64::from(header) + start as u64,
             len: u32::try_from(end - start).map_err(|_| malformed(first))?,
         };
-        self.entries.read(entry, &what).map(Some)
+        self.blocks.read(entry, &what).map(Some)
     }
 
     /// The first seqs and entry counts of the chunks stored for seqs `[from, to)`, in order.
@@ -571,7 +796,7 @@ impl Store {
             return Ok(None);
         };
         let what = || format!("the CBMT nodes of block {height}");
-        self.entries.read(place, &what).map(Some)
+        self.blocks.read(place, &what).map(Some)
     }
 
     /// The CBMT node array of the block at `height`.
@@ -598,7 +823,7 @@ impl Store {
                 offset: place.offset + k * 32,
                 len: 32,
             };
-            let bytes = self.entries.read(node, &what)?;
+            let bytes = self.blocks.read(node, &what)?;
             path.push(Hash::from_slice(&bytes).ok_or_else(|| nodes_malformed(height))?);
         }
         Ok(Some(EntryProof { index, count, path }))
@@ -642,7 +867,7 @@ impl Store {
 
     /// Size of the store on disk, in bytes.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0) + self.entries.end.load(Ordering::Acquire)
+        self.db.size_on_disk().unwrap_or(0) + self.blocks.end.load(Ordering::Acquire)
     }
 }
 
@@ -657,5 +882,50 @@ impl NodeSource for Store {
         Hash::from_slice(&v).ok_or_else(|| {
             StoreError::Corrupt(format!("history node ({level}, {index}) is not 32 bytes"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_its_height_and_keys_and_places_its_data_after_its_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = store.begin_block(0);
+        let entries = [b"first".to_vec(), b"second entry".to_vec()];
+        record
+            .put_entries([(0u64, &entries[..])].into_iter(), &[Hash::digest(b"n")])
+            .unwrap();
+        record.insert(key_u64(BLOCK, 0), b"header".to_vec());
+        let bytes = record.to_bytes().unwrap();
+        let (height, pairs) = BlockRecord::parse(&bytes[8..]).unwrap();
+        assert_eq!((height, &pairs), (0, &record.pairs));
+        // The chunk's place points at its bytes inside the record.
+        let (_, value) = &pairs[0];
+        let (place, count) = chunk_place(value, 0).unwrap();
+        assert_eq!((place.offset, count), (RECORD_HEAD, 2));
+        let at = place.offset as usize;
+        let chunk = &bytes[at..at + place.len as usize];
+        assert_eq!(chunk_ends(chunk, chunk.len()), Some(vec![5, 17]));
+        // Any cut or extra byte is not a record.
+        assert!(BlockRecord::parse(&bytes[8..bytes.len() - 1]).is_none());
+        assert!(BlockRecord::parse(&[&bytes[8..], &[0][..]].concat()).is_none());
+    }
+
+    #[test]
+    fn a_store_of_another_layout_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path().join("ledger")).unwrap();
+            let tree = db.open_tree("ledger-v1").unwrap();
+            tree.insert(key_u64(BLOCK, 0), b"{}".to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).err().map(|e| e.to_string());
+        let err = err.expect("a store without a layout must not open");
+        assert!(err.contains("storage layout \"entries in sled\""), "{err}");
+        assert!(err.contains("\"blocks-file-1\""), "{err}");
     }
 }

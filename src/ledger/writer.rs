@@ -1,9 +1,9 @@
 //! Group commit: one writer thread owns the tail of the log. Appenders, from any number of tasks
 //! or threads, send drafts through a channel; the writer takes what is waiting (at most
-//! `max_batch`, waiting at most `max_wait` for more), seals it as one block, writes the block as
-//! one sled batch, flushes, and only then answers each appender. The checkpoint is signed before
-//! the batch is written and stored in it, so an answer always means: durable and covered by a
-//! signed checkpoint.
+//! `max_batch`, waiting at most `max_wait` for more), seals it as one block, writes the block's
+//! record to the blocks file and syncs it, applies its keys to sled as one batch, and only then
+//! answers each appender. The checkpoint is signed before the record is written and stored in it,
+//! so an answer always means: durable and covered by a signed checkpoint.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
@@ -169,6 +169,10 @@ impl Writer {
                 break;
             }
         }
+        // Spares the next open a replay; the blocks are durable without it.
+        if let Err(e) = self.store.flush() {
+            tracing::warn!(error = %e, "flushing sled at close failed; the next open replays");
+        }
     }
 
     /// Seals `jobs` into one block, writes and flushes it, then answers every job.
@@ -179,7 +183,6 @@ impl Writer {
         let time = format_time(now);
         let first_seq = self.tail.next_seq;
 
-        let mut batch = sled::Batch::default();
         let mut index = BlockIndex::default();
         let mut entries = Vec::with_capacity(jobs.len());
         let mut leaves = Vec::with_capacity(jobs.len());
@@ -197,6 +200,7 @@ impl Writer {
         }
 
         let height = self.tail.range.size();
+        let mut batch = self.store.begin_block(height);
         let tree = EntriesTree::build(&leaves);
         let header = BlockHeader {
             v: FORMAT_VERSION,
@@ -213,7 +217,7 @@ impl Writer {
         let block_proof = self.tail.range.next_leaf_proof();
         let mut range = self.tail.range.clone();
         for (level, index, node) in range.append(hash) {
-            batch.insert(&key_history(level, index), &node.0);
+            batch.insert(key_history(level, index), node.0);
         }
         let root = range.root().unwrap_or_default();
         let checkpoint = Checkpoint {
@@ -225,19 +229,17 @@ impl Writer {
         .map_err(LedgerError::Key)?;
 
         index.write(&mut batch, height);
-        batch.insert(&key_u64(store::BLOCK, height), header_bytes.as_slice());
-        batch.insert(&key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
-        batch.insert(&key_u64(store::SEQ_BLOCK, first_seq), &height.to_be_bytes());
+        batch.insert(key_u64(store::BLOCK, height), header_bytes.as_slice());
+        batch.insert(key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
+        batch.insert(key_u64(store::SEQ_BLOCK, first_seq), height.to_be_bytes());
         let micros = u64::try_from(now.timestamp_micros()).unwrap_or(0);
         let mut tkey = key_u64(store::TIME, micros).to_vec();
         tkey.extend_from_slice(&height.to_be_bytes());
-        batch.insert(tkey, &[]);
+        batch.insert(tkey, Vec::new());
 
         let chunks = entries.chunks(store::CHUNK).enumerate();
-        self.store
-            .put_block(
-                &mut batch,
-                height,
+        batch
+            .put_entries(
                 chunks.map(|(i, chunk)| (first_seq + (i * store::CHUNK) as u64, chunk)),
                 tree.nodes(),
             )
@@ -302,7 +304,7 @@ impl BlockIndex {
         }
     }
 
-    fn write(self, batch: &mut sled::Batch, height: u64) {
+    fn write(self, batch: &mut store::BlockRecord, height: u64) {
         for (mut key, offsets) in self.postings {
             key.extend_from_slice(&height.to_be_bytes());
             batch.insert(key, offsets);
