@@ -32,8 +32,8 @@ pub use block::{
     HeaderError,
 };
 pub use entry::{
-    commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft, EntryError,
-    ModelRef, SealedDraft, FORMAT_VERSION,
+    canonical_json, commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft,
+    EntryError, ModelRef, SealedDraft, FORMAT_VERSION,
 };
 pub use export::{
     verify_export, write_export, ExportBase, ExportError, ExportSummary, MAX_BLOCK_BYTES,

@@ -97,7 +97,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded,
     let inputs_jcs = match commit {
         false => None,
         true => Some(
-            serde_jcs::to_vec(obj.get("inputs").unwrap_or(&Value::Null))
+            crate::ledger::canonical_json(obj.get("inputs").unwrap_or(&Value::Null))
                 .map_err(|e| bad(format!("inputs: {e}")))?,
         ),
     };
