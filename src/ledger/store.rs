@@ -203,7 +203,7 @@ pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
-/// Where bytes are in the entries file: the value of an `n` key, and the start of an `e` key's
+/// Where bytes are in the blocks file: the value of a `w` or `n` key, and the start of an `e` key's
 /// value (which goes on with the chunk's entry count, u16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Place {
