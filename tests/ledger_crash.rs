@@ -215,3 +215,29 @@ fn a_torn_record_is_cut_and_lost_blocks_are_refused() {
         "{text}"
     );
 }
+
+/// A block whose write fails is answered with why — to every appender in it — and the ledger then
+/// refuses appends until a restart has checked its tail. `/dev/full` stands in for a full disk:
+/// every write to it fails with "no space left on device".
+#[test]
+fn a_failed_block_write_is_told_to_its_appenders_and_stops_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("ledger")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("ledger").join("blocks")).unwrap();
+    let ledger = common::open(dir.path());
+    let Err(first) = ledger.append_blocking(common::draft(0)) else {
+        panic!("an append whose block cannot be written must fail");
+    };
+    let first = first.to_string();
+    assert!(
+        first.contains("writing the block failed") && first.contains("No space left on device"),
+        "{first}"
+    );
+    let Err(next) = ledger.append_blocking(common::draft(1)) else {
+        panic!("after a failed write the ledger must refuse appends");
+    };
+    let next = next.to_string();
+    assert!(next.contains("a ledger write failed earlier"), "{next}");
+    assert_eq!(ledger.head().entries, 0);
+    ledger.close();
+}

@@ -92,6 +92,8 @@ pub enum LedgerError {
     Closed,
     #[error("a ledger write failed earlier ({0}); restart to check the tail and resume")]
     Poisoned(String),
+    #[error("writing the block failed ({0}); the ledger refuses appends until a restart has checked the tail")]
+    WriteFailed(String),
     #[error("no entry {seq}: the log holds {size} entries")]
     NoEntry { seq: u64, size: u64 },
     #[error("no block {height}: the log holds {size} blocks")]

@@ -175,8 +175,32 @@ impl Writer {
         }
     }
 
-    /// Seals `jobs` into one block, writes and flushes it, then answers every job.
+    /// Seals `jobs` into one block and makes it durable, then answers every job: with the sealed
+    /// block, or with why it could not be written.
     fn commit(&mut self, jobs: Vec<(SealedDraft, Reply)>) -> Result<(), LedgerError> {
+        let (drafts, replies): (Vec<SealedDraft>, Vec<Reply>) = jobs.into_iter().unzip();
+        match self.write_block(drafts) {
+            Ok(Some(sealed)) => {
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let _ = reply.send(Ok((Arc::clone(&sealed), i)));
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(LedgerError::WriteFailed(e.to_string())));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Seals `drafts` into one block and makes it durable; `None` if there are none.
+    fn write_block(
+        &mut self,
+        drafts: Vec<SealedDraft>,
+    ) -> Result<Option<Arc<SealedBlock>>, LedgerError> {
         let started = Instant::now();
         // Time never goes backwards in the log, even if the clock does.
         let now = Utc::now().max(self.tail.last_time);
@@ -184,19 +208,17 @@ impl Writer {
         let first_seq = self.tail.next_seq;
 
         let mut index = BlockIndex::default();
-        let mut entries = Vec::with_capacity(jobs.len());
-        let mut leaves = Vec::with_capacity(jobs.len());
-        let mut replies = Vec::with_capacity(jobs.len());
-        for (sealed, reply) in jobs {
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut leaves = Vec::with_capacity(drafts.len());
+        for sealed in drafts {
             let seq = first_seq + entries.len() as u64;
             let bytes = sealed.finish(seq, &time);
             index.add_entry(&sealed.draft, entries.len() as u32);
             leaves.push(entry_leaf(&bytes));
             entries.push(bytes);
-            replies.push(reply);
         }
         if entries.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
 
         let height = self.tail.range.size();
@@ -266,18 +288,14 @@ impl Writer {
                 write: started.elapsed(),
             });
         }
-        let sealed = Arc::new(SealedBlock {
+        Ok(Some(Arc::new(SealedBlock {
             header_bytes,
             header,
             tree,
             entries,
             block_proof,
             checkpoint,
-        });
-        for (i, reply) in replies.into_iter().enumerate() {
-            let _ = reply.send(Ok((Arc::clone(&sealed), i)));
-        }
-        Ok(())
+        })))
     }
 }
 
