@@ -507,7 +507,9 @@ impl Store {
         let mut replayed = 0u64;
         while let Some(payload) = self.whole_record(at, len)? {
             let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {
-                StoreError::Corrupt(format!("the record at byte {at} of the blocks file"))
+                StoreError::Corrupt(format!(
+                    "the record at byte {at} of the blocks file passes its CRC but does not parse"
+                ))
             })?;
             if height != next_height {
                 return Err(StoreError::Corrupt(format!(
