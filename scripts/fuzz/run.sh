@@ -24,9 +24,9 @@ targets=("$@")
 # Under a deadline, skip rather than overrun it: a cold build of the targets has taken 170–215 s
 # here, and the shortest run is 10 s a target. The corpora are still replayed by
 # tests/fuzz_corpus.rs in every `cargo test`.
+rounds=$(( (${#targets[@]} + jobs - 1) / jobs ))
 if [ -n "${FUZZ_DEADLINE:-}" ]; then
   left=$(( FUZZ_DEADLINE - $(date +%s) ))
-  rounds=$(( (${#targets[@]} + jobs - 1) / jobs ))
   if [ "$left" -lt $(( 215 + rounds * 15 )) ]; then
     echo "fuzz: skipped, $left s left before the deadline is too little to build and run the targets" >&2
     exit 0
@@ -51,7 +51,6 @@ esac
 
 # Fit the runs into what is left before the deadline, if there is one.
 if [ -n "${FUZZ_DEADLINE:-}" ]; then
-  rounds=$(( (${#targets[@]} + jobs - 1) / jobs ))
   fit=$(( (FUZZ_DEADLINE - $(date +%s)) / rounds - 5 ))
   [ "$fit" -ge 10 ] || fit=10
   if [ "$fit" -lt "$secs" ]; then

@@ -197,6 +197,13 @@ pub(crate) fn index_keys(entry: &super::entry::EntryDraft) -> Vec<Vec<u8>> {
     keys
 }
 
+/// The key of metadata `name`.
+fn meta_key(name: &str) -> Vec<u8> {
+    let mut k = vec![META];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
 /// Reads the seq (or height) at the end of a key.
 pub(crate) fn seq_suffix(key: &[u8]) -> Option<u64> {
     let tail = key.get(key.len().checked_sub(8)?..)?;
@@ -299,7 +306,9 @@ pub(crate) struct BlockRecord {
     height: u64,
     /// Where the record will start in the blocks file.
     offset: u64,
-    data: Vec<u8>,
+    /// The record as it is written: its head (length, CRC and data length filled in by
+    /// [`BlockRecord::finish`]), then the data as it is added; the keys follow at the end.
+    bytes: Vec<u8>,
     pairs: Pairs,
 }
 
@@ -315,61 +324,74 @@ impl BlockRecord {
         chunks: impl Iterator<Item = (u64, &'a [Vec<u8>])>,
         nodes: &[Hash],
     ) -> Result<(), StoreError> {
-        let data_at = self.offset + RECORD_HEAD;
-        let height = self.height;
-        let place = |data: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
-            let len = u32::try_from(data.len() - from).map_err(|_| {
+        let (offset, height) = (self.offset, self.height);
+        let place = |bytes: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
+            let len = u32::try_from(bytes.len() - from).map_err(|_| {
                 StoreError::Corrupt(format!("block {height} has over 4 GiB of entries"))
             })?;
             Ok(Place {
-                offset: data_at + from as u64,
+                offset: offset + from as u64,
                 len,
             })
         };
         for (first, chunk) in chunks {
-            let from = self.data.len();
-            encode_chunk_into(&mut self.data, chunk);
-            let mut value = place(&self.data, from)?.to_bytes().to_vec();
+            let from = self.bytes.len();
+            encode_chunk_into(&mut self.bytes, chunk);
+            let mut value = place(&self.bytes, from)?.to_bytes().to_vec();
             value.extend_from_slice(&u16::try_from(chunk.len()).unwrap_or(u16::MAX).to_be_bytes());
             self.insert(key_u64(ENTRY, first), value);
         }
-        let from = self.data.len();
+        let from = self.bytes.len();
         for n in nodes {
-            self.data.extend_from_slice(&n.0);
+            self.bytes.extend_from_slice(&n.0);
         }
-        let nodes = place(&self.data, from)?;
+        let nodes = place(&self.bytes, from)?;
         self.insert(key_u64(CBMT_NODES, height), nodes.to_bytes());
         Ok(())
     }
 
-    /// The record as written: head, data, then the keys and values (a count, u32; then each
-    /// key's length, u16, the key, the value's length, u32, the value).
-    fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
-        let too_big = || StoreError::Corrupt(format!("block {} is over 4 GiB", self.height));
-        let pairs_len: usize = self.pairs.iter().map(|(k, v)| 6 + k.len() + v.len()).sum();
-        let mut out = Vec::with_capacity(RECORD_HEAD as usize + self.data.len() + 4 + pairs_len);
-        out.extend_from_slice(&self.height.to_be_bytes());
-        out.extend_from_slice(
-            &u32::try_from(self.data.len())
+    /// Completes the record where it was built — data length, then the keys and values (a
+    /// count, u32; then each key's length, u16, the key, the value's length, u32, the value),
+    /// then length and CRC — and hands back its bytes and keys.
+    fn finish(self) -> Result<(Vec<u8>, Pairs), StoreError> {
+        let BlockRecord {
+            height,
+            mut bytes,
+            pairs,
+            ..
+        } = self;
+        let too_big = || StoreError::Corrupt(format!("block {height} is over 4 GiB"));
+        let head = RECORD_HEAD as usize;
+        let data_len = u32::try_from(bytes.len() - head).map_err(|_| too_big())?;
+        let pairs_len: usize = pairs.iter().map(|(k, v)| 6 + k.len() + v.len()).sum();
+        bytes.reserve(4 + pairs_len);
+        bytes.extend_from_slice(
+            &u32::try_from(pairs.len())
                 .map_err(|_| too_big())?
                 .to_be_bytes(),
         );
-        out.extend_from_slice(&self.data);
-        out.extend_from_slice(
-            &u32::try_from(self.pairs.len())
-                .map_err(|_| too_big())?
-                .to_be_bytes(),
-        );
-        for (k, v) in &self.pairs {
-            out.extend_from_slice(&u16::try_from(k.len()).map_err(|_| too_big())?.to_be_bytes());
-            out.extend_from_slice(k);
-            out.extend_from_slice(&u32::try_from(v.len()).map_err(|_| too_big())?.to_be_bytes());
-            out.extend_from_slice(v);
+        for (k, v) in &pairs {
+            bytes.extend_from_slice(&u16::try_from(k.len()).map_err(|_| too_big())?.to_be_bytes());
+            bytes.extend_from_slice(k);
+            bytes.extend_from_slice(&u32::try_from(v.len()).map_err(|_| too_big())?.to_be_bytes());
+            bytes.extend_from_slice(v);
         }
-        let len = u32::try_from(out.len()).map_err(|_| too_big())?;
-        let crc = crc32fast::hash(&out);
-        out.splice(0..0, len.to_be_bytes().into_iter().chain(crc.to_be_bytes()));
-        Ok(out)
+        let payload_len = u32::try_from(bytes.len() - 8).map_err(|_| too_big())?;
+        let malformed = || StoreError::Corrupt(format!("block {height}: a record without a head"));
+        bytes
+            .get_mut(16..head)
+            .ok_or_else(malformed)?
+            .copy_from_slice(&data_len.to_be_bytes());
+        let crc = crc32fast::hash(bytes.get(8..).ok_or_else(malformed)?);
+        bytes
+            .get_mut(..4)
+            .ok_or_else(malformed)?
+            .copy_from_slice(&payload_len.to_be_bytes());
+        bytes
+            .get_mut(4..8)
+            .ok_or_else(malformed)?
+            .copy_from_slice(&crc.to_be_bytes());
+        Ok((bytes, pairs))
     }
 
     /// Reads a record's height and keys back from its payload (the bytes after length and
@@ -444,11 +466,7 @@ impl Store {
             }
         };
         let tree = db.open_tree("ledger-v1")?;
-        let layout = [META]
-            .iter()
-            .chain(LAYOUT_KEY.as_bytes())
-            .copied()
-            .collect::<Vec<u8>>();
+        let layout = meta_key(LAYOUT_KEY);
         match tree.get(&layout)? {
             Some(v) if v.as_ref() == LAYOUT.as_bytes() => {}
             Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
@@ -466,7 +484,16 @@ impl Store {
             .create(true)
             .truncate(false)
             .open(dir.join("ledger").join(BLOCKS_FILE))?;
-        let applied = match tree.scan_prefix([RECORD]).next_back().transpose()? {
+        let store = Store {
+            db,
+            tree,
+            blocks: Arc::new(BlocksFile {
+                file,
+                end: AtomicU64::new(0),
+                replayed: AtomicU64::new(0),
+            }),
+        };
+        let applied = match store.last(RECORD)? {
             None => 0,
             Some((k, v)) => Place::parse(&v)
                 .ok_or_else(|| {
@@ -477,21 +504,12 @@ impl Store {
                 })?
                 .end(),
         };
-        let len = file.metadata()?.len();
+        let len = store.blocks.file.metadata()?.len();
         if len < applied {
             return Err(StoreError::Corrupt(format!(
                 "the blocks file holds {len} bytes, the store refers to {applied}"
             )));
         }
-        let store = Store {
-            db,
-            tree,
-            blocks: Arc::new(BlocksFile {
-                file,
-                end: AtomicU64::new(applied),
-                replayed: AtomicU64::new(0),
-            }),
-        };
         store.replay(applied, len)?;
         Ok(store)
     }
@@ -521,7 +539,6 @@ impl Store {
                 offset: at,
                 len: u32::try_from(payload.len() + 8).unwrap_or(u32::MAX),
             };
-            self.blocks.end.store(place.end(), Ordering::Release);
             self.apply(height, place, pairs)?;
             at = place.end();
             next_height += 1;
@@ -560,10 +577,14 @@ impl Store {
 
     /// A new record for the block at `height`, to be written at the end of the blocks file.
     pub(crate) fn begin_block(&self, height: u64) -> BlockRecord {
+        let mut bytes = Vec::with_capacity(RECORD_HEAD as usize);
+        bytes.extend_from_slice(&[0u8; 8]);
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&[0u8; 4]);
         BlockRecord {
             height,
             offset: self.blocks.end.load(Ordering::Acquire),
-            data: Vec::new(),
+            bytes,
             pairs: Vec::new(),
         }
     }
@@ -572,30 +593,25 @@ impl Store {
     /// then applies its keys to sled as one atomic batch. sled's own log is flushed in the
     /// background; after a crash [`Store::open`] replays what it lacks from the file.
     pub(crate) fn commit(&self, record: BlockRecord) -> Result<(), StoreError> {
-        let bytes = record.to_bytes()?;
-        if record.offset != self.blocks.end.load(Ordering::Acquire) {
+        let (height, offset) = (record.height, record.offset);
+        if offset != self.blocks.end.load(Ordering::Acquire) {
             return Err(StoreError::Corrupt(format!(
-                "block {} was begun at byte {} of the blocks file, which has moved on",
-                record.height, record.offset
+                "block {height} was begun at byte {offset} of the blocks file, which has moved on"
             )));
         }
-        self.blocks.file.write_all_at(&bytes, record.offset)?;
+        let (bytes, pairs) = record.finish()?;
+        self.blocks.file.write_all_at(&bytes, offset)?;
         self.blocks.file.sync_data()?;
         let place = Place {
-            offset: record.offset,
+            offset,
             len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         };
         self.blocks.end.store(place.end(), Ordering::Release);
-        self.apply(record.height, place, record.pairs)
+        self.apply(height, place, pairs)
     }
 
     /// Applies one block's keys to sled in one atomic batch, with where its record is.
-    fn apply(
-        &self,
-        height: u64,
-        place: Place,
-        pairs: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<(), StoreError> {
+    fn apply(&self, height: u64, place: Place, pairs: Pairs) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {
             batch.insert(k, v);
@@ -852,17 +868,13 @@ impl Store {
     }
 
     pub(crate) fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let mut k = vec![META];
-        k.extend_from_slice(name.as_bytes());
         Ok(self
-            .get(&k)?
+            .get(&meta_key(name))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub(crate) fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let mut k = vec![META];
-        k.extend_from_slice(name.as_bytes());
-        self.tree.insert(k, value.as_bytes())?;
+        self.tree.insert(meta_key(name), value.as_bytes())?;
         self.db.flush()?;
         Ok(())
     }
@@ -901,9 +913,9 @@ mod tests {
             .put_entries([(0u64, &entries[..])].into_iter(), &[Hash::digest(b"n")])
             .unwrap();
         record.insert(key_u64(BLOCK, 0), b"header".to_vec());
-        let bytes = record.to_bytes().unwrap();
+        let (bytes, written) = record.finish().unwrap();
         let (height, pairs) = BlockRecord::parse(&bytes[8..]).unwrap();
-        assert_eq!((height, &pairs), (0, &record.pairs));
+        assert_eq!((height, &pairs), (0, &written));
         // The chunk's place points at its bytes inside the record.
         let (_, value) = &pairs[0];
         let (place, count) = chunk_place(value, 0).unwrap();

@@ -222,7 +222,7 @@ impl Writer {
         }
 
         let height = self.tail.range.size();
-        let mut batch = self.store.begin_block(height);
+        let mut record = self.store.begin_block(height);
         let tree = EntriesTree::build(&leaves);
         let header = BlockHeader {
             v: FORMAT_VERSION,
@@ -239,7 +239,7 @@ impl Writer {
         let block_proof = self.tail.range.next_leaf_proof();
         let mut range = self.tail.range.clone();
         for (level, index, node) in range.append(hash) {
-            batch.insert(key_history(level, index), node.0);
+            record.insert(key_history(level, index), node.0);
         }
         let root = range.root().unwrap_or_default();
         let checkpoint = Checkpoint {
@@ -250,23 +250,23 @@ impl Writer {
         .sign(&self.signer)
         .map_err(LedgerError::Key)?;
 
-        index.write(&mut batch, height);
-        batch.insert(key_u64(store::BLOCK, height), header_bytes.as_slice());
-        batch.insert(key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
-        batch.insert(key_u64(store::SEQ_BLOCK, first_seq), height.to_be_bytes());
+        index.write(&mut record, height);
+        record.insert(key_u64(store::BLOCK, height), header_bytes.as_slice());
+        record.insert(key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
+        record.insert(key_u64(store::SEQ_BLOCK, first_seq), height.to_be_bytes());
         let micros = u64::try_from(now.timestamp_micros()).unwrap_or(0);
         let mut tkey = key_u64(store::TIME, micros).to_vec();
         tkey.extend_from_slice(&height.to_be_bytes());
-        batch.insert(tkey, Vec::new());
+        record.insert(tkey, Vec::new());
 
         let chunks = entries.chunks(store::CHUNK).enumerate();
-        batch
+        record
             .put_entries(
                 chunks.map(|(i, chunk)| (first_seq + (i * store::CHUNK) as u64, chunk)),
                 tree.nodes(),
             )
             .map_err(LedgerError::Store)?;
-        self.store.commit(batch).map_err(LedgerError::Store)?;
+        self.store.commit(record).map_err(LedgerError::Store)?;
 
         let count = entries.len();
         self.tail = Tail {
@@ -322,10 +322,10 @@ impl BlockIndex {
         }
     }
 
-    fn write(self, batch: &mut store::BlockRecord, height: u64) {
+    fn write(self, record: &mut store::BlockRecord, height: u64) {
         for (mut key, offsets) in self.postings {
             key.extend_from_slice(&height.to_be_bytes());
-            batch.insert(key, offsets);
+            record.insert(key, offsets);
         }
     }
 }
