@@ -4,11 +4,13 @@
 //! **Writing a block.** The writer builds the block's record — the bytes of its entry chunks and
 //! CBMT nodes, then every sled key and value of the block (where those bytes are, the header,
 //! checkpoint, history nodes, index keys) — appends it to the blocks file and syncs it: that one
-//! sync makes the block durable. Then the block's keys go into sled as one atomic batch. sled
-//! flushes its own log in the background (every second), not once per block.
+//! sync makes the block durable. Then the block's keys go into sled, one by one, and last the key
+//! saying where its record is (`w`). sled flushes its own log in the background (every second),
+//! not once per block.
 //!
-//! **Opening.** sled may be behind the file after a crash, never ahead of it. Each block's batch
-//! holds where its record is (`w`), so opening reads on from the end of the last record sled has,
+//! **Opening.** sled may be behind the file after a crash, never ahead of it, and it recovers a
+//! prefix of its log: a block's `w` is there only if all its keys are. So opening reads on from
+//! the end of the last record sled has a `w` for,
 //! applies each whole record's keys in order, and cuts the file at the first record that is not
 //! whole (a length past the end, or a CRC-32 that fails): a block torn there was never answered.
 //! A file shorter than the last record sled refers to has lost blocks, and the store refuses to
@@ -518,7 +520,7 @@ impl Store {
     /// at the first record that is not whole.
     fn replay(&self, from: u64, len: u64) -> Result<(), StoreError> {
         let mut at = from;
-        let mut next_height = match self.last(BLOCK)? {
+        let mut next_height = match self.last(RECORD)? {
             None => 0,
             Some((k, _)) => seq_suffix(&k).map_or(0, |h| h + 1),
         };
@@ -590,7 +592,7 @@ impl Store {
     }
 
     /// Makes a block durable — its record written at the end of the blocks file and synced —
-    /// then applies its keys to sled as one atomic batch. sled's own log is flushed in the
+    /// then applies its keys to sled, `w` last. sled's own log is flushed in the
     /// background; after a crash [`Store::open`] replays what it lacks from the file.
     pub(crate) fn commit(&self, record: BlockRecord) -> Result<(), StoreError> {
         let (height, offset) = (record.height, record.offset);
@@ -610,14 +612,19 @@ impl Store {
         self.apply(height, place, pairs)
     }
 
-    /// Applies one block's keys to sled in one atomic batch, with where its record is.
+    /// Applies one block's keys to sled, then where its record is. Not as one sled batch: a
+    /// batch makes sled write out its log buffer at once (one write and one writeback request
+    /// per block, on sled's I/O threads), and the block is already durable in the blocks file.
+    /// sled recovers a prefix of its log, so after a crash the block's `w` key is there only if
+    /// all its other keys are; [`Store::open`] replays from the last `w`, and a block's keys
+    /// put again are the same keys with the same values. Readers see a block only once the
+    /// ledger's head moves past it, after this returns.
     fn apply(&self, height: u64, place: Place, pairs: Pairs) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for (k, v) in pairs {
-            batch.insert(k, v);
+            self.tree.insert(k, v)?;
         }
-        batch.insert(&key_u64(RECORD, height), &place.to_bytes());
-        self.tree.apply_batch(batch)?;
+        self.tree
+            .insert(key_u64(RECORD, height), &place.to_bytes())?;
         Ok(())
     }
 
@@ -926,6 +933,38 @@ mod tests {
         // Any cut or extra byte is not a record.
         assert!(BlockRecord::parse(&bytes[8..bytes.len() - 1]).is_none());
         assert!(BlockRecord::parse(&[&bytes[8..], &[0][..]].concat()).is_none());
+    }
+
+    /// Commits block `height` with one chunk, its nodes and a header key.
+    fn commit_block(store: &Store, height: u64) {
+        let mut record = store.begin_block(height);
+        let entries = [format!("entry {height}").into_bytes()];
+        record
+            .put_entries([(height, &entries[..])].into_iter(), &[Hash::digest(b"n")])
+            .unwrap();
+        record.insert(key_u64(BLOCK, height), b"header".to_vec());
+        store.commit(record).unwrap();
+    }
+
+    #[test]
+    fn a_block_whose_keys_sled_holds_in_part_is_replayed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for height in 0..2 {
+                commit_block(&store, height);
+            }
+            // What a crash can leave: sled recovers a prefix of its log, so block 1's header
+            // is there but its nodes' place and its record's place (written last) are not.
+            store.tree.remove(key_u64(CBMT_NODES, 1)).unwrap();
+            store.tree.remove(key_u64(RECORD, 1)).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.replayed(), 1);
+        assert!(store.nodes_place(1).unwrap().is_some());
+        assert_eq!(store.entry(1).unwrap(), Some(b"entry 1".to_vec()));
+        assert!(store.get(&key_u64(RECORD, 1)).unwrap().is_some());
     }
 
     #[test]

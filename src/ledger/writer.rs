@@ -1,9 +1,9 @@
 //! Group commit: one writer thread owns the tail of the log. Appenders, from any number of tasks
 //! or threads, send drafts through a channel; the writer takes what is waiting (at most
 //! `max_batch`, waiting at most `max_wait` for more), seals it as one block, writes the block's
-//! record to the blocks file and syncs it, applies its keys to sled as one batch, and only then
-//! answers each appender. The checkpoint is signed before the record is written and stored in it,
-//! so an answer always means: durable and covered by a signed checkpoint.
+//! record to the blocks file and syncs it, applies its keys to sled (where the record is, last),
+//! and only then answers each appender. The checkpoint is signed before the record is written and
+//! stored in it, so an answer always means: durable and covered by a signed checkpoint.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, RwLock};
