@@ -365,11 +365,25 @@ fn finish_json(
                 p.insert("obligations".into(), Value::from(obligations.to_vec()));
             }
         }
-        if let Some(r) = receipt {
-            obj.insert("receipt".into(), to_json(r)?);
-        }
     }
-    serde_json::to_vec(&value).map_err(|e| ApiError::Internal(e.to_string()))
+    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let mut out = serde_json::to_vec(&value).map_err(internal)?;
+    // The receipt goes last, written straight from its struct rather than through a JSON tree.
+    if let Some(r) = receipt {
+        if out.pop() != Some(b'}') {
+            return Err(ApiError::Internal(
+                "a v2 response is not a JSON object".into(),
+            ));
+        }
+        out.extend_from_slice(if out.len() > 1 {
+            b",\"receipt\":"
+        } else {
+            b"\"receipt\":"
+        });
+        serde_json::to_writer(&mut out, r).map_err(internal)?;
+        out.push(b'}');
+    }
+    Ok(out)
 }
 
 fn respond_json(
