@@ -1,6 +1,6 @@
 //! Group commit under concurrency: 1,000 appends from many tasks at once come back with gap-free
-//! seqs and verifying receipts, and they share blocks; an answer is already in the head; closing
-//! answers every append the writer took.
+//! seqs and verifying receipts (written as JSON directly, the same bytes serde writes), and they
+//! share blocks; an answer is already in the head; closing answers every append the writer took.
 
 mod common;
 
@@ -35,6 +35,19 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
         let a = t.await.unwrap();
         let v = a.receipt().verify(ledger.verifier()).unwrap();
         assert_eq!(v.entry.seq, a.seq);
+        // The receipt written straight to JSON (the members its block shares serialised once)
+        // is byte for byte what serde writes for the receipt, with a nonce and without.
+        let nonce = [a.seq as u8; 32];
+        let mut with_nonce = a.receipt();
+        with_nonce.nonce = Some(nonce);
+        for (nonce, receipt) in [(Some(&nonce), with_nonce), (None, a.receipt())] {
+            let mut direct = Vec::new();
+            a.write_receipt_json(nonce, &mut direct).unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                serde_json::to_string(&receipt).unwrap()
+            );
+        }
         seqs.push(a.seq);
     }
     seqs.sort_unstable();

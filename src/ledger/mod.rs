@@ -139,6 +139,32 @@ impl Appended {
             .expect("the writer answers with an index inside its block")
     }
 
+    /// Appends the entry's receipt with `nonce` as JSON, the bytes `serde_json` writes for
+    /// [`Receipt`]; the members all receipts of the block share are serialised once per block.
+    pub fn write_receipt_json(
+        &self,
+        nonce: Option<&[u8; 32]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), serde_json::Error> {
+        let proof = self.block.tree.proof(self.index as u64).ok_or_else(|| {
+            <serde_json::Error as serde::ser::Error>::custom("an entry outside its block")
+        })?;
+        out.extend_from_slice(b"{\"v\":");
+        out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
+        out.extend_from_slice(b",\"entry\":");
+        receipt::write_b64_json(out, self.entry_bytes());
+        out.extend_from_slice(b",\"entry_proof\":");
+        serde_json::to_writer(&mut *out, &proof)?;
+        out.extend_from_slice(self.block.shared_json()?);
+        out.extend_from_slice(b",\"nonce\":");
+        match nonce {
+            Some(n) => receipt::write_b64_json(out, n),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// The entry's bytes.
     pub fn entry_bytes(&self) -> &[u8] {
         self.block

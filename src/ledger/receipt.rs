@@ -212,6 +212,20 @@ impl Receipt {
     }
 }
 
+/// Appends `bytes` in base64 as a JSON string. Base64 has nothing JSON escapes, so these are the
+/// bytes `serde_json` writes for the same string.
+pub(crate) fn write_b64_json(out: &mut Vec<u8>, bytes: &[u8]) {
+    let at = out.len() + 1;
+    let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+    out.push(b'"');
+    out.resize(at + len, 0);
+    if let Some(tail) = out.get_mut(at..) {
+        let written = B64.encode_slice(bytes, tail).unwrap_or(0);
+        out.truncate(at + written);
+    }
+    out.push(b'"');
+}
+
 mod b64 {
     use super::*;
     pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {

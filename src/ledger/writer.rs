@@ -6,7 +6,7 @@
 //! stored in it, so an answer always means: durable and covered by a signed checkpoint.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -29,9 +29,27 @@ pub struct SealedBlock {
     pub(crate) entries: Vec<Vec<u8>>,
     pub(crate) block_proof: InclusionProof,
     pub(crate) checkpoint: String,
+    /// The members every receipt of this block shares, as JSON: built once, by the first
+    /// appender that writes its receipt as JSON.
+    shared_json: OnceLock<Vec<u8>>,
 }
 
 impl SealedBlock {
+    /// `,"block":…,"block_proof":…,"checkpoint":…` as [`Receipt`] serialises them.
+    pub(crate) fn shared_json(&self) -> Result<&[u8], serde_json::Error> {
+        if let Some(done) = self.shared_json.get() {
+            return Ok(done);
+        }
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b",\"block\":");
+        super::receipt::write_b64_json(&mut out, &self.header_bytes);
+        out.extend_from_slice(b",\"block_proof\":");
+        serde_json::to_writer(&mut out, &self.block_proof)?;
+        out.extend_from_slice(b",\"checkpoint\":");
+        serde_json::to_writer(&mut out, &self.checkpoint)?;
+        Ok(self.shared_json.get_or_init(|| out))
+    }
+
     /// The receipt of the entry at `index` in this block (without a nonce).
     pub fn receipt(&self, index: usize) -> Option<Receipt> {
         Some(Receipt {
@@ -295,6 +313,7 @@ impl Writer {
             entries,
             block_proof,
             checkpoint,
+            shared_json: OnceLock::new(),
         })))
     }
 }

@@ -21,7 +21,8 @@ use super::error::ApiError;
 use super::AppState;
 use crate::inference::{top_probability, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{
-    commit, commit_parts, Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef, Receipt,
+    commit, commit_parts, Appended, Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef,
+    Receipt,
 };
 use crate::policy::{detect, CallContext, Decision, ModelFacts};
 
@@ -135,20 +136,26 @@ impl Facts {
     }
 }
 
+async fn append(state: &AppState, draft: EntryDraft) -> Result<Appended, ApiError> {
+    state
+        .ledger
+        .append(draft)
+        .await
+        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))
+}
+
 pub(super) async fn record(
     state: &AppState,
     draft: EntryDraft,
     nonce: [u8; 32],
 ) -> Result<Receipt, ApiError> {
-    let appended = state
-        .ledger
-        .append(draft)
-        .await
-        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))?;
-    let mut receipt = appended.receipt();
+    let mut receipt = append(state, draft).await?.receipt();
     receipt.nonce = Some(nonce);
     Ok(receipt)
 }
+
+/// An allowed call's entry and nonce, from which its receipt is written into the response.
+type Receipted<'a> = (&'a Appended, &'a [u8; 32]);
 
 pub(super) fn reasons(decision: &Decision) -> Value {
     Value::Array(
@@ -296,16 +303,16 @@ async fn call(
     let encoded = to_json(&response)?;
     let output = commit(&nonce, encoded.get("outputs").unwrap_or(&Value::Null))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let receipt = record(
+    let appended = append(
         state,
         facts.draft(&auth, state, Recorded::Allow, &post, Some(output)),
-        nonce,
     )
     .await?;
+    let receipt = Some((&appended, &nonce));
     let http = if binary_outputs.any() {
-        respond(response, &binary_outputs, Some(&receipt), &post.obligations)?
+        respond(response, &binary_outputs, receipt, &post.obligations)?
     } else {
-        respond_json(encoded, Some(&receipt), &post.obligations)?
+        respond_json(encoded, receipt, &post.obligations)?
     };
     Ok((StatusCode::OK, "allow", http))
 }
@@ -353,7 +360,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 /// level) added, as JSON bytes.
 fn finish_json(
     mut value: Value,
-    receipt: Option<&Receipt>,
+    receipt: Option<Receipted<'_>>,
     obligations: &[String],
 ) -> Result<Vec<u8>, ApiError> {
     if let Some(obj) = value.as_object_mut() {
@@ -368,8 +375,9 @@ fn finish_json(
     }
     let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
     let mut out = serde_json::to_vec(&value).map_err(internal)?;
-    // The receipt goes last, written straight from its struct rather than through a JSON tree.
-    if let Some(r) = receipt {
+    // The receipt goes last, written straight from the sealed block rather than through a JSON
+    // tree (the members its block shares are serialised once for all the block's receipts).
+    if let Some((appended, nonce)) = receipt {
         if out.pop() != Some(b'}') {
             return Err(ApiError::Internal(
                 "a v2 response is not a JSON object".into(),
@@ -380,7 +388,9 @@ fn finish_json(
         } else {
             b"\"receipt\":"
         });
-        serde_json::to_writer(&mut out, r).map_err(internal)?;
+        appended
+            .write_receipt_json(Some(nonce), &mut out)
+            .map_err(internal)?;
         out.push(b'}');
     }
     Ok(out)
@@ -388,7 +398,7 @@ fn finish_json(
 
 fn respond_json(
     value: Value,
-    receipt: Option<&Receipt>,
+    receipt: Option<Receipted<'_>>,
     obligations: &[String],
 ) -> Result<HttpResponse, ApiError> {
     let json = finish_json(value, receipt, obligations)?;
@@ -402,7 +412,7 @@ fn respond_json(
 fn respond(
     mut response: InferResponse,
     binary_outputs: &body::BinaryOutputs,
-    receipt: Option<&Receipt>,
+    receipt: Option<Receipted<'_>>,
     obligations: &[String],
 ) -> Result<HttpResponse, ApiError> {
     let binary = body::encode_binary_outputs(&mut response, binary_outputs);
