@@ -230,7 +230,11 @@ impl Place {
         b
     }
 
+    /// Reads a place from exactly [`Place::LEN`] bytes.
     fn parse(b: &[u8]) -> Option<Place> {
+        if b.len() != Self::LEN {
+            return None;
+        }
         Some(Place {
             offset: u64::from_be_bytes(b.get(..8)?.try_into().ok()?),
             len: super::hash::be_u32(b.get(8..12)?)?,
@@ -256,7 +260,7 @@ fn chunk_place(value: &[u8], first: u64) -> Result<(Place, u16), StoreError> {
         .get(Place::LEN..)
         .and_then(|b| b.try_into().ok())
         .map(u16::from_be_bytes);
-    match (Place::parse(value), count) {
+    match (value.get(..Place::LEN).and_then(Place::parse), count) {
         (Some(place), Some(count)) => Ok((place, count)),
         _ => Err(StoreError::Corrupt(format!(
             "the place of the entry chunk at seq {first} is malformed"
@@ -965,6 +969,19 @@ mod tests {
         assert!(store.nodes_place(1).unwrap().is_some());
         assert_eq!(store.entry(1).unwrap(), Some(b"entry 1".to_vec()));
         assert!(store.get(&key_u64(RECORD, 1)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_place_is_exactly_its_bytes() {
+        let place = Place { offset: 7, len: 9 };
+        let bytes = place.to_bytes();
+        assert_eq!(Place::parse(&bytes), Some(place));
+        assert_eq!(Place::parse(&bytes[..11]), None);
+        assert_eq!(Place::parse(&[&bytes[..], &[0][..]].concat()), None);
+        let chunk = [&bytes[..], &3u16.to_be_bytes()[..]].concat();
+        assert_eq!(chunk_place(&chunk, 0).unwrap(), (place, 3));
+        assert!(chunk_place(&[&chunk[..], &[0][..]].concat(), 0).is_err());
+        assert!(chunk_place(&chunk[..13], 0).is_err());
     }
 
     #[test]
