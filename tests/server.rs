@@ -307,6 +307,33 @@ fn after_mixed_calls_the_log_verifies_and_holds_exactly_those_calls() {
     // Malformed requests are not recorded.
     s.post("/v2/models/nope/infer", Some(&s.caller_key), &json!({}));
     s.post("/v2/models/breast-cancer/infer", None, &json!({}));
+    // The metrics count every call, and every block the ledger wrote and synced.
+    let (status, text) = s.get("/metrics", Some(&s.admin_key));
+    assert_eq!(status, 200);
+    let metrics = prometheus_samples(text.as_str().unwrap());
+    let sum = |prefix: &str| -> f64 {
+        metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert_eq!(sum("vouch_calls_total{"), 14.0, "{metrics:?}");
+    assert_eq!(sum("vouch_calls_total{decision=\"none\""), 2.0);
+    assert_eq!(sum("vouch_call_seconds_count{"), 14.0);
+    assert_eq!(metrics["vouch_ledger_entries"], recorded as f64);
+    assert_eq!(metrics["vouch_ledger_block_entries_sum"], recorded as f64);
+    let blocks = metrics["vouch_ledger_blocks"];
+    assert!(blocks >= 1.0);
+    for count in [
+        "vouch_ledger_block_entries_count",
+        "vouch_ledger_write_seconds_count",
+        "vouch_ledger_sync_seconds_count",
+    ] {
+        assert_eq!(metrics[count], blocks, "{count}");
+    }
+    assert!(metrics["vouch_ledger_sync_seconds_sum"] > 0.0);
+    assert!(metrics["vouch_ledger_write_seconds_sum"] >= metrics["vouch_ledger_sync_seconds_sum"]);
     let status = s.stop();
     assert!(status.success(), "SIGTERM is a clean shutdown: {status:?}");
     std::fs::write(s.data().join("v.pub"), format!("{}\n", s.verifier)).unwrap();
@@ -324,6 +351,17 @@ fn after_mixed_calls_the_log_verifies_and_holds_exactly_those_calls() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["entries"], recorded);
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn prometheus_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 #[test]

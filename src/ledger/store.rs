@@ -51,6 +51,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::block::{self, EntryProof};
 use super::hash::Hash;
@@ -598,7 +599,8 @@ impl Store {
     /// Makes a block durable — its record written at the end of the blocks file and synced —
     /// then applies its keys to sled, `w` last. sled's own log is flushed in the
     /// background; after a crash [`Store::open`] replays what it lacks from the file.
-    pub(crate) fn commit(&self, record: BlockRecord) -> Result<(), StoreError> {
+    /// Returns how long the sync took.
+    pub(crate) fn commit(&self, record: BlockRecord) -> Result<Duration, StoreError> {
         let (height, offset) = (record.height, record.offset);
         if offset != self.blocks.end.load(Ordering::Acquire) {
             return Err(StoreError::Corrupt(format!(
@@ -607,13 +609,16 @@ impl Store {
         }
         let (bytes, pairs) = record.finish()?;
         self.blocks.file.write_all_at(&bytes, offset)?;
+        let started = Instant::now();
         self.blocks.file.sync_data()?;
+        let synced = started.elapsed();
         let place = Place {
             offset,
             len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
         };
         self.blocks.end.store(place.end(), Ordering::Release);
-        self.apply(height, place, pairs)
+        self.apply(height, place, pairs)?;
+        Ok(synced)
     }
 
     /// Applies one block's keys to sled, then where its record is. Not as one sled batch: a

@@ -100,7 +100,10 @@ pub struct Head {
 #[derive(Debug, Clone, Copy)]
 pub struct CommitStats {
     pub entries: usize,
+    /// The whole commit: seal, write and sync the record, apply its keys.
     pub write: Duration,
+    /// The sync alone (`fdatasync` of the blocks file).
+    pub sync: Duration,
 }
 
 pub(crate) struct Writer {
@@ -284,7 +287,7 @@ impl Writer {
                 tree.nodes(),
             )
             .map_err(LedgerError::Store)?;
-        self.store.commit(record).map_err(LedgerError::Store)?;
+        let sync = self.store.commit(record).map_err(LedgerError::Store)?;
 
         let count = entries.len();
         self.tail = Tail {
@@ -304,6 +307,7 @@ impl Writer {
             cb(CommitStats {
                 entries: count,
                 write: started.elapsed(),
+                sync,
             });
         }
         Ok(Some(Arc::new(SealedBlock {

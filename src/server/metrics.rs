@@ -15,7 +15,8 @@ pub struct Metrics {
     pub calls: IntCounterVec,
     pub latency: HistogramVec,
     pub batch_entries: Histogram,
-    pub flush_seconds: Histogram,
+    pub write_seconds: Histogram,
+    pub sync_seconds: Histogram,
     pub ledger_entries: IntGauge,
     pub ledger_blocks: IntGauge,
 }
@@ -49,21 +50,30 @@ impl Metrics {
                 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
             ]),
         )?;
-        let flush_seconds = Histogram::with_opts(
+        let block_buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+        ];
+        let write_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "ledger_write_seconds",
-                "Time to seal, write and flush one ledger block",
+                "Time to commit one ledger block: seal, write and sync its record, index it",
             )
-            .buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-            ]),
+            .buckets(block_buckets.clone()),
+        )?;
+        let sync_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "ledger_sync_seconds",
+                "Time the device took to make one ledger block durable (fdatasync)",
+            )
+            .buckets(block_buckets),
         )?;
         let ledger_entries = IntGauge::new("ledger_entries", "Entries in the ledger")?;
         let ledger_blocks = IntGauge::new("ledger_blocks", "Blocks in the ledger")?;
         registry.register(Box::new(calls.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(batch_entries.clone()))?;
-        registry.register(Box::new(flush_seconds.clone()))?;
+        registry.register(Box::new(write_seconds.clone()))?;
+        registry.register(Box::new(sync_seconds.clone()))?;
         registry.register(Box::new(ledger_entries.clone()))?;
         registry.register(Box::new(ledger_blocks.clone()))?;
         Ok(Metrics {
@@ -71,7 +81,8 @@ impl Metrics {
             calls,
             latency,
             batch_entries,
-            flush_seconds,
+            write_seconds,
+            sync_seconds,
             ledger_entries,
             ledger_blocks,
         })
@@ -80,7 +91,8 @@ impl Metrics {
     /// Called by the ledger writer after every durable block.
     pub fn on_commit(&self, stats: CommitStats) {
         self.batch_entries.observe(stats.entries as f64);
-        self.flush_seconds.observe(stats.write.as_secs_f64());
+        self.write_seconds.observe(stats.write.as_secs_f64());
+        self.sync_seconds.observe(stats.sync.as_secs_f64());
         self.ledger_entries.add(stats.entries as i64);
         self.ledger_blocks.inc();
     }
