@@ -10,11 +10,10 @@
 //!
 //! **Opening.** sled may be behind the file after a crash, never ahead of it, and it recovers a
 //! prefix of its log: a block's `w` is there only if all its keys are. So opening reads on from
-//! the end of the last record sled has a `w` for,
-//! applies each whole record's keys in order, and cuts the file at the first record that is not
-//! whole (a length past the end, or a CRC-32 that fails): a block torn there was never answered.
-//! A file shorter than the last record sled refers to has lost blocks, and the store refuses to
-//! open.
+//! the end of the last record sled has a `w` for, applies each whole record's keys in order, and
+//! cuts the file at the first record that is not whole (a length past the end, or a CRC-32 that
+//! fails): a block torn there was never answered. A file shorter than the last record sled refers
+//! to has lost blocks, and the store refuses to open.
 //!
 //! **Why not sled alone.** sled keeps a B-tree leaf of up to 16 values as one page, and writes a
 //! page larger than a quarter of its segment as a file of its own, again at every split. Chunks
