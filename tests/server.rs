@@ -76,6 +76,36 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A call the policy allows whose model overruns the per-call timeout is recorded as an error and
+/// answered 504 with a receipt. The timeout is 0 ms (it fires at the runtime's next timer tick,
+/// within a millisecond) and the call runs 10,000 rows on the blocking pool, which takes longer;
+/// on a machine so busy that the HTTP worker only looks at its timer after the model is done the
+/// call answers 200, so it is tried up to five times.
+#[test]
+fn a_call_that_overruns_its_timeout_is_recorded_as_an_error_with_a_receipt() {
+    let s = start_with(Options {
+        extra_args: ["--timeout-ms", "0", "--inline-below-us", "0"]
+            .map(String::from)
+            .to_vec(),
+        ..Options::default()
+    });
+    let rows = 10_000;
+    let mut req = breast_cancer_request(triage());
+    req["inputs"][0]["shape"] = json!([rows, 30]);
+    req["inputs"][0]["data"] = json!(breast_cancer_row().repeat(rows));
+    let mut answers =
+        (0..5).map(|_| s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &req));
+    let (status, body) = answers
+        .find(|(status, _)| *status != 200)
+        .expect("a 0 ms timeout answers 504 at least once in five calls");
+    assert_eq!(status, 504, "{}", body["error"]);
+    assert!(body["error"].as_str().unwrap().contains("0 ms"), "{body}");
+    let v = receipt_of(&body).verify(&s.verifier).unwrap();
+    assert_eq!(v.entry.decision, Decision::Error);
+    assert_eq!(v.entry.output, None);
+    assert_eq!(v.entry.caller.as_deref(), Some("clinic"));
+}
+
 #[test]
 fn a_denied_call_names_the_rule_and_still_gets_a_receipt() {
     let s = start();

@@ -150,7 +150,7 @@ impl Appended {
             <serde_json::Error as serde::ser::Error>::custom("an entry outside its block")
         })?;
         out.extend_from_slice(b"{\"v\":");
-        out.extend_from_slice(FORMAT_VERSION.to_string().as_bytes());
+        serde_json::to_writer(&mut *out, &FORMAT_VERSION)?;
         out.extend_from_slice(b",\"entry\":");
         receipt::write_b64_json(out, self.entry_bytes());
         out.extend_from_slice(b",\"entry_proof\":");

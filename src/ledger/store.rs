@@ -499,16 +499,18 @@ impl Store {
                 replayed: AtomicU64::new(0),
             }),
         };
-        let applied = match store.last(RECORD)? {
-            None => 0,
-            Some((k, v)) => Place::parse(&v)
-                .ok_or_else(|| {
+        // Where sled's blocks end: after the last record it has a `w` for, and that block's height.
+        let (applied, next_height) = match store.last(RECORD)? {
+            None => (0, 0),
+            Some((k, v)) => {
+                let height = seq_suffix(&k).unwrap_or(0);
+                let place = Place::parse(&v).ok_or_else(|| {
                     StoreError::Corrupt(format!(
-                        "the place of block {}'s record is malformed",
-                        seq_suffix(&k).unwrap_or(0)
+                        "the place of block {height}'s record is malformed"
                     ))
-                })?
-                .end(),
+                })?;
+                (place.end(), height + 1)
+            }
         };
         let len = store.blocks.file.metadata()?.len();
         if len < applied {
@@ -516,18 +518,14 @@ impl Store {
                 "the blocks file holds {len} bytes, the store refers to {applied}"
             )));
         }
-        store.replay(applied, len)?;
+        store.replay(applied, next_height, len)?;
         Ok(store)
     }
 
-    /// Applies to sled the whole records of the blocks file from `from` on, and cuts the file
-    /// at the first record that is not whole.
-    fn replay(&self, from: u64, len: u64) -> Result<(), StoreError> {
+    /// Applies to sled the whole records of the blocks file from `from` on (the first of them
+    /// block `next_height`), and cuts the file at the first record that is not whole.
+    fn replay(&self, from: u64, mut next_height: u64, len: u64) -> Result<(), StoreError> {
         let mut at = from;
-        let mut next_height = match self.last(RECORD)? {
-            None => 0,
-            Some((k, _)) => seq_suffix(&k).map_or(0, |h| h + 1),
-        };
         let mut replayed = 0u64;
         while let Some(payload) = self.whole_record(at, len)? {
             let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {

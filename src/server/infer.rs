@@ -154,7 +154,7 @@ pub(super) async fn record(
     Ok(receipt)
 }
 
-/// An allowed call's entry and nonce, from which its receipt is written into the response.
+/// A recorded call's entry and nonce, from which its receipt is written into the answer.
 type Receipted<'a> = (&'a Appended, &'a [u8; 32]);
 
 pub(super) fn reasons(decision: &Decision) -> Value {
@@ -262,32 +262,19 @@ async fn call(
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
-            let receipt = record(
-                state,
-                facts.draft(&auth, state, Recorded::Error, &decision, None),
-                nonce,
-            )
-            .await?;
-            let err = ApiError::from(e);
-            let status = actix_web::ResponseError::status_code(&err);
-            let body = json!({"error": err.to_string(), "receipt": receipt});
-            return Ok((status, "error", HttpResponse::build(status).json(body)));
+            return failed(state, &auth, &facts, &decision, nonce, ApiError::from(e)).await;
         }
         Err(_) => {
             let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
-            let receipt = record(
+            return failed(
                 state,
-                facts.draft(&auth, state, Recorded::Error, &decision, None),
+                &auth,
+                &facts,
+                &decision,
                 nonce,
+                ApiError::Timeout(ms),
             )
-            .await?;
-            let err = ApiError::Timeout(ms);
-            let body = json!({"error": err.to_string(), "receipt": receipt});
-            return Ok((
-                StatusCode::GATEWAY_TIMEOUT,
-                "error",
-                HttpResponse::GatewayTimeout().json(body),
-            ));
+            .await;
         }
     };
 
@@ -312,7 +299,7 @@ async fn call(
     let http = if binary_outputs.any() {
         respond(response, &binary_outputs, receipt, &post.obligations)?
     } else {
-        respond_json(encoded, receipt, &post.obligations)?
+        respond_json(StatusCode::OK, encoded, receipt, &post.obligations)?
     };
     Ok((StatusCode::OK, "allow", http))
 }
@@ -325,12 +312,6 @@ async fn deny(
     nonce: [u8; 32],
     request_id: Option<String>,
 ) -> Result<Answer, ApiError> {
-    let receipt = record(
-        state,
-        facts.draft(auth, state, Recorded::Deny, decision, None),
-        nonce,
-    )
-    .await?;
     let why: Vec<String> = decision
         .reasons
         .iter()
@@ -340,24 +321,57 @@ async fn deny(
         "error": format!("denied by policy: {}", why.join("; ")),
         "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "reasons": reasons(decision),
-        "receipt": receipt,
     });
     if let (Some(id), Some(o)) = (request_id, body.as_object_mut()) {
         o.insert("id".into(), Value::String(id));
     }
-    Ok((
-        StatusCode::FORBIDDEN,
-        "deny",
-        HttpResponse::Forbidden().json(body),
-    ))
+    let draft = facts.draft(auth, state, Recorded::Deny, decision, None);
+    record_and_answer(state, draft, nonce, StatusCode::FORBIDDEN, body).await
+}
+
+/// A call the policy allowed but the model failed (or overran its time): recorded as an error,
+/// answered with the error's status and the receipt.
+async fn failed(
+    state: &AppState,
+    auth: &Authenticated<'_>,
+    facts: &Facts,
+    decision: &Decision,
+    nonce: [u8; 32],
+    err: ApiError,
+) -> Result<Answer, ApiError> {
+    let draft = facts.draft(auth, state, Recorded::Error, decision, None);
+    let status = actix_web::ResponseError::status_code(&err);
+    record_and_answer(
+        state,
+        draft,
+        nonce,
+        status,
+        json!({"error": err.to_string()}),
+    )
+    .await
+}
+
+/// Records a call that ends without outputs (denied, or failed) and answers `body` with `status`
+/// and the call's receipt.
+async fn record_and_answer(
+    state: &AppState,
+    draft: EntryDraft,
+    nonce: [u8; 32],
+    status: StatusCode,
+    body: Value,
+) -> Result<Answer, ApiError> {
+    let decision = draft.decision.as_str();
+    let appended = append(state, draft).await?;
+    let http = respond_json(status, body, Some((&appended, &nonce)), &[])?;
+    Ok((status, decision, http))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// A serialised v2 response with the obligations (in `parameters`) and the receipt (at the top
-/// level) added, as JSON bytes.
+/// A JSON answer (a v2 response, a denial, an error) with the obligations (in `parameters`) and
+/// the receipt (at the top level) added, as JSON bytes.
 fn finish_json(
     mut value: Value,
     receipt: Option<Receipted<'_>>,
@@ -379,9 +393,7 @@ fn finish_json(
     // tree (the members its block shares are serialised once for all the block's receipts).
     if let Some((appended, nonce)) = receipt {
         if out.pop() != Some(b'}') {
-            return Err(ApiError::Internal(
-                "a v2 response is not a JSON object".into(),
-            ));
+            return Err(ApiError::Internal("an answer is not a JSON object".into()));
         }
         out.extend_from_slice(if out.len() > 1 {
             b",\"receipt\":"
@@ -397,12 +409,13 @@ fn finish_json(
 }
 
 fn respond_json(
+    status: StatusCode,
     value: Value,
     receipt: Option<Receipted<'_>>,
     obligations: &[String],
 ) -> Result<HttpResponse, ApiError> {
     let json = finish_json(value, receipt, obligations)?;
-    Ok(HttpResponse::Ok()
+    Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(json))
 }
