@@ -207,8 +207,11 @@ async fn call(
         detect::scan(texts)
     };
     let context = context.with_pii(pii).with_input_bytes(raw.len() as u64);
+    // The nonce hides the commitments: it must be unpredictable, not fresh from the kernel.
+    // The thread's generator is a CSPRNG seeded (and reseeded) from the OS; drawing from it
+    // spares a system call per call. Keys are still drawn from the OS directly.
     let mut nonce = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    rand::thread_rng().fill_bytes(&mut nonce);
     let sha256 =
         Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let facts = Facts {

@@ -11,7 +11,14 @@ use crate::inference::Manifest;
 use crate::policy::Role;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v2/health/live", web::get().to(live))
+    // The router tries patterns in order, each dynamic one a regex match: inference, the hot
+    // path, comes first rather than after four other `/v2/models/{name}…` patterns.
+    cfg.route("/v2/models/{name}/infer", web::post().to(infer_default))
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            web::post().to(infer_version),
+        )
+        .route("/v2/health/live", web::get().to(live))
         .route("/v2/health/ready", web::get().to(ready))
         .route("/v2", web::get().to(server_metadata))
         .route("/v2/models/{name}", web::get().to(model_metadata))
@@ -23,11 +30,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v2/models/{name}/versions/{version}/ready",
             web::get().to(version_ready),
-        )
-        .route("/v2/models/{name}/infer", web::post().to(infer_default))
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            web::post().to(infer_version),
         )
         .route("/v1/receipts/{seq}", web::get().to(receipt))
         .route("/metrics", web::get().to(metrics))
