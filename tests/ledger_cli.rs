@@ -56,15 +56,36 @@ fn keygen_writes_a_private_key_only_its_owner_can_read() {
     assert_eq!(bad.status.code(), Some(3));
 }
 
-/// Runs `vouch verify --data DIR --key KEY`.
-fn verify(dir: &std::path::Path, key: &std::path::Path) -> std::process::Output {
+/// Runs `vouch verify --data DIR --key KEY` and `extra` (`--index`, `--json`).
+fn verify_with(
+    dir: &std::path::Path,
+    key: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     vouch()
         .args(["verify", "--data"])
         .arg(dir)
         .arg("--key")
         .arg(key)
+        .args(extra)
         .output()
         .unwrap()
+}
+
+/// Runs `vouch verify --data DIR --key KEY`: the blocks file, read-only.
+fn verify(dir: &std::path::Path, key: &std::path::Path) -> std::process::Output {
+    verify_with(dir, key, &[])
+}
+
+/// `vouch verify --json` output as JSON.
+fn report(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 fn ledger_with_entries(dir: &std::path::Path, n: u64) -> std::path::PathBuf {
@@ -105,6 +126,42 @@ fn tamper_blocks_file(dir: &std::path::Path, old: &[u8], new: &[u8]) {
     std::fs::write(&path, bytes).unwrap();
 }
 
+/// Rewrites bytes of the blocks file in place, as [`tamper_blocks_file`], and then the CRC-32
+/// of the record holding them, as someone who knows the file's format could: only the checks
+/// beneath the record's own (roots, signatures, links) can tell.
+fn tamper_record(dir: &std::path::Path, old: &[u8], new: &[u8]) {
+    tamper_blocks_file(dir, old, new);
+    let path = dir.join("ledger").join("blocks");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut at = 0usize;
+    let mut mended = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let payload = at + 8..at + 8 + len;
+        let crc = crc32fast::hash(&bytes[payload.clone()]);
+        if crc != u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap()) {
+            bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+            mended += 1;
+        }
+        at = payload.end;
+    }
+    assert_eq!(mended, 1, "one record's CRC should have changed");
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// SHA-256 of every file under `dir`, by path: what a read-only command must leave as it was.
+fn files_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Hash)> {
+    let mut out: Vec<_> = common::files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let digest = Hash::digest(&std::fs::read(&path).unwrap());
+            (path, digest)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The stored bytes of the entry at `seq` of a closed ledger.
 fn stored_entry(dir: &std::path::Path, seq: u64) -> Vec<u8> {
     Store::open(dir).unwrap().entry(seq).unwrap().unwrap()
@@ -128,23 +185,143 @@ fn verify_passes_a_good_log_and_names_the_first_fault_of_a_tampered_one() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("verified: 6 entries in 6 blocks"));
 
-    // Rewrite the decision of seq 2 (still canonical JSON, so only the Merkle root can tell).
+    // Rewrite the decision of seq 2 (still canonical JSON, so only the Merkle root can tell),
+    // and the CRC of its record, so the record still reads as whole.
     let entry = String::from_utf8(stored_entry(dir.path(), 2)).unwrap();
     assert!(entry.contains("\"decision\":\"error\""));
     let forged = entry.replace("\"decision\":\"error\"", "\"decision\":\"allow\"");
+    tamper_record(dir.path(), entry.as_bytes(), forged.as_bytes());
+    for extra in [&["--json"][..], &["--json", "--index"]] {
+        let bad = verify_with(dir.path(), &key, extra);
+        assert_eq!(bad.status.code(), Some(1), "{extra:?}");
+        let report = report(&bad);
+        assert_eq!(report["verified"], false);
+        assert_eq!(report["place"], "height 2");
+        assert_eq!(report["field"], "entries_root");
+    }
+}
+
+#[test]
+fn verify_names_a_damaged_record_with_blocks_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ledger_with_entries(dir.path(), 4);
+    // The same forgery without mending the CRC: record 2 is no longer whole, yet two records
+    // follow it, which no unfinished write leaves.
+    let entry = String::from_utf8(stored_entry(dir.path(), 2)).unwrap();
+    let forged = entry.replace("\"decision\":\"error\"", "\"decision\":\"allow\"");
     tamper_blocks_file(dir.path(), entry.as_bytes(), forged.as_bytes());
-    let bad = vouch()
-        .args(["verify", "--json", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let bad = verify_with(dir.path(), &key, &["--json"]);
     assert_eq!(bad.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
-    assert_eq!(report["verified"], false);
+    let report = report(&bad);
     assert_eq!(report["place"], "height 2");
-    assert_eq!(report["field"], "entries_root");
+    assert_eq!(report["field"], "block record");
+    let found = report["found"].as_str().unwrap();
+    assert!(found.contains("CRC-32 fails"), "{found}");
+}
+
+#[test]
+fn verify_names_a_key_a_record_holds_for_another_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ledger_with_entries(dir.path(), 3);
+    // The last record (block 2, seq 2) gains the chunk key of seq 9 — which a replay would put
+    // into the server's index — with its length, key count and CRC-32 mended.
+    let path = dir.path().join("ledger").join("blocks");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut at = 0usize;
+    loop {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if at + 8 + len == bytes.len() {
+            break;
+        }
+        at += 8 + len;
+    }
+    let payload = at + 8;
+    let data_len = u32::from_be_bytes(bytes[payload + 8..payload + 12].try_into().unwrap());
+    let count_at = payload + 12 + data_len as usize;
+    let count = u32::from_be_bytes(bytes[count_at..count_at + 4].try_into().unwrap());
+    bytes[count_at..count_at + 4].copy_from_slice(&(count + 1).to_be_bytes());
+    let extra = entry_key(9);
+    bytes.extend_from_slice(&(extra.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(&extra);
+    bytes.extend_from_slice(&14u32.to_be_bytes());
+    bytes.extend_from_slice(&[0u8; 14]);
+    let len = (bytes.len() - payload) as u32;
+    bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[payload..]);
+    bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+
+    let out = verify_with(dir.path(), &key, &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["place"], "height 2");
+    assert_eq!(r["field"], "block record");
+    assert_eq!(r["found"], format!("the key {}", hex::encode(entry_key(9))));
+}
+
+#[test]
+fn verify_data_writes_nothing_and_reads_beside_a_running_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("log.pub");
+    write_verifier_key(&common::signer().verifier(), &key).unwrap();
+    let ledger = common::open(dir.path());
+    for i in 0..5 {
+        ledger.append_blocking(common::draft(i)).unwrap();
+    }
+    // The ledger is open (sled's lock held): the blocks file is read without it.
+    let live = verify_with(dir.path(), &key, &["--json"]);
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    assert_eq!(report(&live)["entries"], 5);
+    let locked = verify_with(dir.path(), &key, &["--index"]);
+    assert_eq!(locked.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&locked.stderr).contains("without --index"));
+    ledger.close();
+    drop(ledger);
+
+    // An unfinished last write: a record head whose length runs past the end of the file.
+    let blocks = dir.path().join("ledger").join("blocks");
+    let mut torn = 4000u32.to_be_bytes().to_vec();
+    torn.extend_from_slice(&[7u8; 100]);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&blocks)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &torn).unwrap();
+    drop(file);
+    let before = files_digest(dir.path());
+    let out = verify_with(dir.path(), &key, &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out);
+    assert_eq!(r["entries"], 5);
+    assert_eq!(r["unfinished_tail_bytes"], 104);
+    let text = verify(dir.path(), &key);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("not verified: 104 bytes"));
+    assert_eq!(
+        files_digest(dir.path()),
+        before,
+        "verify --data changed the folder"
+    );
+
+    // The index walk opens the store as the server does, which cuts the unfinished write.
+    let index = verify_with(dir.path(), &key, &["--json", "--index"]);
+    assert!(
+        index.status.success(),
+        "{}",
+        String::from_utf8_lossy(&index.stderr)
+    );
+    assert_eq!(report(&index)["unfinished_tail_bytes"], 0);
+    assert_eq!(
+        report(&verify_with(dir.path(), &key, &["--json"]))["unfinished_tail_bytes"],
+        0
+    );
 }
 
 #[test]
@@ -155,11 +332,16 @@ fn verify_catches_stored_cbmt_nodes_that_are_not_the_entries_tree() {
     let root = leaf_hash(&stored_entry(dir.path(), 1));
     let mut other = root.0;
     other[31] ^= 1;
-    tamper_blocks_file(dir.path(), &root.0, &other);
-    let out = verify(dir.path(), &key);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("height 1: stored CBMT nodes"), "{err}");
+    tamper_record(dir.path(), &root.0, &other);
+    for extra in [&[][..], &["--index"]] {
+        let out = verify_with(dir.path(), &key, extra);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("height 1: stored CBMT nodes"),
+            "{extra:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -174,9 +356,11 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
             .unwrap();
         db.flush().unwrap();
     }
-    let out = verify(dir.path(), &key);
+    // sled's copy lost a key; the blocks file, the durable log, did not.
+    let out = verify_with(dir.path(), &key, &["--index"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAILED at seq 2: entry chunks"));
+    assert!(verify(dir.path(), &key).status.success());
 
     let dir = tempfile::tempdir().unwrap();
     let key = ledger_with_entries(dir.path(), 3);
@@ -184,15 +368,23 @@ fn verify_catches_a_dropped_entry_and_a_forged_checkpoint() {
     let forger = SignerKey::from_seed(common::ORIGIN, &[9u8; 32]).unwrap();
     let mut ck = vec![b'c'];
     ck.extend_from_slice(&1u64.to_be_bytes());
+    // In sled's copy and in the record (CRC mended): both walks reject the signature.
+    let mut notes = None;
     tamper(dir.path(), &ck, |v| {
-        let text = String::from_utf8(v).unwrap();
+        let text = String::from_utf8(v.clone()).unwrap();
         let body = &text[..text.find("\n\n").unwrap() + 1];
-        forger.sign_note(body).unwrap().into_bytes()
+        let forged = forger.sign_note(body).unwrap().into_bytes();
+        notes = Some((v, forged.clone()));
+        forged
     });
-    let out = verify(dir.path(), &key);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("height 1: checkpoint"), "{err}");
+    let (old, forged) = notes.unwrap();
+    tamper_record(dir.path(), &old, &forged);
+    for extra in [&[][..], &["--index"]] {
+        let out = verify_with(dir.path(), &key, extra);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("height 1: checkpoint"), "{extra:?}: {err}");
+    }
 }
 
 #[test]

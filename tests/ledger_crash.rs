@@ -95,6 +95,19 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
                 .map(|l| serde_json::from_str::<Receipt>(l).unwrap()),
         );
 
+        // Before anything reopens the store: the blocks file as the kill left it verifies
+        // read-only and holds every acknowledged entry.
+        let left = verify_blocks_from(dir.path(), &key, None, &mut |_| {}).unwrap_or_else(|e| {
+            panic!("round {round}: the blocks file a kill left does not verify: {e}")
+        });
+        let acknowledged = receipts
+            .iter()
+            .map(|r| Entry::from_bytes(&r.entry).unwrap().seq)
+            .max();
+        assert!(
+            acknowledged.is_none_or(|m| m < left.entries),
+            "round {round}"
+        );
         let ledger = Ledger::open(dir.path(), common::signer(), LedgerConfig::default())
             .unwrap_or_else(|e| {
                 panic!("round {round}: the ledger does not reopen after a kill: {e}")
@@ -134,11 +147,7 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
         ledger.close();
         drop(ledger);
         let summary = verify_store(dir.path(), &key, &mut |_| {}).unwrap();
-        let max_seq = receipts
-            .iter()
-            .map(|r| Entry::from_bytes(&r.entry).unwrap().seq)
-            .max();
-        assert!(max_seq.is_none_or(|m| m < summary.entries));
+        assert!(acknowledged.is_none_or(|m| m < summary.entries));
         println!(
             "round {round}: {} receipts acknowledged ({} this round), log holds {} entries",
             receipts.len(),

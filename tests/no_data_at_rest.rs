@@ -8,9 +8,10 @@
 //! there; a second marker is, as a control that the search does see into sled's files. A last
 //! control writes the marker's base64 into a file and checks that the search finds it.
 
+mod common;
 mod harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use rand::Rng;
@@ -41,22 +42,6 @@ fn forms(marker: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -65,7 +50,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn find(dir: &Path, logs: &[u8], marker: &[u8]) -> Vec<String> {
     let forms = forms(marker);
     let mut hits = Vec::new();
-    for file in files_under(dir) {
+    for file in common::files_under(dir) {
         let bytes = std::fs::read(&file).unwrap();
         for (form, needle) in &forms {
             if contains(&bytes, needle) {

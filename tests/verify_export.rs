@@ -573,31 +573,39 @@ fn verify_checkpoint_checks_a_consistency_proof() {
 }
 
 #[test]
-fn a_store_held_by_another_process_names_the_lock_and_suggests_url() {
+fn a_store_held_by_another_process_is_read_from_its_blocks_file_and_locked_to_index() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("log.pub");
     write_verifier_key(&common::signer().verifier(), &key).unwrap();
     let l = open(dir.path(), 1);
     append(&l, 0, 2, 1);
-    let out = vouch()
-        .args(["verify", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let verify = |extra: &[&str]| {
+        vouch()
+            .args(["verify", "--data"])
+            .arg(dir.path())
+            .arg("--key")
+            .arg(&key)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The blocks file is read without sled's lock.
+    let out = verify(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified: 2 entries"));
+    // The index is the server's to hold.
+    let out = verify(&["--index"]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("locked") && err.contains("--url"), "{err}");
     l.close();
     drop(l);
-    let out = vouch()
-        .args(["verify", "--data"])
-        .arg(dir.path())
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .unwrap();
+    let out = verify(&["--index"]);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::ExitCode;
 use crate::ledger::{
-    read_verifier_key, verify_consistency, verify_export, verify_store_from, Checkpoint,
-    ConsistencyProof, NoteError, StoreError, VerifierKey, VerifyError, VerifySummary,
+    read_verifier_key, verify_blocks_from, verify_consistency, verify_export, verify_store_from,
+    Checkpoint, ConsistencyProof, NoteError, StoreError, VerifierKey, VerifyError, VerifySummary,
 };
 
 #[derive(Debug, clap::Args)]
@@ -21,9 +21,15 @@ use crate::ledger::{
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
-    /// A local ledger's data folder (the server's `--data`; the server must not be running).
+    /// A local ledger's data folder (the server's `--data`). Read-only: the durable log, its
+    /// blocks file, is walked without opening the index, so the server may be running.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// With `--data`: walk the server's index (sled) instead, as the server reads it. Opens the
+    /// store as the server does — it must not be running — which first brings the index in line
+    /// with the blocks file (replays blocks the index lacks, cuts an unfinished last record).
+    #[arg(long, requires = "data")]
+    pub index: bool,
     /// An export file (the JSON lines of `/v1/export`); `-` reads standard input.
     #[arg(long)]
     pub export: Option<PathBuf>,
@@ -90,6 +96,7 @@ pub fn run(args: Args) -> ExitCode {
                     "first_time": s.first_time, "last_time": s.last_time,
                     "checkpoint": s.checkpoint, "seconds": seconds,
                     "entries_per_second": rate.round(),
+                    "unfinished_tail_bytes": s.unfinished_tail,
                 });
                 println!("{out}");
             } else {
@@ -103,6 +110,14 @@ pub fn run(args: Args) -> ExitCode {
                     seconds,
                     rate
                 );
+                if s.unfinished_tail > 0 {
+                    println!(
+                        "not verified: {} bytes after the last whole block, a block whose write \
+                         never finished (never answered; the server cuts it when it starts) or \
+                         one a running server is writing now",
+                        s.unfinished_tail
+                    );
+                }
             }
             if let Some(path) = &args.save_checkpoint {
                 if let Err(e) = save_checkpoint(path, &s) {
@@ -161,7 +176,12 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
     let bar = Progress::new();
     let mut progress = |n: u64| bar.set(n);
     let result = if let Some(dir) = &args.data {
-        verify_store_from(dir, &key, trusted.as_ref().map(|(cp, _)| cp), &mut progress)
+        let trusted = trusted.as_ref().map(|(cp, _)| cp);
+        if args.index {
+            verify_store_from(dir, &key, trusted, &mut progress)
+        } else {
+            verify_blocks_from(dir, &key, trusted, &mut progress)
+        }
     } else if let Some(path) = &args.export {
         if path == Path::new("-") {
             let stdin = BufReader::with_capacity(1 << 20, std::io::stdin());
@@ -190,8 +210,8 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             ExitCode::Io,
             format!(
                 "the ledger in {dir} is locked by another process (a running server?). \
-                 sled has no read-only mode, so a store in use cannot be opened: verify the \
-                 running server with --url URL --key-file FILE instead"
+                 --index opens the server's index, which only one process may hold: verify \
+                 without --index (the blocks file, read-only) or with --url URL --key-file FILE"
             ),
         )),
         VerifyError::BadInput(m) => Outcome::Other((ExitCode::BadInput, m)),

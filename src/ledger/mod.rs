@@ -55,7 +55,7 @@ pub use store::{Store, StoreError};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
 };
-pub use walker::{verify_store, verify_store_from};
+pub use walker::{verify_blocks_from, verify_store, verify_store_from};
 pub use writer::{format_time, CommitStats, Head, SealedBlock};
 
 use writer::{Msg, Tail, Writer};

@@ -46,10 +46,12 @@
 //! The audit indexes are posting lists per block: one key per indexed value and block. Strings in
 //! index keys are length-prefixed (u16, big-endian), so no id can run into the next.
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::block::{self, EntryProof};
@@ -90,6 +92,8 @@ pub enum StoreError {
          CBMT nodes in ledger/blocks). Export the log with the vouch that wrote it"
     )]
     Layout(String),
+    #[error("the ledger store was opened read-only (a snapshot of the blocks file)")]
+    ReadOnly,
 }
 
 pub(crate) fn key_u64(prefix: u8, n: u64) -> [u8; 9] {
@@ -296,6 +300,115 @@ impl BlocksFile {
         self.file.read_exact_at(&mut buf, place.offset)?;
         Ok(buf)
     }
+
+    /// Hands each whole record from byte `from` on (the first of them block `next_height`), in
+    /// order, to `apply`; returns where the first record that is not whole starts (or `len`)
+    /// and how many records were read.
+    fn records(
+        &self,
+        from: u64,
+        next_height: u64,
+        len: u64,
+        apply: &mut dyn FnMut(u64, Place, Pairs) -> Result<(), StoreError>,
+    ) -> Result<(u64, u64), StoreError> {
+        self.records_upto(from, next_height, len, u64::MAX, apply)
+    }
+
+    /// [`BlocksFile::records`], reading at most `most` records.
+    fn records_upto(
+        &self,
+        from: u64,
+        mut next_height: u64,
+        len: u64,
+        most: u64,
+        apply: &mut dyn FnMut(u64, Place, Pairs) -> Result<(), StoreError>,
+    ) -> Result<(u64, u64), StoreError> {
+        let mut at = from;
+        let mut read = 0u64;
+        while read < most {
+            let Some(payload) = self.whole_record(at, len)? else {
+                break;
+            };
+            let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the record at byte {at} of the blocks file passes its CRC but does not parse"
+                ))
+            })?;
+            if height != next_height {
+                return Err(StoreError::Corrupt(format!(
+                    "the record at byte {at} of the blocks file is block {height}, the store \
+                     expects block {next_height}"
+                )));
+            }
+            let place = Place {
+                offset: at,
+                len: u32::try_from(payload.len() + 8).unwrap_or(u32::MAX),
+            };
+            apply(height, place, pairs)?;
+            at = place.end();
+            next_height += 1;
+            read += 1;
+        }
+        Ok((at, read))
+    }
+
+    /// Why the bytes from `at` (where the first record that is not whole starts) to `len` are
+    /// not what an unfinished write leaves, if they are not. The writer appends one record at a
+    /// time and syncs it before the next, so a crash can leave only the last record torn: one
+    /// whose length runs to or past the end of the file (or whose head is cut), or bytes the
+    /// file system extended the file with but never wrote (zeros). A record that fits with
+    /// bytes after it, yet is not whole, was damaged after it was written.
+    fn tail_damage(&self, at: u64, len: u64) -> Result<Option<String>, StoreError> {
+        let left = len.saturating_sub(at);
+        let Some((payload_len, _)) = self.record_head(at, len)? else {
+            return Ok(None);
+        };
+        if payload_len >= RECORD_HEAD - 8 && 8 + payload_len >= left {
+            return Ok(None);
+        }
+        let mut rest = vec![0u8; usize::try_from(left).unwrap_or(usize::MAX).min(1 << 20)];
+        self.file.read_exact_at(&mut rest, at)?;
+        if u64::try_from(rest.len()).unwrap_or(0) == left && rest.iter().all(|&b| b == 0) {
+            return Ok(None);
+        }
+        Ok(Some(if payload_len < RECORD_HEAD - 8 {
+            format!("a record head of length {payload_len}, with {left} bytes from there on")
+        } else {
+            format!(
+                "a record of {} bytes whose CRC-32 fails, with {} bytes after it",
+                8 + payload_len,
+                left - 8 - payload_len
+            )
+        }))
+    }
+
+    /// The payload length and CRC-32 a record at `at` claims, if the file holds its 8 bytes.
+    fn record_head(&self, at: u64, len: u64) -> Result<Option<(u64, u32)>, StoreError> {
+        if len.saturating_sub(at) < 8 {
+            return Ok(None);
+        }
+        let mut head = [0u8; 8];
+        self.file.read_exact_at(&mut head, at)?;
+        let payload_len = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
+        Ok(Some((
+            payload_len,
+            u32::from_be_bytes([head[4], head[5], head[6], head[7]]),
+        )))
+    }
+
+    /// The payload of the record at `at` if it is whole: its length fits the file and its CRC
+    /// holds.
+    fn whole_record(&self, at: u64, len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((payload_len, crc)) = self.record_head(at, len)? else {
+            return Ok(None);
+        };
+        if payload_len < RECORD_HEAD - 8 || len - at - 8 < payload_len {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; payload_len as usize];
+        self.file.read_exact_at(&mut payload, at + 8)?;
+        Ok((crc32fast::hash(&payload) == crc).then_some(payload))
+    }
 }
 
 /// The bytes before a record's data: payload length (u32), CRC-32 of the payload (u32), height
@@ -425,12 +538,85 @@ impl BlockRecord {
     }
 }
 
-/// The sled database holding one ledger, and its blocks file.
+/// One ledger's blocks file and the index of its keys: sled, or a read-only snapshot.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    index: Index,
     blocks: Arc<BlocksFile>,
+}
+
+/// Where a store's keys are looked up.
+#[derive(Clone)]
+enum Index {
+    /// The server's index ([`Store::open`]).
+    Sled { db: sled::Db, tree: sled::Tree },
+    /// The keys of one record of the blocks file at a time, read without writing anything
+    /// ([`Store::open_snapshot`]).
+    Snapshot(Arc<Mutex<Window>>),
+}
+
+/// A read-only walk through the blocks file, one record at a time.
+#[derive(Default)]
+struct Window {
+    /// The keys and values of the record read last.
+    keys: BTreeMap<sled::IVec, sled::IVec>,
+    /// Where the next record starts, and its height.
+    next_at: u64,
+    next_height: u64,
+    /// The file's length when it was opened: records appended since are not read.
+    len: u64,
+    /// Whether a record that is not whole was met at `next_at`.
+    ended: bool,
+}
+
+impl Index {
+    fn flush(&self) -> Result<(), StoreError> {
+        if let Index::Sled { db, .. } = self {
+            db.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// The window's keys stay consistent while a walk reads them (it is the only user); a panic
+/// elsewhere cannot leave them half-replaced, so a poisoned lock is used as is.
+fn lock(window: &Mutex<Window>) -> std::sync::MutexGuard<'_, Window> {
+    window
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A forward scan of either index, from a start key.
+enum Scan {
+    Sled(Box<sled::Iter>),
+    /// The next key to look up at or after; `None` once past the end.
+    Snapshot {
+        window: Arc<Mutex<Window>>,
+        next: Option<Vec<u8>>,
+    },
+}
+
+impl Iterator for Scan {
+    type Item = Result<(sled::IVec, sled::IVec), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Scan::Sled(iter) => iter.next().map(|r| r.map_err(StoreError::from)),
+            Scan::Snapshot { window, next } => {
+                let from = next.take()?;
+                let window = lock(window);
+                let (k, v) = window
+                    .keys
+                    .range::<[u8], _>((Bound::Included(&from[..]), Bound::Unbounded))
+                    .next()?;
+                // The least key after `k`: `k` followed by a zero byte.
+                let mut after = k.to_vec();
+                after.push(0);
+                *next = Some(after);
+                Some(Ok((k.clone(), v.clone())))
+            }
+        }
+    }
 }
 
 /// How often sled's own log is flushed in the background. An append is durable once its block's
@@ -491,8 +677,7 @@ impl Store {
             .truncate(false)
             .open(dir.join("ledger").join(BLOCKS_FILE))?;
         let store = Store {
-            db,
-            tree,
+            index: Index::Sled { db, tree },
             blocks: Arc::new(BlocksFile {
                 file,
                 end: AtomicU64::new(0),
@@ -522,32 +707,76 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the ledger in `dir/ledger` read-only, from its blocks file alone, for a walk from
+    /// the first block ([`Store::advance`] reads each record in turn). Nothing is written and
+    /// sled is not opened, so its lock is not needed and a running server may go on appending
+    /// (records appended after opening are not read). What is read is the durable log itself,
+    /// every block the server ever answered for, not sled's copy of its keys. Memory: one
+    /// record's keys at a time.
+    pub fn open_snapshot(dir: &Path) -> Result<Store, StoreError> {
+        let file = std::fs::File::open(dir.join("ledger").join(BLOCKS_FILE))?;
+        let len = file.metadata()?.len();
+        Ok(Store {
+            index: Index::Snapshot(Arc::new(Mutex::new(Window {
+                len,
+                ..Window::default()
+            }))),
+            blocks: Arc::new(BlocksFile {
+                file,
+                end: AtomicU64::new(0),
+                replayed: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// For a snapshot: reads the record of block `height`, the next in the file, in place of
+    /// the one before, if it is whole. Returns whether the store holds block `height` — for
+    /// sled, always (its keys say). After the last whole record the last one's keys stay.
+    pub fn advance(&self, height: u64) -> Result<bool, StoreError> {
+        let Index::Snapshot(window) = &self.index else {
+            return Ok(true);
+        };
+        let mut w = lock(window);
+        if w.ended || height != w.next_height {
+            return Ok(false);
+        }
+        let (at, len) = (w.next_at, w.len);
+        let mut keys = BTreeMap::new();
+        let (end, read) = self
+            .blocks
+            .records_upto(at, height, len, 1, &mut |_, _, pairs| {
+                for (k, v) in pairs {
+                    keys.insert(sled::IVec::from(k), sled::IVec::from(v));
+                }
+                Ok(())
+            })?;
+        if read == 0 {
+            w.ended = true;
+            return Ok(false);
+        }
+        w.keys = keys;
+        w.next_at = end;
+        w.next_height = height + 1;
+        self.blocks.end.store(end, Ordering::Release);
+        Ok(true)
+    }
+
+    /// For a snapshot: the keys of the record read last.
+    pub fn record_keys(&self) -> Option<Vec<sled::IVec>> {
+        match &self.index {
+            Index::Snapshot(window) => Some(lock(window).keys.keys().cloned().collect()),
+            Index::Sled { .. } => None,
+        }
+    }
+
     /// Applies to sled the whole records of the blocks file from `from` on (the first of them
     /// block `next_height`), and cuts the file at the first record that is not whole.
-    fn replay(&self, from: u64, mut next_height: u64, len: u64) -> Result<(), StoreError> {
-        let mut at = from;
-        let mut replayed = 0u64;
-        while let Some(payload) = self.whole_record(at, len)? {
-            let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "the record at byte {at} of the blocks file passes its CRC but does not parse"
-                ))
-            })?;
-            if height != next_height {
-                return Err(StoreError::Corrupt(format!(
-                    "the record at byte {at} of the blocks file is block {height}, the store \
-                     expects block {next_height}"
-                )));
-            }
-            let place = Place {
-                offset: at,
-                len: u32::try_from(payload.len() + 8).unwrap_or(u32::MAX),
-            };
-            self.apply(height, place, pairs)?;
-            at = place.end();
-            next_height += 1;
-            replayed += 1;
-        }
+    fn replay(&self, from: u64, next_height: u64, len: u64) -> Result<(), StoreError> {
+        let (at, replayed) =
+            self.blocks
+                .records(from, next_height, len, &mut |h, place, pairs| {
+                    self.apply(h, place, pairs)
+                })?;
         if at < len {
             self.blocks.file.set_len(at)?;
             self.blocks.file.sync_all()?;
@@ -555,28 +784,10 @@ impl Store {
         self.blocks.end.store(at, Ordering::Release);
         if replayed > 0 {
             tracing::info!(blocks = replayed, "replayed blocks sled had not flushed");
-            self.db.flush()?;
+            self.index.flush()?;
         }
         self.blocks.replayed.store(replayed, Ordering::Release);
         Ok(())
-    }
-
-    /// The payload of the record at `at` if it is whole: its length fits the file and its CRC
-    /// holds.
-    fn whole_record(&self, at: u64, len: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        if len.saturating_sub(at) < 8 {
-            return Ok(None);
-        }
-        let mut head = [0u8; 8];
-        self.blocks.file.read_exact_at(&mut head, at)?;
-        let payload_len = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
-        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        if payload_len < RECORD_HEAD - 8 || len - at - 8 < payload_len {
-            return Ok(None);
-        }
-        let mut payload = vec![0u8; payload_len as usize];
-        self.blocks.file.read_exact_at(&mut payload, at + 8)?;
-        Ok((crc32fast::hash(&payload) == crc).then_some(payload))
     }
 
     /// A new record for the block at `height`, to be written at the end of the blocks file.
@@ -626,18 +837,19 @@ impl Store {
     /// put again are the same keys with the same values. Readers see a block only once the
     /// ledger's head moves past it, after this returns.
     fn apply(&self, height: u64, place: Place, pairs: Pairs) -> Result<(), StoreError> {
+        let Index::Sled { tree, .. } = &self.index else {
+            return Err(StoreError::ReadOnly);
+        };
         for (k, v) in pairs {
-            self.tree.insert(k, v)?;
+            tree.insert(k, v)?;
         }
-        self.tree
-            .insert(key_u64(RECORD, height), &place.to_bytes())?;
+        tree.insert(key_u64(RECORD, height), &place.to_bytes())?;
         Ok(())
     }
 
     /// Flushes sled's log (the blocks are durable without it; this only spares a replay).
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.index.flush()
     }
 
     /// How many blocks [`Store::open`] applied from the blocks file because sled lacked them.
@@ -645,13 +857,63 @@ impl Store {
         self.blocks.replayed.load(Ordering::Acquire)
     }
 
+    /// For a snapshot walked to its end: the bytes after the last whole record, left in place —
+    /// a block whose write never finished (or that a running server is writing now). Always 0
+    /// for a store opened for writing, which cuts them.
+    pub fn unfinished_tail(&self) -> u64 {
+        match &self.index {
+            Index::Snapshot(window) => {
+                let w = lock(window);
+                if w.ended {
+                    w.len - w.next_at
+                } else {
+                    0
+                }
+            }
+            Index::Sled { .. } => 0,
+        }
+    }
+
+    /// For a snapshot walked to its end: the height and byte where the bytes after the last
+    /// whole record start, and why they cannot be an unfinished write, if they cannot.
+    pub fn tail_damage(&self) -> Result<Option<(u64, u64, String)>, StoreError> {
+        let Index::Snapshot(window) = &self.index else {
+            return Ok(None);
+        };
+        let (at, len, height) = {
+            let w = lock(window);
+            (w.next_at, w.len, w.next_height)
+        };
+        Ok(self
+            .blocks
+            .tail_damage(at, len)?
+            .map(|why| (height, at, why)))
+    }
+
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.tree.get(key)?)
+        match &self.index {
+            Index::Sled { tree, .. } => Ok(tree.get(key)?),
+            Index::Snapshot(window) => Ok(lock(window).keys.get(key).cloned()),
+        }
     }
 
     /// The last key/value under `prefix`.
     pub(crate) fn last(&self, prefix: u8) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
-        Ok(self.tree.scan_prefix([prefix]).next_back().transpose()?)
+        match &self.index {
+            Index::Sled { tree, .. } => Ok(tree.scan_prefix([prefix]).next_back().transpose()?),
+            Index::Snapshot(window) => {
+                let from = [prefix];
+                let to = prefix.checked_add(1).map(|p| [p]);
+                let upper = to
+                    .as_ref()
+                    .map_or(Bound::Unbounded, |t| Bound::Excluded(&t[..]));
+                Ok(lock(window)
+                    .keys
+                    .range::<[u8], _>((Bound::Included(&from[..]), upper))
+                    .next_back()
+                    .map(|(k, v)| (k.clone(), v.clone())))
+            }
+        }
     }
 
     /// Keys and values from `start` (inclusive) while they share `prefix`.
@@ -661,13 +923,17 @@ impl Store {
         start: &[u8],
     ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
         let prefix = prefix.to_vec();
-        self.tree
-            .range(start.to_vec()..)
-            .take_while(move |r| match r {
-                Ok((k, _)) => k.starts_with(&prefix),
-                Err(_) => true,
-            })
-            .map(|r| r.map_err(StoreError::from))
+        let scan = match &self.index {
+            Index::Sled { tree, .. } => Scan::Sled(Box::new(tree.range(start.to_vec()..))),
+            Index::Snapshot(window) => Scan::Snapshot {
+                window: Arc::clone(window),
+                next: Some(start.to_vec()),
+            },
+        };
+        scan.take_while(move |r| match r {
+            Ok((k, _)) => k.starts_with(&prefix),
+            Err(_) => true,
+        })
     }
 
     /// The last key at or below `key`, if it shares `prefix`.
@@ -676,7 +942,15 @@ impl Store {
         prefix: u8,
         key: &[u8],
     ) -> Result<Option<(sled::IVec, sled::IVec)>, StoreError> {
-        match self.tree.range(..=key.to_vec()).next_back().transpose()? {
+        let found = match &self.index {
+            Index::Sled { tree, .. } => tree.range(..=key.to_vec()).next_back().transpose()?,
+            Index::Snapshot(window) => lock(window)
+                .keys
+                .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
+                .next_back()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        };
+        match found {
             Some((k, v)) if k.first() == Some(&prefix) => Ok(Some((k, v))),
             _ => Ok(None),
         }
@@ -734,13 +1008,21 @@ impl Store {
         self.blocks.read(entry, &what).map(Some)
     }
 
+    /// The `e` keys and values of the chunks that start at seqs `[from, to)`, in order.
+    fn chunk_keys(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + use<> {
+        let end = key_u64(ENTRY, to);
+        self.scan_from(&[ENTRY], &key_u64(ENTRY, from))
+            .take_while(move |r| r.as_ref().map_or(true, |(k, _)| k.as_ref() < &end[..]))
+    }
+
     /// The first seqs and entry counts of the chunks stored for seqs `[from, to)`, in order.
     pub fn chunks_in(&self, from: u64, to: u64) -> Result<Vec<(u64, usize)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self
-            .tree
-            .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
-        {
+        for kv in self.chunk_keys(from, to) {
             let (key, value) = kv?;
             let (first, _, count) = Self::place(&key, &value)?;
             out.push((first, usize::from(count)));
@@ -758,11 +1040,8 @@ impl Store {
         f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut next = from;
-        for kv in self
-            .tree
-            .range(key_u64(ENTRY, from).to_vec()..key_u64(ENTRY, to).to_vec())
-        {
-            let (key, value) = kv.map_err(StoreError::from)?;
+        for kv in self.chunk_keys(from, to) {
+            let (key, value) = kv?;
             let (first, place, count) = Self::place(&key, &value)?;
             if first != next {
                 return Ok(());
@@ -887,14 +1166,21 @@ impl Store {
     }
 
     pub(crate) fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        self.tree.insert(meta_key(name), value.as_bytes())?;
-        self.db.flush()?;
+        let Index::Sled { db, tree } = &self.index else {
+            return Err(StoreError::ReadOnly);
+        };
+        tree.insert(meta_key(name), value.as_bytes())?;
+        db.flush()?;
         Ok(())
     }
 
     /// Size of the store on disk, in bytes.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0) + self.blocks.end.load(Ordering::Acquire)
+        let index = match &self.index {
+            Index::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Index::Snapshot(_) => 0,
+        };
+        index + self.blocks.end.load(Ordering::Acquire)
     }
 }
 
@@ -962,8 +1248,11 @@ mod tests {
             }
             // What a crash can leave: sled recovers a prefix of its log, so block 1's header
             // is there but its nodes' place and its record's place (written last) are not.
-            store.tree.remove(key_u64(CBMT_NODES, 1)).unwrap();
-            store.tree.remove(key_u64(RECORD, 1)).unwrap();
+            let Index::Sled { tree, .. } = &store.index else {
+                unreachable!("Store::open opens sled")
+            };
+            tree.remove(key_u64(CBMT_NODES, 1)).unwrap();
+            tree.remove(key_u64(RECORD, 1)).unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();

@@ -81,6 +81,9 @@ pub struct VerifySummary {
     /// The last checkpoint, which the whole log is now known to be consistent with.
     pub checkpoint: Option<String>,
     pub elapsed: Duration,
+    /// Bytes of a local blocks file after its last whole record, left unverified: a block whose
+    /// write never finished, so never answered (or one a running server is writing now).
+    pub unfinished_tail: u64,
 }
 
 /// A fault at `place`.

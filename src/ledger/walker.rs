@@ -20,11 +20,7 @@ pub fn verify_store(
     key: &VerifierKey,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    if !dir.join("ledger").exists() {
-        return Err(VerifyError::Missing(dir.display().to_string()));
-    }
-    let store = Store::open(dir)?;
-    walk(&store, key, None, progress)
+    verify_store_from(dir, key, None, progress)
 }
 
 /// [`verify_store`], also checking that the log is consistent with `trusted` (a checkpoint
@@ -36,11 +32,70 @@ pub fn verify_store_from(
     trusted: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifySummary, VerifyError> {
-    if !dir.join("ledger").exists() {
-        return Err(VerifyError::Missing(dir.display().to_string()));
-    }
-    let store = Store::open(dir)?;
+    let store = Store::open(ledger_dir(dir)?)?;
     walk(&store, key, trusted, progress)
+}
+
+/// Walks the durable log in `dir` read-only: the blocks file alone ([`Store::open_snapshot`]),
+/// without opening sled — so nothing is written, no lock is taken, and a server may be running
+/// on the folder. Bytes after the last whole record are left alone and counted in
+/// [`VerifySummary::unfinished_tail`].
+pub fn verify_blocks_from(
+    dir: &Path,
+    key: &VerifierKey,
+    trusted: Option<&Checkpoint>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifySummary, VerifyError> {
+    let store = Store::open_snapshot(ledger_dir(dir)?)?;
+    let mut summary = walk(&store, key, trusted, progress)?;
+    if let Some((height, at, why)) = store.tail_damage()? {
+        return Err(fault(
+            Place::Height(height),
+            "block record",
+            format!("a whole record at byte {at} of the blocks file, or an unfinished last write"),
+            why,
+        )
+        .into());
+    }
+    summary.unfinished_tail = store.unfinished_tail();
+    Ok(summary)
+}
+
+/// `dir`, if it holds a ledger.
+fn ledger_dir(dir: &Path) -> Result<&Path, VerifyError> {
+    if dir.join("ledger").exists() {
+        Ok(dir)
+    } else {
+        Err(VerifyError::Missing(dir.display().to_string()))
+    }
+}
+
+/// Whether a key read from block `height`'s record is one of that block's: its entries' chunks
+/// and first seq (in `[first_seq, end)`), its header, CBMT nodes, checkpoint, time and audit
+/// postings (ending in its height), and the history nodes its append completed. A record with
+/// other keys would put them into the server's index when replayed.
+fn belongs(key: &[u8], height: u64, first_seq: u64, end: u64, history: &[(u8, u64, Hash)]) -> bool {
+    let suffix = store::seq_suffix(key);
+    match key.first().copied() {
+        Some(store::ENTRY | store::SEQ_BLOCK) => {
+            key.len() == 9 && suffix.is_some_and(|s| (first_seq..end).contains(&s))
+        }
+        Some(store::BLOCK | store::CBMT_NODES | store::CHECKPOINT) => {
+            key.len() == 9 && suffix == Some(height)
+        }
+        Some(
+            store::TIME
+            | store::BY_CALLER
+            | store::BY_MODEL
+            | store::BY_VERSION
+            | store::BY_DECISION
+            | store::BY_RULE,
+        ) => key.len() > 9 && suffix == Some(height),
+        Some(store::HISTORY) => history
+            .iter()
+            .any(|&(level, index, _)| key == store::key_history(level, index)),
+        _ => false,
+    }
 }
 
 /// Walks an open store: the shared checks of [`Chain`] on every block, plus what only a store
@@ -56,6 +111,7 @@ pub fn walk(
     let mut chain = Chain::genesis(key);
     loop {
         let height = chain.height();
+        store.advance(height)?;
         let Some(header_bytes) = store.header(height)? else {
             break;
         };
@@ -116,13 +172,28 @@ pub fn walk(
             )
             .into());
         }
-        for (level, index, node) in chain.append(&header_bytes) {
+        let appended = chain.append(&header_bytes);
+        for &(level, index, node) in &appended {
             let field = || format!("history node ({level}, {index})");
             let stored: Hash = store
                 .node(level, index)
                 .map_err(|e| fault(at, field(), node, e))?;
             if stored != node {
                 return Err(fault(at, field(), node, stored).into());
+            }
+        }
+        if let Some(keys) = store.record_keys() {
+            if let Some(key) = keys
+                .iter()
+                .find(|k| !belongs(k, height, next_seq, end, &appended))
+            {
+                return Err(fault(
+                    at,
+                    "block record",
+                    format!("only keys of block {height}"),
+                    format!("the key {}", hex::encode(key)),
+                )
+                .into());
             }
         }
         let note = store
