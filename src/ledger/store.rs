@@ -12,8 +12,10 @@
 //! prefix of its log: a block's `w` is there only if all its keys are. So opening reads on from
 //! the end of the last record sled has a `w` for, applies each whole record's keys in order, and
 //! cuts the file at the first record that is not whole (a length past the end, or a CRC-32 that
-//! fails): a block torn there was never answered. A file shorter than the last record sled refers
-//! to has lost blocks, and the store refuses to open.
+//! fails): a block torn there was never answered. Only the last record can be torn, so a record
+//! whose length fits with bytes after it, yet whose CRC fails, makes the store refuse to open
+//! rather than cut answered blocks. A file shorter than the last record sled refers to has lost
+//! blocks, and the store refuses to open.
 //!
 //! **Why not sled alone.** sled keeps a B-tree leaf of up to 16 values as one page, and writes a
 //! page larger than a quarter of its segment as a file of its own, again at every split. Chunks
@@ -354,32 +356,24 @@ impl BlocksFile {
 
     /// Why the bytes from `at` (where the first record that is not whole starts) to `len` are
     /// not what an unfinished write leaves, if they are not. The writer appends one record at a
-    /// time and syncs it before the next, so a crash can leave only the last record torn: one
-    /// whose length runs to or past the end of the file (or whose head is cut), or bytes the
-    /// file system extended the file with but never wrote (zeros). A record that fits with
-    /// bytes after it, yet is not whole, was damaged after it was written.
+    /// time with one write and syncs it before the next, so a crash leaves at most the last
+    /// record torn, and nothing after it: a record whose head claims a length that fits, with
+    /// bytes after it, yet is not whole, was damaged after it was written. A head that is cut,
+    /// or claims too little or more than is there, cannot say where the next record would be:
+    /// that is taken for a torn write (the file system may persist a write's pages in any
+    /// order).
     fn tail_damage(&self, at: u64, len: u64) -> Result<Option<String>, StoreError> {
-        let left = len.saturating_sub(at);
         let Some((payload_len, _)) = self.record_head(at, len)? else {
             return Ok(None);
         };
-        if payload_len >= RECORD_HEAD - 8 && 8 + payload_len >= left {
+        let after = len.saturating_sub(at + 8 + payload_len);
+        if payload_len < RECORD_HEAD - 8 || at + 8 + payload_len > len || after == 0 {
             return Ok(None);
         }
-        let mut rest = vec![0u8; usize::try_from(left).unwrap_or(usize::MAX).min(1 << 20)];
-        self.file.read_exact_at(&mut rest, at)?;
-        if u64::try_from(rest.len()).unwrap_or(0) == left && rest.iter().all(|&b| b == 0) {
-            return Ok(None);
-        }
-        Ok(Some(if payload_len < RECORD_HEAD - 8 {
-            format!("a record head of length {payload_len}, with {left} bytes from there on")
-        } else {
-            format!(
-                "a record of {} bytes whose CRC-32 fails, with {} bytes after it",
-                8 + payload_len,
-                left - 8 - payload_len
-            )
-        }))
+        Ok(Some(format!(
+            "a record of {} bytes whose CRC-32 fails, with {after} bytes after it",
+            8 + payload_len
+        )))
     }
 
     /// The payload length and CRC-32 a record at `at` claims, if the file holds its 8 bytes.
@@ -778,6 +772,14 @@ impl Store {
                     self.apply(h, place, pairs)
                 })?;
         if at < len {
+            // Only what a crash leaves is cut; a damaged record with blocks after it — blocks
+            // that were answered — is not a reason to drop them.
+            if let Some(why) = self.blocks.tail_damage(at, len)? {
+                return Err(StoreError::Corrupt(format!(
+                    "byte {at} of the blocks file: {why}; not what an unfinished write leaves, so \
+                     nothing was cut (verify it with `vouch verify --data`)"
+                )));
+            }
             self.blocks.file.set_len(at)?;
             self.blocks.file.sync_all()?;
         }
@@ -1260,6 +1262,56 @@ mod tests {
         assert!(store.nodes_place(1).unwrap().is_some());
         assert_eq!(store.entry(1).unwrap(), Some(b"entry 1".to_vec()));
         assert!(store.get(&key_u64(RECORD, 1)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_damaged_record_with_blocks_after_it_is_refused_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for height in 0..3 {
+                commit_block(&store, height);
+            }
+            // sled lost blocks 1 and 2 (as after a crash), so opening replays them from the file.
+            let Index::Sled { tree, .. } = &store.index else {
+                unreachable!("Store::open opens sled")
+            };
+            tree.remove(key_u64(RECORD, 1)).unwrap();
+            tree.remove(key_u64(RECORD, 2)).unwrap();
+            store.flush().unwrap();
+        }
+        let path = dir.path().join("ledger").join(BLOCKS_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(7).position(|w| w == b"entry 1").unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(dir.path()).err().map(|e| e.to_string());
+        let err = err.expect("a damaged record with blocks after it must not be cut");
+        assert!(err.contains("CRC-32 fails"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file was changed");
+
+        // The same bytes as the last record: an unfinished write, cut.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for height in 0..2 {
+                commit_block(&store, height);
+            }
+        }
+        let path = dir.path().join("ledger").join(BLOCKS_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(7).position(|w| w == b"entry 1").unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        {
+            let db = sled::open(dir.path().join("ledger")).unwrap();
+            let tree = db.open_tree("ledger-v1").unwrap();
+            tree.remove(key_u64(RECORD, 1)).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.replayed(), 0);
+        assert!(std::fs::read(&path).unwrap().len() < bytes.len());
     }
 
     #[test]
