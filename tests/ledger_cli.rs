@@ -219,6 +219,45 @@ fn verify_names_a_damaged_record_with_blocks_after_it() {
     assert!(found.contains("CRC-32 fails"), "{found}");
 }
 
+/// Where the last record of a blocks file starts.
+fn last_record(bytes: &[u8]) -> usize {
+    let mut at = 0usize;
+    loop {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if at + 8 + len == bytes.len() {
+            return at;
+        }
+        at += 8 + len;
+    }
+}
+
+/// Sets the length and CRC-32 of the record at `at`, the last, to what its payload now is.
+fn mend_last_record(bytes: &mut [u8], at: usize) {
+    let len = (bytes.len() - at - 8) as u32;
+    bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[at + 8..]);
+    bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn verify_fails_a_whole_record_that_stands_at_the_wrong_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ledger_with_entries(dir.path(), 3);
+    let path = dir.path().join("ledger").join("blocks");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = last_record(&bytes);
+    bytes[at + 8..at + 16].copy_from_slice(&7u64.to_be_bytes());
+    mend_last_record(&mut bytes, at);
+    std::fs::write(&path, bytes).unwrap();
+    let out = verify(dir.path(), &key);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("FAILED") && err.contains("is block 7"),
+        "{err}"
+    );
+}
+
 #[test]
 fn verify_names_a_key_a_record_holds_for_another_block() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,14 +266,7 @@ fn verify_names_a_key_a_record_holds_for_another_block() {
     // into the server's index — with its length, key count and CRC-32 mended.
     let path = dir.path().join("ledger").join("blocks");
     let mut bytes = std::fs::read(&path).unwrap();
-    let mut at = 0usize;
-    loop {
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        if at + 8 + len == bytes.len() {
-            break;
-        }
-        at += 8 + len;
-    }
+    let at = last_record(&bytes);
     let payload = at + 8;
     let data_len = u32::from_be_bytes(bytes[payload + 8..payload + 12].try_into().unwrap());
     let count_at = payload + 12 + data_len as usize;
@@ -245,10 +277,7 @@ fn verify_names_a_key_a_record_holds_for_another_block() {
     bytes.extend_from_slice(&extra);
     bytes.extend_from_slice(&14u32.to_be_bytes());
     bytes.extend_from_slice(&[0u8; 14]);
-    let len = (bytes.len() - payload) as u32;
-    bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
-    let crc = crc32fast::hash(&bytes[payload..]);
-    bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
+    mend_last_record(&mut bytes, at);
     std::fs::write(&path, bytes).unwrap();
 
     let out = verify_with(dir.path(), &key, &["--json"]);

@@ -214,6 +214,11 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
                  without --index (the blocks file, read-only) or with --url URL --key-file FILE"
             ),
         )),
+        // A store that contradicts itself (a record that passes its CRC but does not parse, or
+        // stands at the wrong height) failed verification; it is not a read error.
+        VerifyError::Store(e @ StoreError::Corrupt(_)) => {
+            Outcome::Other((ExitCode::VerificationFailed, format!("FAILED: {e}")))
+        }
         VerifyError::BadInput(m) => Outcome::Other((ExitCode::BadInput, m)),
         other => Outcome::Other((ExitCode::Io, other.to_string())),
     })

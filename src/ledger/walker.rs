@@ -100,7 +100,8 @@ fn belongs(key: &[u8], height: u64, first_seq: u64, end: u64, history: &[(u8, u6
 
 /// Walks an open store: the shared checks of [`Chain`] on every block, plus what only a store
 /// has — the chunk layout of the entries, the stored CBMT nodes, the seq index, the stored
-/// history nodes, and nothing beyond the last block.
+/// history nodes, nothing beyond the last block, and (walking the blocks file) that each record
+/// holds only its own block's keys.
 pub fn walk(
     store: &Store,
     key: &VerifierKey,
