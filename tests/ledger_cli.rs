@@ -239,6 +239,44 @@ fn mend_last_record(bytes: &mut [u8], at: usize) {
     bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// The key of block `height`'s posting for entries with `decision`.
+fn decision_posting(decision: &str, height: u64) -> Vec<u8> {
+    let mut k = vec![b'D'];
+    k.extend_from_slice(&(decision.len() as u16).to_be_bytes());
+    k.extend_from_slice(decision.as_bytes());
+    k.extend_from_slice(&height.to_be_bytes());
+    k
+}
+
+#[test]
+fn verify_checks_the_audit_index_against_the_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ledger_with_entries(dir.path(), 4);
+    assert!(verify(dir.path(), &key).status.success());
+    // Block 2's one entry was an error: its decision posting is moved to "allow" (same length),
+    // so a regulator's query for errors would miss it. In the record (CRC mended) ...
+    let (error, allow) = (decision_posting("error", 2), decision_posting("allow", 2));
+    tamper_record(dir.path(), &error, &allow);
+    let out = verify_with(dir.path(), &key, &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["place"], "height 2");
+    assert_eq!(r["field"], "audit index");
+    assert_eq!(r["found"], "none");
+    // ... and in sled's copy, which the server's queries read.
+    {
+        let db = common::raw_db(dir.path());
+        let tree = db.open_tree("ledger-v1").unwrap();
+        assert!(tree.remove(&error).unwrap().is_some());
+        db.flush().unwrap();
+    }
+    let out = verify_with(dir.path(), &key, &["--json", "--index"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["place"], "height 2");
+    assert_eq!(r["field"], "audit index");
+}
+
 #[test]
 fn verify_fails_a_whole_record_that_stands_at_the_wrong_height() {
     let dir = tempfile::tempdir().unwrap();

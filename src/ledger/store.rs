@@ -177,32 +177,82 @@ pub(crate) fn push_str(key: &mut Vec<u8>, s: &str) {
     key.extend_from_slice(b.get(..usize::from(len)).unwrap_or(b));
 }
 
-/// The index keys (without the height) under which an entry is found.
-pub(crate) fn index_keys(entry: &super::entry::EntryDraft) -> Vec<Vec<u8>> {
-    let mut keys = Vec::with_capacity(5 + entry.rules.len());
-    if let Some(caller) = &entry.caller {
+/// The index keys (without the height) under which an entry with these fields is found.
+pub(crate) fn index_keys<R: AsRef<str>>(
+    caller: Option<&str>,
+    model: Option<(&str, &str)>,
+    decision: &str,
+    rules: &[R],
+) -> Vec<Vec<u8>> {
+    let mut keys = Vec::with_capacity(5 + rules.len());
+    if let Some(caller) = caller {
         let mut k = vec![BY_CALLER];
         push_str(&mut k, caller);
         keys.push(k);
     }
-    if let Some(model) = &entry.model {
+    if let Some((name, version)) = model {
         let mut k = vec![BY_MODEL];
-        push_str(&mut k, &model.name);
+        push_str(&mut k, name);
         keys.push(k);
         let mut k = vec![BY_VERSION];
-        push_str(&mut k, &model.name);
-        push_str(&mut k, &model.version);
+        push_str(&mut k, name);
+        push_str(&mut k, version);
         keys.push(k);
     }
     let mut k = vec![BY_DECISION];
-    push_str(&mut k, entry.decision.as_str());
+    push_str(&mut k, decision);
     keys.push(k);
-    for rule in &entry.rules {
+    for rule in rules {
         let mut k = vec![BY_RULE];
-        push_str(&mut k, rule);
+        push_str(&mut k, rule.as_ref());
         keys.push(k);
     }
     keys
+}
+
+/// Whether a key is an audit-index posting (`C`, `M`, `V`, `D` or `R`).
+pub(crate) fn is_posting(key: &[u8]) -> bool {
+    matches!(
+        key.first().copied(),
+        Some(BY_CALLER | BY_MODEL | BY_VERSION | BY_DECISION | BY_RULE)
+    )
+}
+
+/// The audit index of one block: for every indexed value (caller, model, model and version,
+/// decision, rule), the offsets in the block of the entries that have it. Stored as one key per
+/// value and block — `prefix ‖ value ‖ height` → offsets as u32 big-endian — so a block of a
+/// thousand entries costs a few dozen index writes, not thousands. The writer builds it from the
+/// drafts; the verifying walk rebuilds it from the entries and compares.
+#[derive(Default)]
+pub(crate) struct BlockIndex {
+    postings: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl BlockIndex {
+    /// Indexes the entry at `offset` in the block under its fields.
+    pub(crate) fn add_entry<R: AsRef<str>>(
+        &mut self,
+        caller: Option<&str>,
+        model: Option<(&str, &str)>,
+        decision: &str,
+        rules: &[R],
+        offset: u32,
+    ) {
+        for key in index_keys(caller, model, decision, rules) {
+            self.postings
+                .entry(key)
+                .or_default()
+                .extend_from_slice(&offset.to_be_bytes());
+        }
+    }
+
+    /// The block's posting keys (ending in `height`) and values.
+    pub(crate) fn pairs(self, height: u64) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        self.postings.into_iter().map(move |(mut key, offsets)| {
+            key.extend_from_slice(&height.to_be_bytes());
+            (key, offsets)
+        })
+    }
 }
 
 /// The key of metadata `name`.

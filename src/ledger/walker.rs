@@ -4,6 +4,8 @@
 //! reports with its place, the field, what was expected and what was found. Memory stays
 //! O(log n) plus one block.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -59,6 +61,79 @@ pub fn verify_blocks_from(
     }
     summary.unfinished_tail = store.unfinished_tail();
     Ok(summary)
+}
+
+/// What the audit index reads of an entry (already checked whole by [`Chain::entries`]).
+#[derive(serde::Deserialize)]
+struct Indexed<'a> {
+    #[serde(borrow, default)]
+    caller: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<IndexedModel<'a>>,
+    #[serde(borrow)]
+    decision: Cow<'a, str>,
+    #[serde(borrow, default)]
+    rules: Vec<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct IndexedModel<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+}
+
+/// Checks the block's audit-index postings — what regulators' queries by caller, model, version,
+/// decision and rule read — against its entries (already verified): each posting the entries
+/// call for is stored with exactly their offsets, and (walking the blocks file, where a block's
+/// keys are known) the record holds no other.
+fn check_postings(
+    store: &Store,
+    entries: &[Vec<u8>],
+    height: u64,
+    first_seq: u64,
+) -> Result<(), VerifyError> {
+    let mut index = store::BlockIndex::default();
+    for (offset, bytes) in entries.iter().enumerate() {
+        let seq = first_seq + offset as u64;
+        let e: Indexed<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| fault(Place::Seq(seq), "entry", "a format-v1 entry", e))?;
+        let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+        let model = e.model.as_ref().map(|m| (&*m.name, &*m.version));
+        index.add_entry(e.caller.as_deref(), model, &e.decision, &e.rules, offset);
+    }
+    let expected: BTreeMap<Vec<u8>, Vec<u8>> = index.pairs(height).collect();
+    let at = Place::Height(height);
+    for (key, offsets) in &expected {
+        match store.get(key)? {
+            Some(found) if found.as_ref() == offsets.as_slice() => {}
+            found => {
+                return Err(fault(
+                    at,
+                    "audit index",
+                    format!("posting {} = {}", hex::encode(key), hex::encode(offsets)),
+                    found.map_or_else(|| "none".to_string(), hex::encode),
+                )
+                .into())
+            }
+        }
+    }
+    if let Some(keys) = store.record_keys() {
+        if let Some(extra) = keys
+            .iter()
+            .find(|k| store::is_posting(k) && !expected.contains_key(k.as_ref()))
+        {
+            return Err(fault(
+                at,
+                "audit index",
+                "only the postings of the block's entries",
+                format!("posting {}", hex::encode(extra)),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `dir`, if it holds a ledger.
@@ -151,6 +226,7 @@ pub fn walk(
             Ok::<(), VerifyError>(())
         })?;
         let tree = chain.entries(&header, &entries)?;
+        check_postings(store, &entries, height, next_seq)?;
         match store.cbmt_nodes(height)? {
             Some(nodes) if nodes == tree.nodes() => {}
             Some(_) => {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::block::{block_hash, BlockHeader, EntriesTree};
-use super::entry::{entry_leaf, EntryDraft, SealedDraft, FORMAT_VERSION};
+use super::entry::{entry_leaf, SealedDraft, FORMAT_VERSION};
 use super::hash::Hash;
 use super::history::{CompactRange, InclusionProof};
 use super::note::{Checkpoint, SignerKey};
@@ -214,13 +214,20 @@ impl Writer {
         let time = format_time(now);
         let first_seq = self.tail.next_seq;
 
-        let mut index = BlockIndex::default();
+        let mut index = store::BlockIndex::default();
         let mut entries = Vec::with_capacity(drafts.len());
         let mut leaves = Vec::with_capacity(drafts.len());
         for sealed in drafts {
             let seq = first_seq + entries.len() as u64;
             let bytes = sealed.finish(seq, &time);
-            index.add_entry(&sealed.draft, entries.len() as u32);
+            let d = &sealed.draft;
+            let offset = entries.len() as u32;
+            let model = d
+                .model
+                .as_ref()
+                .map(|m| (m.name.as_str(), m.version.as_str()));
+            let caller = d.caller.as_deref();
+            index.add_entry(caller, model, d.decision.as_str(), &d.rules, offset);
             leaves.push(entry_leaf(&bytes));
             entries.push(bytes);
         }
@@ -257,7 +264,9 @@ impl Writer {
         .sign(&self.signer)
         .map_err(LedgerError::Key)?;
 
-        index.write(&mut record, height);
+        for (key, offsets) in index.pairs(height) {
+            record.insert(key, offsets);
+        }
         record.insert(key_u64(store::BLOCK, height), header_bytes.as_slice());
         record.insert(key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
         record.insert(key_u64(store::SEQ_BLOCK, first_seq), height.to_be_bytes());
@@ -305,37 +314,6 @@ impl Writer {
             checkpoint,
             shared_json: OnceLock::new(),
         })))
-    }
-}
-
-/// The audit index of one block: for every indexed value (caller, model, model and version,
-/// decision, rule), the offsets in the block of the entries that have it. Written as one key per
-/// value and block — `prefix ‖ value ‖ height` → offsets as u32 big-endian — so a block of a
-/// thousand entries costs a few dozen index writes, not thousands.
-#[derive(Default)]
-struct BlockIndex {
-    postings: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
-}
-
-impl BlockIndex {
-    fn add(&mut self, key: Vec<u8>, offset: u32) {
-        self.postings
-            .entry(key)
-            .or_default()
-            .extend_from_slice(&offset.to_be_bytes());
-    }
-
-    fn add_entry(&mut self, entry: &EntryDraft, offset: u32) {
-        for key in store::index_keys(entry) {
-            self.add(key, offset);
-        }
-    }
-
-    fn write(self, record: &mut store::BlockRecord, height: u64) {
-        for (mut key, offsets) in self.postings {
-            key.extend_from_slice(&height.to_be_bytes());
-            record.insert(key, offsets);
-        }
     }
 }
 
