@@ -133,17 +133,13 @@ fn tamper_record(dir: &std::path::Path, old: &[u8], new: &[u8]) {
     tamper_blocks_file(dir, old, new);
     let path = dir.join("ledger").join("blocks");
     let mut bytes = std::fs::read(&path).unwrap();
-    let mut at = 0usize;
     let mut mended = 0;
-    while at + 8 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        let payload = at + 8..at + 8 + len;
-        let crc = crc32fast::hash(&bytes[payload.clone()]);
+    for (at, len) in records(&bytes) {
+        let crc = crc32fast::hash(&bytes[at + 8..at + 8 + len]);
         if crc != u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap()) {
             bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
             mended += 1;
         }
-        at = payload.end;
     }
     assert_eq!(mended, 1, "one record's CRC should have changed");
     std::fs::write(&path, bytes).unwrap();
@@ -219,16 +215,27 @@ fn verify_names_a_damaged_record_with_blocks_after_it() {
     assert!(found.contains("CRC-32 fails"), "{found}");
 }
 
-/// Where the last record of a blocks file starts.
-fn last_record(bytes: &[u8]) -> usize {
+/// Where each record of a blocks file starts, and its payload's length (as its head says).
+fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
     let mut at = 0usize;
-    loop {
+    while at + 8 <= bytes.len() {
         let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        if at + 8 + len == bytes.len() {
-            return at;
-        }
+        out.push((at, len));
         at += 8 + len;
     }
+    out
+}
+
+/// Where the last record of a blocks file starts.
+fn last_record(bytes: &[u8]) -> usize {
+    let (at, len) = *records(bytes).last().unwrap();
+    assert_eq!(
+        at + 8 + len,
+        bytes.len(),
+        "the file ends with a whole record"
+    );
+    at
 }
 
 /// Sets the length and CRC-32 of the record at `at`, the last, to what its payload now is.

@@ -354,20 +354,9 @@ impl BlocksFile {
     }
 
     /// Hands each whole record from byte `from` on (the first of them block `next_height`), in
-    /// order, to `apply`; returns where the first record that is not whole starts (or `len`)
-    /// and how many records were read.
+    /// order, to `apply`, at most `most` of them; returns where the first record not read
+    /// starts (the first that is not whole, or `len`) and how many records were read.
     fn records(
-        &self,
-        from: u64,
-        next_height: u64,
-        len: u64,
-        apply: &mut dyn FnMut(u64, Place, Pairs) -> Result<(), StoreError>,
-    ) -> Result<(u64, u64), StoreError> {
-        self.records_upto(from, next_height, len, u64::MAX, apply)
-    }
-
-    /// [`BlocksFile::records`], reading at most `most` records.
-    fn records_upto(
         &self,
         from: u64,
         mut next_height: u64,
@@ -788,7 +777,7 @@ impl Store {
         let mut keys = BTreeMap::new();
         let (end, read) = self
             .blocks
-            .records_upto(at, height, len, 1, &mut |_, _, pairs| {
+            .records(at, height, len, 1, &mut |_, _, pairs| {
                 for (k, v) in pairs {
                     keys.insert(sled::IVec::from(k), sled::IVec::from(v));
                 }
@@ -818,7 +807,7 @@ impl Store {
     fn replay(&self, from: u64, next_height: u64, len: u64) -> Result<(), StoreError> {
         let (at, replayed) =
             self.blocks
-                .records(from, next_height, len, &mut |h, place, pairs| {
+                .records(from, next_height, len, u64::MAX, &mut |h, place, pairs| {
                     self.apply(h, place, pairs)
                 })?;
         if at < len {
@@ -1290,23 +1279,41 @@ mod tests {
         store.commit(record).unwrap();
     }
 
+    /// A closed store of `blocks` blocks whose sled lacks `lost` (what a crash can leave).
+    fn store_losing(blocks: u64, lost: &[[u8; 9]]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for height in 0..blocks {
+            commit_block(&store, height);
+        }
+        let Index::Sled { tree, .. } = &store.index else {
+            unreachable!("Store::open opens sled")
+        };
+        for key in lost {
+            tree.remove(key).unwrap();
+        }
+        store.flush().unwrap();
+        dir
+    }
+
+    /// Flips a bit of the blocks file where block `height`'s entry is; returns the new bytes.
+    fn damage_entry(dir: &Path, height: u64) -> Vec<u8> {
+        let path = dir.join("ledger").join(BLOCKS_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let entry = format!("entry {height}");
+        let at = bytes
+            .windows(entry.len())
+            .position(|w| w == entry.as_bytes());
+        bytes[at.unwrap()] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        bytes
+    }
+
     #[test]
     fn a_block_whose_keys_sled_holds_in_part_is_replayed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for height in 0..2 {
-                commit_block(&store, height);
-            }
-            // What a crash can leave: sled recovers a prefix of its log, so block 1's header
-            // is there but its nodes' place and its record's place (written last) are not.
-            let Index::Sled { tree, .. } = &store.index else {
-                unreachable!("Store::open opens sled")
-            };
-            tree.remove(key_u64(CBMT_NODES, 1)).unwrap();
-            tree.remove(key_u64(RECORD, 1)).unwrap();
-            store.flush().unwrap();
-        }
+        // sled recovers a prefix of its log, so block 1's header can be there without its
+        // nodes' place and its record's place (written last).
+        let dir = store_losing(2, &[key_u64(CBMT_NODES, 1), key_u64(RECORD, 1)]);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.replayed(), 1);
         assert!(store.nodes_place(1).unwrap().is_some());
@@ -1316,51 +1323,21 @@ mod tests {
 
     #[test]
     fn a_damaged_record_with_blocks_after_it_is_refused_not_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for height in 0..3 {
-                commit_block(&store, height);
-            }
-            // sled lost blocks 1 and 2 (as after a crash), so opening replays them from the file.
-            let Index::Sled { tree, .. } = &store.index else {
-                unreachable!("Store::open opens sled")
-            };
-            tree.remove(key_u64(RECORD, 1)).unwrap();
-            tree.remove(key_u64(RECORD, 2)).unwrap();
-            store.flush().unwrap();
-        }
-        let path = dir.path().join("ledger").join(BLOCKS_FILE);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let at = bytes.windows(7).position(|w| w == b"entry 1").unwrap();
-        bytes[at] ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
+        // sled lost blocks 1 and 2 (as after a crash), so opening replays them from the file.
+        let dir = store_losing(3, &[key_u64(RECORD, 1), key_u64(RECORD, 2)]);
+        let bytes = damage_entry(dir.path(), 1);
         let err = Store::open(dir.path()).err().map(|e| e.to_string());
         let err = err.expect("a damaged record with blocks after it must not be cut");
         assert!(err.contains("CRC-32 fails"), "{err}");
+        let path = dir.path().join("ledger").join(BLOCKS_FILE);
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file was changed");
 
-        // The same bytes as the last record: an unfinished write, cut.
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for height in 0..2 {
-                commit_block(&store, height);
-            }
-        }
-        let path = dir.path().join("ledger").join(BLOCKS_FILE);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let at = bytes.windows(7).position(|w| w == b"entry 1").unwrap();
-        bytes[at] ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
-        {
-            let db = sled::open(dir.path().join("ledger")).unwrap();
-            let tree = db.open_tree("ledger-v1").unwrap();
-            tree.remove(key_u64(RECORD, 1)).unwrap();
-            db.flush().unwrap();
-        }
+        // The same damage to the last record: an unfinished write, cut.
+        let dir = store_losing(2, &[key_u64(RECORD, 1)]);
+        let bytes = damage_entry(dir.path(), 1);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.replayed(), 0);
+        let path = dir.path().join("ledger").join(BLOCKS_FILE);
         assert!(std::fs::read(&path).unwrap().len() < bytes.len());
     }
 

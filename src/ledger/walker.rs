@@ -90,6 +90,7 @@ struct IndexedModel<'a> {
 /// keys are known) the record holds no other.
 fn check_postings(
     store: &Store,
+    record_keys: Option<&[sled::IVec]>,
     entries: &[Vec<u8>],
     height: u64,
     first_seq: u64,
@@ -119,7 +120,7 @@ fn check_postings(
             }
         }
     }
-    if let Some(keys) = store.record_keys() {
+    if let Some(keys) = record_keys {
         if let Some(extra) = keys
             .iter()
             .find(|k| store::is_posting(k) && !expected.contains_key(k.as_ref()))
@@ -226,7 +227,10 @@ pub fn walk(
             Ok::<(), VerifyError>(())
         })?;
         let tree = chain.entries(&header, &entries)?;
-        check_postings(store, &entries, height, next_seq)?;
+        // Walking the blocks file: the keys of this block's record, read once for the checks
+        // that no key is another block's.
+        let record_keys = store.record_keys();
+        check_postings(store, record_keys.as_deref(), &entries, height, next_seq)?;
         match store.cbmt_nodes(height)? {
             Some(nodes) if nodes == tree.nodes() => {}
             Some(_) => {
@@ -259,7 +263,7 @@ pub fn walk(
                 return Err(fault(at, field(), node, stored).into());
             }
         }
-        if let Some(keys) = store.record_keys() {
+        if let Some(keys) = &record_keys {
             if let Some(key) = keys
                 .iter()
                 .find(|k| !belongs(k, height, next_seq, end, &appended))

@@ -2,8 +2,9 @@
 //! or threads, send drafts through a channel; the writer takes what is waiting (at most
 //! `max_batch`, after sleeping `max_wait` under load to let more arrive), seals it as one block,
 //! writes the block's record to the blocks file and syncs it, applies its keys to sled (where the
-//! record is, last), and only then answers each appender. The checkpoint is signed before the record is written and
-//! stored in it, so an answer always means: durable and covered by a signed checkpoint.
+//! record is, last), and only then answers each appender. The checkpoint is signed before the
+//! record is written and stored in it, so an answer always means: durable and covered by a signed
+//! checkpoint.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, OnceLock, RwLock};

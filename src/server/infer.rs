@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 use rand::RngCore as _;
 use serde_json::{json, Map, Value};
 
-use super::auth::{authenticate, Authenticated};
+use super::auth::authenticate;
 use super::body::{self, Decoded};
 use super::error::ApiError;
 use super::AppState;
@@ -95,27 +95,25 @@ async fn read_body(
     Ok(body)
 }
 
-/// What the ledger records of one call, before its decision and output.
+/// What the ledger records of one call, before its decision and output, and the nonce its
+/// commitments and receipt use.
 struct Facts {
     request_id: Option<String>,
+    caller: String,
+    credential: String,
     model: ModelRef,
     input: Hash,
     context: EntryContext,
+    policy: Hash,
+    nonce: [u8; 32],
 }
 
 impl Facts {
-    fn draft(
-        &self,
-        auth: &Authenticated<'_>,
-        state: &AppState,
-        decision: Recorded,
-        judged: &Decision,
-        output: Option<Hash>,
-    ) -> EntryDraft {
+    fn draft(&self, decision: Recorded, judged: &Decision, output: Option<Hash>) -> EntryDraft {
         EntryDraft {
             request_id: self.request_id.clone(),
-            caller: Some(auth.caller.id().as_str().to_string()),
-            credential: Some(auth.credential.as_str().to_string()),
+            caller: Some(self.caller.clone()),
+            credential: Some(self.credential.clone()),
             model: Some(self.model.clone()),
             input: Some(self.input),
             output,
@@ -131,7 +129,7 @@ impl Facts {
                 vec![]
             },
             context: self.context.clone(),
-            policy: Some(Hash(*state.policy.bundle_hash().as_bytes())),
+            policy: Some(self.policy),
         }
     }
 }
@@ -216,6 +214,8 @@ async fn call(
         Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let facts = Facts {
         request_id: request_id.clone(),
+        caller: auth.caller.id().as_str().to_string(),
+        credential: auth.credential.as_str().to_string(),
         model: ModelRef {
             name: prepared.model().to_string(),
             version: prepared.version().to_string(),
@@ -240,6 +240,8 @@ async fn call(
                 .map(str::to_string)
                 .collect(),
         },
+        policy: Hash(*state.policy.bundle_hash().as_bytes()),
+        nonce,
     };
 
     let built;
@@ -258,26 +260,18 @@ async fn call(
         .policy
         .decide_with(auth.caller, model_facts, &context)?;
     if !decision.is_allowed() {
-        return deny(state, &auth, &facts, &decision, nonce, request_id).await;
+        return deny(state, &facts, &decision).await;
     }
 
     let response = match tokio::time::timeout(state.limits.call_timeout, prepared.run()).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
-            return failed(state, &auth, &facts, &decision, nonce, ApiError::from(e)).await;
+            return failed(state, &facts, &decision, ApiError::from(e)).await;
         }
         Err(_) => {
             let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
-            return failed(
-                state,
-                &auth,
-                &facts,
-                &decision,
-                nonce,
-                ApiError::Timeout(ms),
-            )
-            .await;
+            return failed(state, &facts, &decision, ApiError::Timeout(ms)).await;
         }
     };
 
@@ -286,18 +280,14 @@ async fn call(
         .policy
         .decide_after(&decision, auth.caller, model_facts, &context, top)?;
     if !post.is_allowed() {
-        return deny(state, &auth, &facts, &post, nonce, request_id).await;
+        return deny(state, &facts, &post).await;
     }
     // The response serialised once: its outputs in JSON form are what the output commitment
     // covers, and unless binary outputs were asked for it is also what goes out.
     let encoded = to_json(&response)?;
     let output = commit(&nonce, encoded.get("outputs").unwrap_or(&Value::Null))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let appended = append(
-        state,
-        facts.draft(&auth, state, Recorded::Allow, &post, Some(output)),
-    )
-    .await?;
+    let appended = append(state, facts.draft(Recorded::Allow, &post, Some(output))).await?;
     let receipt = Some((&appended, &nonce));
     let http = if binary_outputs.any() {
         respond(response, &binary_outputs, receipt, &post.obligations)?
@@ -307,14 +297,7 @@ async fn call(
     Ok((StatusCode::OK, "allow", http))
 }
 
-async fn deny(
-    state: &AppState,
-    auth: &Authenticated<'_>,
-    facts: &Facts,
-    decision: &Decision,
-    nonce: [u8; 32],
-    request_id: Option<String>,
-) -> Result<Answer, ApiError> {
+async fn deny(state: &AppState, facts: &Facts, decision: &Decision) -> Result<Answer, ApiError> {
     let why: Vec<String> = decision
         .reasons
         .iter()
@@ -325,33 +308,25 @@ async fn deny(
         "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "reasons": reasons(decision),
     });
-    if let (Some(id), Some(o)) = (request_id, body.as_object_mut()) {
-        o.insert("id".into(), Value::String(id));
+    if let (Some(id), Some(o)) = (&facts.request_id, body.as_object_mut()) {
+        o.insert("id".into(), Value::String(id.clone()));
     }
-    let draft = facts.draft(auth, state, Recorded::Deny, decision, None);
-    record_and_answer(state, draft, nonce, StatusCode::FORBIDDEN, body).await
+    let draft = facts.draft(Recorded::Deny, decision, None);
+    record_and_answer(state, draft, &facts.nonce, StatusCode::FORBIDDEN, body).await
 }
 
 /// A call the policy allowed but the model failed (or overran its time): recorded as an error,
 /// answered with the error's status and the receipt.
 async fn failed(
     state: &AppState,
-    auth: &Authenticated<'_>,
     facts: &Facts,
     decision: &Decision,
-    nonce: [u8; 32],
     err: ApiError,
 ) -> Result<Answer, ApiError> {
-    let draft = facts.draft(auth, state, Recorded::Error, decision, None);
+    let draft = facts.draft(Recorded::Error, decision, None);
     let status = actix_web::ResponseError::status_code(&err);
-    record_and_answer(
-        state,
-        draft,
-        nonce,
-        status,
-        json!({"error": err.to_string()}),
-    )
-    .await
+    let body = json!({"error": err.to_string()});
+    record_and_answer(state, draft, &facts.nonce, status, body).await
 }
 
 /// Records a call that ends without outputs (denied, or failed) and answers `body` with `status`
@@ -359,13 +334,13 @@ async fn failed(
 async fn record_and_answer(
     state: &AppState,
     draft: EntryDraft,
-    nonce: [u8; 32],
+    nonce: &[u8; 32],
     status: StatusCode,
     body: Value,
 ) -> Result<Answer, ApiError> {
     let decision = draft.decision.as_str();
     let appended = append(state, draft).await?;
-    let http = respond_json(status, body, Some((&appended, &nonce)), &[])?;
+    let http = respond_json(status, body, Some((&appended, nonce)), &[])?;
     Ok((status, decision, http))
 }
 
