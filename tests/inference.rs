@@ -528,7 +528,7 @@ fn a_tampered_model_is_refused_while_the_others_serve() {
     };
     assert_eq!(name, "seed-mlp");
     assert!(
-        matches!(err, InferenceError::HashMismatch { model, path, .. } if model == "seed-mlp" && path == &onnx)
+        matches!(&**err, InferenceError::HashMismatch { model, path, .. } if model == "seed-mlp" && path == &onnx)
     );
     assert_eq!(err.kind(), ErrorKind::ModelRefused);
     assert!(matches!(
@@ -552,7 +552,7 @@ fn a_manifest_that_misdescribes_its_graph_is_refused() {
     let reasons: Vec<_> = registry
         .refused()
         .iter()
-        .map(|(n, e)| (n.as_str(), e))
+        .map(|(n, e)| (n.as_str(), &**e))
         .collect();
     assert!(
         matches!(reasons[0], ("breast-cancer", InferenceError::ManifestDisagrees { tensor, .. }) if tensor == "features")
@@ -582,7 +582,7 @@ fn a_model_in_the_wrong_folder_or_pointing_outside_it_is_refused() {
     let reasons: Vec<_> = registry
         .refused()
         .iter()
-        .map(|(n, e)| (n.as_str(), e))
+        .map(|(n, e)| (n.as_str(), &**e))
         .collect();
     assert!(
         matches!(reasons[0], ("escape", InferenceError::FileOutsideModel { file, .. }) if file == "../seed-mlp/1/model.onnx")

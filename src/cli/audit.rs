@@ -70,6 +70,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// With an https:// URL: also trust the CA certificates in this PEM file (the system's roots
+    /// are always trusted).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     /// Where the last checkpoint seen is kept (default: ~/.vouch/audit/<log key id>.checkpoint).
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -145,7 +149,7 @@ impl Client {
                     _ => Err(Failure::Io(format!("{url}: {code}: {msg}"))),
                 }
             }
-            Err(e) => Err(Failure::Io(format!("{url}: {e}"))),
+            Err(ureq::Error::Transport(t)) => Err(Failure::Io(super::http::describe(&url, &t))),
         }
     }
 }
@@ -308,16 +312,13 @@ fn audit(args: &Args) -> Result<(), Failure> {
     let client = Client {
         base: args.url.trim_end_matches('/').to_string(),
         key: read_api_key(&args.key_file)?,
-        agent: ureq::AgentBuilder::new()
-            .timeout(std::time::Duration::from_secs(60))
-            .build(),
+        agent: super::http::agent(
+            &args.url,
+            args.ca_file.as_deref(),
+            std::time::Duration::from_secs(60),
+        )
+        .map_err(Failure::BadInput)?,
     };
-    if client.base.starts_with("https://") {
-        return Err(Failure::BadInput(
-            "this build speaks plain HTTP only: reach the service through a local TLS tunnel"
-                .into(),
-        ));
-    }
     if !(1..=1000).contains(&args.page_size) {
         return Err(Failure::BadInput(format!(
             "--page-size {}: between 1 and 1000",

@@ -59,6 +59,23 @@ pub struct Args {
     /// [default: 100].
     #[arg(long, env = "VOUCH_INLINE_BELOW_US")]
     pub inline_below_us: Option<u64>,
+    /// Serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate chain, leaf first (needs
+    /// --tls-key).
+    #[arg(long, env = "VOUCH_TLS_CERT", requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS #8, PKCS #1 or SEC 1).
+    #[arg(long, env = "VOUCH_TLS_KEY", requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Longest a client may take to send a request body, in milliseconds (1 to 600000)
+    /// [default: 10000].
+    #[arg(long, env = "VOUCH_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Most client connections open at once; more wait until one closes [default: 4096].
+    #[arg(long, env = "VOUCH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most exports (`/v1/export`) streaming at once; more are answered 429 [default: 2].
+    #[arg(long, env = "VOUCH_MAX_EXPORTS")]
+    pub max_exports: Option<usize>,
     /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
     /// runs), printed with a working example call.
     #[arg(long)]
@@ -82,6 +99,12 @@ struct FileConfig {
     timeout_ms: Option<u64>,
     commit_wait_us: Option<u64>,
     inline_below_us: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    body_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_exports: Option<usize>,
+    demo: Option<bool>,
 }
 
 /// The settings after flags, environment, file and defaults.
@@ -97,6 +120,8 @@ pub struct Settings {
     pub limits: Limits,
     pub ledger: LedgerConfig,
     pub inline_below: Duration,
+    /// The certificate chain and private key to serve HTTPS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub demo: bool,
 }
 
@@ -131,7 +156,33 @@ fn settings(args: Args) -> Result<Settings, String> {
         .data
         .or(file.data)
         .unwrap_or_else(|| PathBuf::from("data"));
-    let default_callers = if args.demo {
+    let demo = args.demo || file.demo.unwrap_or(false);
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
+    };
+    let body_timeout_ms = args
+        .body_timeout_ms
+        .or(file.body_timeout_ms)
+        .unwrap_or(10_000);
+    if !(1..=600_000).contains(&body_timeout_ms) {
+        return Err(format!(
+            "body_timeout_ms: {body_timeout_ms} is not between 1 and 600000"
+        ));
+    }
+    let max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(4096);
+    let max_exports = args.max_exports.or(file.max_exports).unwrap_or(2);
+    if max_connections == 0 || max_exports == 0 {
+        return Err("max_connections and max_exports must be at least 1".into());
+    }
+    let default_callers = if demo {
         data.join("callers.toml")
     } else {
         PathBuf::from("config/callers.toml")
@@ -177,13 +228,17 @@ fn settings(args: Args) -> Result<Settings, String> {
             call_timeout: Duration::from_millis(
                 args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
             ),
+            body_timeout: Duration::from_millis(body_timeout_ms),
+            max_connections,
+            max_exports,
             bare: args.bench_bare,
         },
         ledger: LedgerConfig {
             max_wait: commit_wait,
             ..LedgerConfig::default()
         },
-        demo: args.demo,
+        tls,
+        demo,
         data,
     })
 }
@@ -191,6 +246,8 @@ fn settings(args: Args) -> Result<Settings, String> {
 /// Everything a running service needs, loaded and checked.
 pub struct Loaded {
     pub state: Arc<AppState>,
+    /// The HTTPS configuration, when the service serves TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub settings: Settings,
 }
 
@@ -220,7 +277,26 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
         tracing::error!("{e}");
     }
     let facts = server::model_facts(&registry).map_err(|e| bad(format!("models: {e}")))?;
+    if !settings.key.exists() {
+        return Err(bad(format!(
+            "no log key at {}: create one with `vouch keygen --name <origin> --out {}`, pass \
+             --key, or try `vouch serve --demo`",
+            settings.key.display(),
+            settings
+                .key
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| ".".into(), |p| p.display().to_string()),
+        )));
+    }
     let signer = read_signer_key(&settings.key).map_err(|e| bad(e.to_string()))?;
+    let tls = match &settings.tls {
+        None => None,
+        Some((cert, key)) => Some(
+            crate::tls::server_config(cert, key, &[b"h2", b"http/1.1"])
+                .map_err(|e| bad(format!("TLS: {e}")))?,
+        ),
+    };
     let metrics = Metrics::new().map_err(|e| (ExitCode::Io, e.to_string()))?;
     let m = metrics.clone();
     let ledger = Ledger::open_with(
@@ -245,14 +321,16 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     let state = AppState {
         registry: Arc::new(registry),
         policy: Arc::new(policy),
-        callers: Arc::new(callers),
+        callers: arc_swap::ArcSwap::from_pointee(callers),
         facts,
         ledger,
         metrics,
+        exports: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_exports)),
         limits: settings.limits.clone(),
     };
     Ok(Loaded {
         state: Arc::new(state),
+        tls,
         settings,
     })
 }
@@ -276,6 +354,29 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Loads the caller registry again at every SIGHUP: new callers and keys take effect, removed
+/// ones stop working; calls in flight finish as the registry was. A file that does not load is
+/// logged and the registry in force stays.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    state: Arc<AppState>,
+    path: PathBuf,
+) {
+    while hangups.recv().await.is_some() {
+        match CallerRegistry::load(&path) {
+            Ok(callers) => {
+                let n = callers.callers().count();
+                state.callers.store(Arc::new(callers));
+                tracing::info!(callers = n, file = %path.display(), "SIGHUP: caller registry reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, file = %path.display(), "SIGHUP: the caller registry did not load; the one in force stays")
+            }
+        }
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -307,11 +408,6 @@ pub fn run(args: Args) -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    if loaded.settings.demo {
-        demo::announce(&loaded.settings.data, &addr);
-    }
-    tracing::info!(address = %addr, data = %loaded.settings.data.display(), "serving");
-    println!("vouch serving on http://{addr}");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -322,9 +418,36 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::Io;
         }
     };
+    // SIGHUP reloads the caller registry; it is caught from here on, before the service
+    // announces itself, so it never ends the process.
+    #[cfg(unix)]
+    {
+        let _entered = rt.enter();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => {
+                rt.spawn(reload_on_hangup(
+                    hangups,
+                    Arc::clone(&loaded.state),
+                    loaded.settings.callers.clone(),
+                ));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot catch SIGHUP"),
+        }
+    }
+    if loaded.settings.demo {
+        demo::announce(&loaded.settings.data, &addr);
+    }
+    tracing::info!(address = %addr, data = %loaded.settings.data.display(), "serving");
+    let scheme = if loaded.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("vouch serving on {scheme}://{addr}");
     let state = Arc::clone(&loaded.state);
     let result = rt.block_on(server::run(
         listener,
+        loaded.tls.clone(),
         state,
         loaded.settings.workers,
         shutdown_signal(),

@@ -42,6 +42,10 @@ pub struct Args {
     /// The log's verifier key file (`vouch keygen` writes it as `log.pub`).
     #[arg(long, required = true)]
     pub key: Option<PathBuf>,
+    /// With an https:// `--url`: also trust the CA certificates in this PEM file (the system's
+    /// roots are always trusted).
+    #[arg(long, requires = "url", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     /// A signed checkpoint verified before: check only what follows it, and that the log is
     /// consistent with it.
     #[arg(long, value_name = "FILE")]
@@ -194,7 +198,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
         let from = trusted.as_ref().map(|(cp, _)| cp.size);
-        let input = fetch_export(url, key_file, from)?;
+        let input = fetch_export(url, key_file, args.ca_file.as_deref(), from)?;
         verify_export(input, &key, trusted_ref, &mut progress)
     } else {
         return Err((
@@ -250,6 +254,7 @@ fn read_checkpoint(
 fn fetch_export(
     url: &str,
     key_file: &Path,
+    ca_file: Option<&Path>,
     from_height: Option<u64>,
 ) -> Result<Box<dyn BufRead + Send>, Failure> {
     let api_key = std::fs::read_to_string(key_file)
@@ -261,37 +266,59 @@ fn fetch_export(
             format!("{}: the API key file is empty", key_file.display()),
         ));
     }
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .build();
-    let mut request = agent
-        .get(&format!("{}/v1/export", url.trim_end_matches('/')))
-        .set("Authorization", &format!("Bearer {api_key}"));
-    if let Some(h) = from_height {
-        request = request.query("from_height", &h.to_string());
-    }
-    match request.call() {
-        Ok(resp) => Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            resp.into_reader(),
-        ))),
-        Err(ureq::Error::Status(code @ (401 | 403), resp)) => Err((
-            ExitCode::Denied,
-            format!(
-                "the server refused the export ({code}): {}",
-                resp.into_string().unwrap_or_default().trim()
-            ),
-        )),
-        Err(ureq::Error::Status(code, resp)) => Err((
-            ExitCode::Io,
-            format!(
-                "the server answered {code}: {}",
-                resp.into_string().unwrap_or_default().trim()
-            ),
-        )),
-        Err(e) => Err((ExitCode::Io, format!("fetching {url}/v1/export: {e}"))),
+    let agent = super::http::agent(url, ca_file, Duration::from_secs(3600))
+        .map_err(|e| (ExitCode::BadInput, e))?;
+    let target = format!("{}/v1/export", url.trim_end_matches('/'));
+    let started = std::time::Instant::now();
+    loop {
+        let mut request = agent
+            .get(&target)
+            .set("Authorization", &format!("Bearer {api_key}"));
+        if let Some(h) = from_height {
+            request = request.query("from_height", &h.to_string());
+        }
+        return match request.call() {
+            Ok(resp) => Ok(Box::new(BufReader::with_capacity(
+                1 << 16,
+                resp.into_reader(),
+            ))),
+            // The server streams a bounded number of exports at once: wait as it asks, and say so.
+            Err(ureq::Error::Status(429, resp)) if started.elapsed() < EXPORT_WAIT_LIMIT => {
+                let wait = resp
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .clamp(1, 60);
+                eprintln!(
+                    "vouch verify: the server is streaming as many exports as it allows; \
+                     retrying in {wait} s"
+                );
+                std::thread::sleep(Duration::from_secs(wait));
+                continue;
+            }
+            Err(ureq::Error::Status(code @ (401 | 403), resp)) => Err((
+                ExitCode::Denied,
+                format!(
+                    "the server refused the export ({code}): {}",
+                    resp.into_string().unwrap_or_default().trim()
+                ),
+            )),
+            Err(ureq::Error::Status(code, resp)) => Err((
+                ExitCode::Io,
+                format!(
+                    "the server answered {code}: {}",
+                    resp.into_string().unwrap_or_default().trim()
+                ),
+            )),
+            Err(ureq::Error::Transport(t)) => {
+                Err((ExitCode::Io, super::http::describe(&target, &t)))
+            }
+        };
     }
 }
+
+/// How long `--url` keeps retrying an export the server is too busy to start.
+const EXPORT_WAIT_LIMIT: Duration = Duration::from_secs(600);
 
 /// Writes the last verified checkpoint note to `path` (a temp file, then a rename).
 fn save_checkpoint(path: &Path, s: &VerifySummary) -> Result<(), String> {

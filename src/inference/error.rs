@@ -116,6 +116,11 @@ pub enum InferenceError {
     // --- lookup ---
     #[error("unknown model {model:?}")]
     UnknownModel { model: String },
+    #[error("model {model:?} was refused when the service started: {reason}")]
+    Refused {
+        model: String,
+        reason: std::sync::Arc<InferenceError>,
+    },
     #[error("model {model:?} has no version {version:?}")]
     UnknownVersion { model: String, version: String },
 
@@ -215,7 +220,7 @@ impl InferenceError {
     pub fn kind(&self) -> ErrorKind {
         use InferenceError::*;
         match self {
-            Runtime(_) => ErrorKind::Unavailable,
+            Runtime(_) | Refused { .. } => ErrorKind::Unavailable,
             UnknownModel { .. } | UnknownVersion { .. } => ErrorKind::NotFound,
             ModelsDir { .. }
             | Manifest(_)

@@ -53,7 +53,7 @@ impl Default for RegistryConfig {
 pub struct Registry {
     runtime: Result<Runtime, RuntimeError>,
     models: BTreeMap<String, LoadedModel>,
-    refused: Vec<(String, InferenceError)>,
+    refused: Vec<(String, Arc<InferenceError>)>,
     limits: InputLimits,
     inline_below: Duration,
 }
@@ -95,7 +95,7 @@ impl Registry {
                 }
                 Err(e) => {
                     tracing::warn!(model = %label, error = %e, "model refused");
-                    registry.refused.push((label, e));
+                    registry.refused.push((label, Arc::new(e)));
                 }
             }
         }
@@ -113,7 +113,7 @@ impl Registry {
     }
 
     /// Models that were not loaded: folder name and reason.
-    pub fn refused(&self) -> &[(String, InferenceError)] {
+    pub fn refused(&self) -> &[(String, Arc<InferenceError>)] {
         &self.refused
     }
 
@@ -151,12 +151,18 @@ impl Registry {
         if let Err(e) = &self.runtime {
             return Err(InferenceError::Runtime(e.clone()));
         }
-        let model = self
-            .models
-            .get(name)
-            .ok_or_else(|| InferenceError::UnknownModel {
-                model: name.to_owned(),
-            })?;
+        let model = self.models.get(name).ok_or_else(|| {
+            // A model whose folder is on disk but could not be served says why, not "unknown".
+            match self.refused.iter().find(|(label, _)| label == name) {
+                Some((_, reason)) => InferenceError::Refused {
+                    model: name.to_owned(),
+                    reason: Arc::clone(reason),
+                },
+                None => InferenceError::UnknownModel {
+                    model: name.to_owned(),
+                },
+            }
+        })?;
         let version = version.unwrap_or(&model.manifest.default_version);
         let loaded = model
             .versions

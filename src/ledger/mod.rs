@@ -56,7 +56,7 @@ pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
 };
 pub use walker::{verify_blocks_from, verify_store, verify_store_from};
-pub use writer::{format_time, CommitStats, Head, SealedBlock};
+pub use writer::{format_time, CommitStats, Head, Health, SealedBlock};
 
 use writer::{Msg, Tail, Writer};
 
@@ -92,12 +92,16 @@ pub enum LedgerError {
     Closed,
     #[error("a ledger write failed earlier ({0}); restart to check the tail and resume")]
     Poisoned(String),
-    #[error("writing the block failed ({0}); the ledger refuses appends until a restart has checked the tail")]
+    #[error("writing the block failed: {0}")]
     WriteFailed(String),
     #[error("no entry {seq}: the log holds {size} entries")]
     NoEntry { seq: u64, size: u64 },
     #[error("no block {height}: the log holds {size} blocks")]
     NoBlock { height: u64, size: u64 },
+    #[error("no tree of {size} blocks: the log holds {blocks} blocks")]
+    NoSize { size: u64, blocks: u64 },
+    #[error("a tree size is at least 1 block (0 has no checkpoint)")]
+    SizeZero,
     #[error("proof request: {0}")]
     Proof(String),
 }
@@ -180,6 +184,7 @@ struct Inner {
     verifier: VerifierKey,
     tx: Sender<Msg>,
     head: Arc<RwLock<Head>>,
+    health: Arc<writer::HealthCell>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -215,7 +220,7 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let store = Store::open(dir)?;
         let verifier = signer.verifier();
-        match store.meta("verifier")? {
+        let new_metadata = match store.meta("verifier")? {
             Some(stored) if stored != verifier.to_string() => {
                 return Err(LedgerError::WrongKey {
                     stored: store.meta("origin")?.unwrap_or_default(),
@@ -223,24 +228,40 @@ impl Ledger {
                     given: verifier.to_string(),
                 });
             }
-            Some(_) => {}
+            Some(_) => false,
             None => {
-                if store.last(store::BLOCK)?.is_some() || store.last(store::ENTRY)?.is_some() {
+                let empty =
+                    store.last(store::BLOCK)?.is_none() && store.last(store::ENTRY)?.is_none();
+                // An index rebuilt from the blocks file lost its metadata; the recovery below
+                // opens the last checkpoint with this key before they are written again.
+                if !empty && !store.rebuilt() {
                     return Err(LedgerError::Tail {
                         what: "metadata",
                         expected: "a verifier key for a non-empty ledger".into(),
                         found: "none".into(),
                     });
                 }
-                store.set_meta("format", "1")?;
-                store.set_meta("origin", verifier.name())?;
-                store.set_meta("verifier", &verifier.to_string())?;
+                true
             }
-        }
+        };
         let (tail, head) = recover(&store, &verifier)?;
+        if new_metadata {
+            store.set_meta("format", "1")?;
+            store.set_meta("origin", verifier.name())?;
+            store.set_meta("verifier", &verifier.to_string())?;
+        }
+        if store.rebuilt() {
+            tracing::warn!(
+                blocks = head.blocks,
+                entries = head.entries,
+                "the ledger's index was rebuilt from the blocks file"
+            );
+        }
         let head = Arc::new(RwLock::new(head));
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(writer::HealthCell::default());
         let writer = Writer {
+            health: Arc::clone(&health),
             store: store.clone(),
             signer,
             tail,
@@ -260,6 +281,7 @@ impl Ledger {
                 verifier,
                 tx,
                 head,
+                health,
                 thread: Mutex::new(Some(thread)),
             }),
         })
@@ -308,6 +330,11 @@ impl Ledger {
         }
     }
 
+    /// Whether the ledger can append now (readiness).
+    pub fn health(&self) -> Health {
+        self.inner.health.get()
+    }
+
     /// The log's verifier key.
     pub fn verifier(&self) -> &VerifierKey {
         &self.inner.verifier
@@ -331,10 +358,7 @@ impl Ledger {
     fn blocks_up_to(&self, size: u64) -> Result<u64, LedgerError> {
         let blocks = self.head().blocks;
         if size > blocks {
-            return Err(LedgerError::NoBlock {
-                height: size - 1,
-                size: blocks,
-            });
+            return Err(LedgerError::NoSize { size, blocks });
         }
         Ok(blocks)
     }
@@ -418,10 +442,7 @@ impl Ledger {
     pub fn checkpoint(&self, size: u64) -> Result<String, LedgerError> {
         let blocks = self.blocks_up_to(size)?;
         if size == 0 {
-            return Err(LedgerError::NoBlock {
-                height: 0,
-                size: blocks,
-            });
+            return Err(LedgerError::SizeZero);
         }
         self.inner
             .store

@@ -96,6 +96,10 @@ pub enum StoreError {
     Layout(String),
     #[error("the ledger store was opened read-only (a snapshot of the blocks file)")]
     ReadOnly,
+    /// Writing or syncing a block's record failed before the block became part of the log: the
+    /// file was cut back to where the record began, and the same height may be written again.
+    #[error("the block could not be written to the blocks file ({0}); it is not in the log")]
+    Unwritten(std::io::Error),
 }
 
 pub(crate) fn key_u64(prefix: u8, n: u64) -> [u8; 9] {
@@ -576,6 +580,8 @@ impl BlockRecord {
 pub struct Store {
     index: Index,
     blocks: Arc<BlocksFile>,
+    /// Whether [`Store::open`] built the index again from the blocks file.
+    rebuilt: bool,
 }
 
 /// Where a store's keys are looked up.
@@ -657,6 +663,79 @@ impl Iterator for Scan {
 /// there when the store opens.
 const SLED_FLUSH_MS: u64 = 1000;
 
+/// Opens sled in `dir/ledger`, waiting up to two seconds for a lock a closed store in this
+/// process may still hold.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir.join("ledger"))
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(Some(SLED_FLUSH_MS))
+        .cache_capacity(256 * 1024 * 1024);
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                return Err(StoreError::Locked(dir.display().to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether sled failed for want of room (`ENOSPC`, `EDQUOT`), which making room mends.
+fn out_of_room(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if matches!(io.raw_os_error(), Some(28 | 122)))
+}
+
+/// Removes the snapshot files sled leaves half-made when it is stopped (or runs out of room)
+/// while writing one: they are never read, and only take room.
+fn remove_unfinished_snapshots(folder: &Path) {
+    let Ok(dir) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %name, "removed an unfinished sled snapshot"),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "cannot remove an unfinished sled snapshot")
+                }
+            }
+        }
+    }
+}
+
+/// Moves every file of `folder` but the blocks file into a new `index-set-aside-<n>` folder
+/// inside it (kept for inspection, never read again), and returns that folder.
+fn set_index_aside(folder: &Path) -> Result<std::path::PathBuf, StoreError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = folder.join(format!("index-set-aside-{stamp}"));
+    std::fs::create_dir_all(&aside)?;
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let keep = name == BLOCKS_FILE || name.to_string_lossy().starts_with("index-set-aside-");
+        if !keep {
+            std::fs::rename(entry.path(), aside.join(&name))?;
+        }
+    }
+    if let Ok(d) = std::fs::File::open(folder) {
+        let _ = d.sync_all();
+    }
+    Ok(aside)
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir/ledger`.
     ///
@@ -669,26 +748,28 @@ impl Store {
     /// behind the file), and a torn record at the end — a block whose write never finished, and
     /// so was never answered — is cut off.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let config = sled::Config::new()
-            .path(dir.join("ledger"))
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(SLED_FLUSH_MS))
-            .cache_capacity(256 * 1024 * 1024);
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock") && tries < 100 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    return Err(StoreError::Locked(dir.display().to_string()));
-                }
-                Err(e) => return Err(e.into()),
+        let folder = dir.join("ledger");
+        remove_unfinished_snapshots(&folder);
+        let (db, rebuilt) = match open_sled(dir) {
+            Ok(db) => (db, false),
+            Err(StoreError::Sled(e)) if out_of_room(&e) => {
+                return Err(StoreError::Io(std::io::Error::other(format!(
+                    "the disk is full ({e}): make room and start again; nothing was changed"
+                ))))
             }
+            Err(StoreError::Sled(e)) if folder.join(BLOCKS_FILE).exists() => {
+                // The blocks file is the durable log and sled only its index: an index that
+                // cannot be opened (a disk that filled up while sled wrote, say) is set aside and
+                // built again from the file, block by block, below.
+                let aside = set_index_aside(&folder)?;
+                tracing::warn!(
+                    error = %e,
+                    moved_to = %aside.display(),
+                    "the ledger's index (sled) cannot be opened; rebuilding it from the blocks file"
+                );
+                (open_sled(dir)?, true)
+            }
+            Err(e) => return Err(e),
         };
         let tree = db.open_tree("ledger-v1")?;
         let layout = meta_key(LAYOUT_KEY);
@@ -716,6 +797,7 @@ impl Store {
                 end: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
             }),
+            rebuilt,
         };
         // Where sled's blocks end: after the last record it has a `w` for, and that block's height.
         let (applied, next_height) = match store.last(RECORD)? {
@@ -759,7 +841,14 @@ impl Store {
                 end: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
             }),
+            rebuilt: false,
         })
+    }
+
+    /// Whether the index was built again from the blocks file when the store was opened (it
+    /// could not be opened as it was); its metadata must then be written again.
+    pub fn rebuilt(&self) -> bool {
+        self.rebuilt
     }
 
     /// For a snapshot: reads the record of block `height`, the next in the file, in place of
@@ -857,9 +946,19 @@ impl Store {
             )));
         }
         let (bytes, pairs) = record.finish()?;
-        self.blocks.file.write_all_at(&bytes, offset)?;
         let started = Instant::now();
-        self.blocks.file.sync_data()?;
+        let written = self
+            .blocks
+            .file
+            .write_all_at(&bytes, offset)
+            .and_then(|()| self.blocks.file.sync_data());
+        if let Err(e) = written {
+            // Nothing after `offset` is part of the log yet: cut what reached the file, so
+            // that neither a retry at the same height nor the next open meets a stale tail.
+            let _ = self.blocks.file.set_len(offset);
+            let _ = self.blocks.file.sync_all();
+            return Err(StoreError::Unwritten(e));
+        }
         let synced = started.elapsed();
         let place = Place {
             offset,
@@ -886,6 +985,24 @@ impl Store {
         }
         tree.insert(key_u64(RECORD, height), &place.to_bytes())?;
         Ok(())
+    }
+
+    /// Whether a record of `bytes` could be written now: writes that many zeros after the last
+    /// record, syncs them, and cuts them off again. Only the writer calls it, between blocks;
+    /// what a crash in the middle leaves is a torn tail, which the next open cuts.
+    pub(crate) fn probe_room(&self, bytes: usize) -> Result<(), StoreError> {
+        let end = self.blocks.end.load(Ordering::Acquire);
+        let written = self
+            .blocks
+            .file
+            .write_all_at(&vec![0u8; bytes], end)
+            .and_then(|()| self.blocks.file.sync_data());
+        let cut = self
+            .blocks
+            .file
+            .set_len(end)
+            .and_then(|()| self.blocks.file.sync_all());
+        written.and(cut).map_err(StoreError::Unwritten)
     }
 
     /// Flushes sled's log (the blocks are durable without it; this only spares a replay).

@@ -6,7 +6,8 @@
 //! record is written and stored in it, so an answer always means: durable and covered by a signed
 //! checkpoint.
 
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,52 @@ pub struct CommitStats {
     pub sync: Duration,
 }
 
+/// Whether the ledger can append now, as the writer last found it (readiness reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Blocks are being written.
+    Appending,
+    /// The last block could not be written (the disk is full, say); nothing of it is in the
+    /// log. The writer tries again with every append and, while idle, once a second; it is
+    /// `Appending` again as soon as a write goes through.
+    Failing,
+    /// A write failed after its block reached the blocks file (its index could not be
+    /// updated): appends are refused until a restart has checked the tail.
+    Stopped,
+}
+
+/// The writer's [`Health`], shared with readers.
+#[derive(Debug, Default)]
+pub(crate) struct HealthCell(AtomicU8);
+
+impl HealthCell {
+    pub(crate) fn get(&self) -> Health {
+        match self.0.load(Ordering::Acquire) {
+            0 => Health::Appending,
+            1 => Health::Failing,
+            _ => Health::Stopped,
+        }
+    }
+
+    fn set(&self, h: Health) {
+        let v = match h {
+            Health::Appending => 0,
+            Health::Failing => 1,
+            Health::Stopped => 2,
+        };
+        self.0.store(v, Ordering::Release);
+    }
+}
+
+/// How often an idle writer whose last write failed checks whether it could write again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// How much room a probe asks of the blocks file: more than most blocks need.
+const PROBE_BYTES: usize = 256 * 1024;
+
 pub(crate) struct Writer {
+    /// What readiness reports.
+    pub(crate) health: Arc<HealthCell>,
     pub(crate) store: Store,
     pub(crate) signer: SignerKey,
     pub(crate) tail: Tail,
@@ -139,9 +185,22 @@ impl Writer {
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         let mut poisoned: Option<String> = None;
         loop {
-            let (draft, reply) = match rx.recv() {
+            let first = if self.health.get() == Health::Failing {
+                rx.recv_timeout(RETRY_EVERY)
+            } else {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            };
+            let (draft, reply) = match first {
                 Ok(Msg::Append(d, r)) => (d, r),
-                Ok(Msg::Stop) | Err(_) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Idle after a failed write: is there room again? Readiness follows.
+                    if self.store.probe_room(PROBE_BYTES).is_ok() {
+                        tracing::info!("the ledger can write again");
+                        self.health.set(Health::Appending);
+                    }
+                    continue;
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut jobs = vec![(draft, reply)];
             let mut stop = false;
@@ -167,11 +226,30 @@ impl Writer {
                 for (_, reply) in jobs {
                     let _ = reply.send(Err(LedgerError::Poisoned(why.clone())));
                 }
-            } else if let Err(e) = self.commit(jobs) {
-                // The block may or may not be on disk: stop appending until a restart has
-                // checked the tail, rather than risk reusing a seq or a height.
-                tracing::error!(error = %e, "ledger write failed; refusing further appends until restart");
-                poisoned = Some(e.to_string());
+            } else {
+                match self.commit(jobs) {
+                    Ok(()) => {
+                        if self.health.get() == Health::Failing {
+                            tracing::info!("the ledger can write again");
+                        }
+                        self.health.set(Health::Appending);
+                    }
+                    // Nothing of the block reached the log: the tail is as it was, and the
+                    // next block takes the same height.
+                    Err(LedgerError::Store(e @ store::StoreError::Unwritten(_))) => {
+                        if self.health.get() == Health::Appending {
+                            tracing::error!(error = %e, "ledger write failed; calls are refused until a write goes through");
+                        }
+                        self.health.set(Health::Failing);
+                    }
+                    Err(e) => {
+                        // The block may be in the blocks file: stop appending until a restart
+                        // has checked the tail, rather than risk reusing a seq or a height.
+                        tracing::error!(error = %e, "ledger write failed; refusing further appends until restart");
+                        self.health.set(Health::Stopped);
+                        poisoned = Some(e.to_string());
+                    }
+                }
             }
             if stop {
                 break;

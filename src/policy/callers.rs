@@ -287,7 +287,7 @@ pub enum Added {
 /// The loaded caller registry.
 #[derive(Debug, Default)]
 pub struct CallerRegistry {
-    callers: Vec<Caller>,
+    callers: Vec<std::sync::Arc<Caller>>,
     by_id: HashMap<CallerId, usize>,
     credentials: HashMap<CredentialId, (usize, [u8; 32])>,
 }
@@ -320,30 +320,35 @@ impl CallerRegistry {
                     return Err(CallerProblem::DuplicateCredential(cred.id.clone()));
                 }
             }
-            registry.callers.push(caller);
+            registry.callers.push(std::sync::Arc::new(caller));
         }
         Ok(registry)
     }
 
     pub fn get(&self, id: &str) -> Option<&Caller> {
         let id = CallerId::parse(id)?;
-        self.by_id.get(&id).and_then(|&i| self.callers.get(i))
+        self.by_id
+            .get(&id)
+            .and_then(|&i| self.callers.get(i))
+            .map(|c| &**c)
     }
 
     pub fn callers(&self) -> impl Iterator<Item = &Caller> {
-        self.callers.iter()
+        self.callers.iter().map(|c| &**c)
     }
 
     /// The caller a presented API key belongs to, and the key's credential id; `None` for a
     /// malformed, unknown or wrong key. The hash comparison runs in constant time.
-    pub fn authenticate(&self, presented: &str) -> Option<(&Caller, CredentialId)> {
+    pub fn authenticate(&self, presented: &str) -> Option<(std::sync::Arc<Caller>, CredentialId)> {
         let rest = presented.strip_prefix(KEY_PREFIX)?;
         let (id, _secret) = rest.split_once('_')?;
         let id = CredentialId::parse(id)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let (index, stored) = self.credentials.get(&id)?;
         if bool::from(digest.ct_eq(stored)) {
-            self.callers.get(*index).map(|c| (c, id))
+            self.callers
+                .get(*index)
+                .map(|c| (std::sync::Arc::clone(c), id))
         } else {
             None
         }

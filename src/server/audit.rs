@@ -32,15 +32,16 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/entries", web::get().to(entries))
-        .route("/v1/entries/{seq}", web::get().to(entry))
-        .route("/v1/blocks/{height}", web::get().to(block))
-        .route("/v1/checkpoint", web::get().to(latest_checkpoint))
-        .route("/v1/checkpoints/{size}", web::get().to(checkpoint))
-        .route("/v1/proofs/inclusion", web::get().to(inclusion))
-        .route("/v1/proofs/consistency", web::get().to(consistency))
-        .route("/v1/stats", web::get().to(usage))
-        .route("/v1/export", web::get().to(export));
+    use super::routes::get;
+    cfg.service(get("/v1/entries").to(entries))
+        .service(get("/v1/entries/{seq}").to(entry))
+        .service(get("/v1/blocks/{height}").to(block))
+        .service(get("/v1/checkpoint").to(latest_checkpoint))
+        .service(get("/v1/checkpoints/{size}").to(checkpoint))
+        .service(get("/v1/proofs/inclusion").to(inclusion))
+        .service(get("/v1/proofs/consistency").to(consistency))
+        .service(get("/v1/stats").to(usage))
+        .service(get("/v1/export").to(export));
 }
 
 /// Which requests of an audit route are recorded in the ledger.
@@ -57,6 +58,27 @@ pub struct Admitted {
     pub audit_receipt: Option<Receipt>,
 }
 
+impl Admitted {
+    /// A `200` whose headers say where the read was recorded — `Vouch-Audit-Seq` and the
+    /// `Vouch-Audit-Nonce` that opens its commitment — for answers whose body has no room for
+    /// an `audit_receipt` (an export stream, a receipt).
+    pub fn response(&self) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::Ok();
+        if let Some(r) = &self.audit_receipt {
+            use base64::Engine as _;
+            if let (Ok(entry), Some(nonce)) = (crate::ledger::Entry::from_bytes(&r.entry), r.nonce)
+            {
+                response.insert_header(("Vouch-Audit-Seq", entry.seq.to_string()));
+                response.insert_header((
+                    "Vouch-Audit-Nonce",
+                    base64::engine::general_purpose::STANDARD.encode(nonce),
+                ));
+            }
+        }
+        response
+    }
+}
+
 /// Authenticates, judges the `audit` action and records what must be recorded. A denial answers
 /// 403 with the deciding rules, their reasons and the receipt of the recorded denial.
 pub async fn admit(
@@ -67,7 +89,7 @@ pub async fn admit(
     let auth = authenticate(req, state).map_err(Err)?;
     let decision = state
         .policy
-        .authorize_audit(auth.caller)
+        .authorize_audit(&auth.caller)
         .map_err(|e| Err(ApiError::Internal(e.to_string())))?;
     let allowed = decision.is_allowed();
     if allowed && recording == Recording::DenialsOnly {
@@ -116,7 +138,7 @@ pub async fn admit(
 fn audit_draft(
     req: &HttpRequest,
     state: &AppState,
-    auth: &Authenticated<'_>,
+    auth: &Authenticated,
     decision: Recorded,
     rules: Vec<String>,
     input: Hash,
@@ -186,6 +208,9 @@ fn snapshot(state: &AppState) -> Result<(Extent, String), ApiError> {
 /// the same checkpoint and the walk ends even while the log grows.
 fn extent_at(state: &AppState, size: Option<u64>) -> Result<(Extent, String), ApiError> {
     let (latest, note) = snapshot(state)?;
+    if size == Some(0) {
+        return Err(ledger_error(LedgerError::SizeZero));
+    }
     let Some(blocks) = size.filter(|s| *s != latest.blocks) else {
         return Ok((latest, note));
     };
@@ -200,9 +225,10 @@ fn extent_at(state: &AppState, size: Option<u64>) -> Result<(Extent, String), Ap
 
 fn ledger_error(e: LedgerError) -> ApiError {
     match e {
-        LedgerError::NoEntry { .. } | LedgerError::NoBlock { .. } => {
+        LedgerError::NoEntry { .. } | LedgerError::NoBlock { .. } | LedgerError::NoSize { .. } => {
             ApiError::NotFound(e.to_string())
         }
+        LedgerError::SizeZero => ApiError::BadRequest(e.to_string()),
         LedgerError::Proof(p) => ApiError::BadRequest(p),
         other => ApiError::Internal(other.to_string()),
     }
@@ -421,10 +447,11 @@ struct InclusionParams {
 /// blocks (default: the latest) — the receipt form, without nonce.
 async fn inclusion(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let p: InclusionParams = query(&req)?;
-    admit_or_answer!(&req, &state, Recording::DenialsOnly);
+    // The proof carries the whole entry: a read that reveals an entry is recorded.
+    let admitted = admit_or_answer!(&req, &state, Recording::All);
     let (extent, checkpoint) = extent_at(&state, p.size)?;
     let proven = prove_one(&state, p.seq, extent).await?;
-    Ok(HttpResponse::Ok().json(proven.into_receipt(checkpoint)))
+    Ok(admitted.response().json(proven.into_receipt(checkpoint)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -558,6 +585,22 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
             "give a range by seq or by height, not both".into(),
         ));
     }
+    if let (Some(f), Some(t)) = (p.from_seq, p.to_seq) {
+        if f >= t {
+            return Err(ApiError::BadRequest(format!(
+                "from_seq={f} to_seq={t}: from_seq is inclusive and to_seq exclusive, so \
+                 from_seq must be below to_seq"
+            )));
+        }
+    }
+    // The cap is checked before the read is recorded: a refused export reveals nothing.
+    authenticate(&req, &state)?;
+    let permit = std::sync::Arc::clone(&state.exports)
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy {
+            what: "as many exports as the server allows are streaming",
+            retry_after: 2,
+        })?;
     let admitted = admit_or_answer!(&req, &state, Recording::All);
     let (extent, _) = snapshot(&state)?;
     let store = state.ledger.store();
@@ -585,9 +628,14 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         (_, Some(h)) => h,
         _ => extent.blocks,
     };
-    if from > to || to > extent.blocks {
+    if from > to {
         return Err(ApiError::BadRequest(format!(
-            "blocks {from}..{to}: the log holds {} blocks",
+            "from_height={from} to_height={to}: from_height must not be above to_height"
+        )));
+    }
+    if to > extent.blocks {
+        return Err(ApiError::BadRequest(format!(
+            "to_height={to}: the log holds {} blocks",
             extent.blocks
         )));
     }
@@ -609,22 +657,14 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
             }
         })
         .map_err(|e| ApiError::Internal(format!("cannot start the export: {e}")))?;
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+    // The permit goes with the stream: the export counts until the client has taken its last
+    // line, or gone away.
+    let body = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         rx.recv()
             .await
-            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), (rx, permit)))
     });
-    let mut response = HttpResponse::Ok();
+    let mut response = admitted.response();
     response.content_type("application/x-ndjson");
-    if let Some(r) = &admitted.audit_receipt {
-        use base64::Engine as _;
-        if let (Ok(entry), Some(nonce)) = (crate::ledger::Entry::from_bytes(&r.entry), r.nonce) {
-            response.insert_header(("Vouch-Audit-Seq", entry.seq.to_string()));
-            response.insert_header((
-                "Vouch-Audit-Nonce",
-                base64::engine::general_purpose::STANDARD.encode(nonce),
-            ));
-        }
-    }
     Ok(response.streaming(body))
 }

@@ -2,6 +2,8 @@
 //! key is hashed and compared in constant time by the caller registry; the key itself is never
 //! logged or stored.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::HttpRequest;
 
@@ -9,9 +11,10 @@ use super::error::ApiError;
 use super::AppState;
 use crate::policy::{Caller, CredentialId, Role};
 
-/// The authenticated caller of one request.
-pub struct Authenticated<'a> {
-    pub caller: &'a Caller,
+/// The authenticated caller of one request (as the registry had it when the request came: a
+/// reload does not change a call in flight).
+pub struct Authenticated {
+    pub caller: Arc<Caller>,
     pub credential: CredentialId,
 }
 
@@ -19,10 +22,7 @@ pub struct Authenticated<'a> {
 const MAX_AUTH_HEADER: usize = 512;
 
 /// Authenticates the request against the caller registry.
-pub fn authenticate<'s>(
-    req: &HttpRequest,
-    state: &'s AppState,
-) -> Result<Authenticated<'s>, ApiError> {
+pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticated, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -37,17 +37,18 @@ pub fn authenticate<'s>(
     }
     let (caller, credential) = state
         .callers
+        .load()
         .authenticate(key.trim())
         .ok_or(ApiError::Unauthenticated)?;
     Ok(Authenticated { caller, credential })
 }
 
 /// Authenticates and requires one of `roles`.
-pub fn require<'s>(
+pub fn require(
     req: &HttpRequest,
-    state: &'s AppState,
+    state: &AppState,
     roles: &[Role],
-) -> Result<Authenticated<'s>, ApiError> {
+) -> Result<Authenticated, ApiError> {
     let auth = authenticate(req, state)?;
     if roles.iter().any(|r| auth.caller.has_role(*r)) {
         Ok(auth)

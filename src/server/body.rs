@@ -51,6 +51,14 @@ fn bad(msg: impl Into<String>) -> ApiError {
 
 /// Checks the content type: JSON, none, or anything with the binary header.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    // The input commitment covers the body as sent; a compressed body would make the caller
+    // open it from bytes it never kept. Refused rather than silently inflated.
+    if let Some(enc) = headers.get(actix_web::http::header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("?").trim().to_ascii_lowercase();
+        if enc != "identity" {
+            return Err(ApiError::UnsupportedEncoding(enc));
+        }
+    }
     if headers.contains_key(HEADER_LENGTH) {
         return Ok(());
     }
@@ -89,8 +97,13 @@ pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded,
             )))
         }
     };
-    let mut value: Value =
-        serde_json::from_slice(json).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let mut value: Value = serde_json::from_slice(json).map_err(|e| match json_len {
+        None => bad(format!("malformed JSON: {e}")),
+        Some(n) => bad(format!(
+            "the JSON part, the first {n} bytes as Inference-Header-Content-Length says, is \
+             malformed ({e}): does the header give the JSON part's length?"
+        )),
+    })?;
     let obj = value
         .as_object_mut()
         .ok_or_else(|| bad("the request must be a JSON object"))?;

@@ -28,6 +28,24 @@ pub enum ApiError {
     /// 415: a body that is neither JSON nor the binary tensor extension.
     #[error("unsupported content type {0:?}: send application/json, or binary tensors with Inference-Header-Content-Length")]
     UnsupportedMediaType(String),
+    /// 415: a compressed body (any `Content-Encoding` but `identity`).
+    #[error("Content-Encoding {0:?} is not accepted: send the body uncompressed (the input commitment covers the body as sent)")]
+    UnsupportedEncoding(String),
+    /// 405: the route exists, but not for this method.
+    #[error("{method} is not allowed here; this route takes {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
+    /// 408: the client did not send its body in time.
+    #[error("the request body did not arrive within {0} ms")]
+    BodyTimeout(u64),
+    /// 429: too many of these requests at once; try again after `retry_after` seconds.
+    #[error("{what}: try again in {retry_after} s")]
+    Busy {
+        what: &'static str,
+        retry_after: u64,
+    },
     /// 503: the service cannot answer now (ONNX Runtime missing, ledger stopped).
     #[error("{0}")]
     NotReady(String),
@@ -47,7 +65,12 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,8 +79,20 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut r = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthenticated) {
-            r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        match self {
+            ApiError::Unauthenticated => {
+                r.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                r.insert_header((header::ALLOW, *allowed));
+            }
+            ApiError::Busy { retry_after, .. } => {
+                r.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::BodyTimeout(_) => {
+                r.insert_header((header::CONNECTION, "close"));
+            }
+            _ => {}
         }
         r.json(serde_json::json!({ "error": self.to_string() }))
     }

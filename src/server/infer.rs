@@ -36,30 +36,32 @@ pub async fn infer(
     let started = Instant::now();
     let (name, version) = path.into_inner();
     let result = call(&req, &name, version.as_deref(), payload, &state).await;
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let (status, decision) = match &result {
         Ok((status, decision, _)) => (*status, *decision),
         Err(e) => (actix_web::ResponseError::status_code(e), "none"),
     };
-    state
-        .metrics
-        .calls
-        .with_label_values(&[&name, decision, status.as_str()])
-        .inc();
-    state
-        .metrics
-        .latency
-        .with_label_values(&[&name])
-        .observe(started.elapsed().as_secs_f64());
+    // Labels from bounded sets only: a name in the URL that the registry does not serve is
+    // `unknown`, so no client can grow the metrics by inventing models.
+    let (model, resolved) = match state.registry.resolve(&name, version.as_deref()) {
+        Ok((m, v)) => (m.name.as_str(), v.version.as_str()),
+        Err(_) => ("unknown", "unknown"),
+    };
+    state.metrics.on_call(
+        model,
+        resolved,
+        decision,
+        status.as_u16(),
+        started.elapsed(),
+    );
     // One structured line per call: who, which model, what was decided — never the data.
     tracing::info!(
-        request_id = request_id.as_deref().unwrap_or("-"),
-        model = %name,
-        version = version.as_deref().unwrap_or("default"),
+        request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+        model,
+        version = resolved,
         status = status.as_u16(),
         decision,
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -68,11 +70,14 @@ pub async fn infer(
     result.map(|(_, _, r)| r)
 }
 
-/// Reads the body, refusing more than `limit` bytes (by `Content-Length` before reading).
+/// Reads the body, refusing more than `limit` bytes (by `Content-Length` before reading), and a
+/// body that has not arrived whole within `timeout` (a client holding a connection open with a
+/// body it never finishes).
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<web::BytesMut, ApiError> {
     if let Some(len) = req.headers().get(actix_web::http::header::CONTENT_LENGTH) {
         if len
@@ -84,15 +89,24 @@ async fn read_body(
             return Err(ApiError::TooLarge { limit });
         }
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::TooLarge { limit });
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body)
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError::BodyTimeout(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        )),
     }
-    Ok(body)
 }
 
 /// What the ledger records of one call, before its decision and output, and the nonce its
@@ -178,7 +192,13 @@ async fn call(
     body::check_content_type(req.headers())?;
     let (manifest, vmanifest): (&Manifest, &VersionManifest) =
         state.registry.resolve(name, version)?;
-    let raw = read_body(req, payload, state.limits.max_body).await?;
+    let raw = read_body(
+        req,
+        payload,
+        state.limits.max_body,
+        state.limits.body_timeout,
+    )
+    .await?;
     let Decoded {
         mut request,
         inputs_jcs,
@@ -258,7 +278,7 @@ async fn call(
     };
     let decision = state
         .policy
-        .decide_with(auth.caller, model_facts, &context)?;
+        .decide_with(&auth.caller, model_facts, &context)?;
     if !decision.is_allowed() {
         return deny(state, &facts, &decision).await;
     }
@@ -278,7 +298,7 @@ async fn call(
     let top = top_probability(vmanifest, &response);
     let post = state
         .policy
-        .decide_after(&decision, auth.caller, model_facts, &context, top)?;
+        .decide_after(&decision, &auth.caller, model_facts, &context, top)?;
     if !post.is_allowed() {
         return deny(state, &facts, &post).await;
     }

@@ -27,9 +27,9 @@ impl Metrics {
         let calls = IntCounterVec::new(
             Opts::new(
                 "calls_total",
-                "Inference calls by model, decision and HTTP status",
+                "Inference calls by model and version (as served, else unknown), decision and HTTP status class",
             ),
-            &["model", "decision", "status"],
+            &["model", "version", "decision", "status"],
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
@@ -86,6 +86,31 @@ impl Metrics {
             ledger_entries,
             ledger_blocks,
         })
+    }
+
+    /// Counts one inference call. `model` and `version` must be what the registry serves (or
+    /// `unknown`), `decision` one of a fixed few: every label comes from a bounded set.
+    pub fn on_call(
+        &self,
+        model: &str,
+        version: &str,
+        decision: &'static str,
+        status: u16,
+        took: std::time::Duration,
+    ) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.calls
+            .with_label_values(&[model, version, decision, class])
+            .inc();
+        self.latency
+            .with_label_values(&[model])
+            .observe(took.as_secs_f64());
     }
 
     /// Called by the ledger writer after every durable block.

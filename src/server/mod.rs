@@ -37,6 +37,12 @@ pub struct Limits {
     pub max_body: usize,
     /// Longest a model may take to answer one call.
     pub call_timeout: Duration,
+    /// Longest a client may take to send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// Most connections open at once, over all workers; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Most exports streaming at once; more are answered `429`.
+    pub max_exports: usize,
     /// Bench only: serve without policy and ledger, to measure what auditing costs.
     pub bare: bool,
 }
@@ -46,6 +52,9 @@ impl Default for Limits {
         Limits {
             max_body: 8 * 1024 * 1024,
             call_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_exports: 2,
             bare: false,
         }
     }
@@ -55,12 +64,15 @@ impl Default for Limits {
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub policy: Arc<PolicyEngine>,
-    pub callers: Arc<CallerRegistry>,
+    /// The caller registry; `vouch serve` loads it again on SIGHUP.
+    pub callers: arc_swap::ArcSwap<CallerRegistry>,
     /// What the rules see of each served model version, built once at start-up.
     pub facts: ModelFactsByName,
     pub ledger: Ledger,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// One permit per export allowed to stream at once ([`Limits::max_exports`]).
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// The rules' view of each served model version, by model name, then version (looked up by
@@ -81,25 +93,34 @@ pub fn model_facts(registry: &Registry) -> Result<ModelFactsByName, crate::polic
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops accepting, lets calls in flight
-/// finish (up to 30 s), and returns. The caller closes the ledger afterwards.
+/// finish (up to 30 s), and returns. The caller closes the ledger afterwards. With `tls`, the
+/// listener speaks HTTPS only.
 pub async fn run(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<AppState>,
     workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let workers = workers.max(1);
     let data = web::Data::from(state);
     let max_body = data.limits.max_body;
+    let per_worker = data.limits.max_connections.div_ceil(workers).max(1);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .configure(routes::configure)
     })
-    .workers(workers.max(1))
+    .workers(workers)
+    .max_connections(per_worker)
+    .client_request_timeout(Duration::from_secs(5))
     .disable_signals()
-    .shutdown_timeout(30)
-    .listen(listener)?
+    .shutdown_timeout(30);
+    let server = match tls {
+        None => server.listen(listener)?,
+        Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+    }
     .run();
     let handle = server.handle();
     tokio::spawn(async move {

@@ -13,28 +13,76 @@ use crate::policy::Role;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The router tries patterns in order, each dynamic one a regex match: inference, the hot
     // path, comes first rather than after four other `/v2/models/{name}…` patterns.
-    cfg.route("/v2/models/{name}/infer", web::post().to(infer_default))
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            web::post().to(infer_version),
-        )
-        .route("/v2/health/live", web::get().to(live))
-        .route("/v2/health/ready", web::get().to(ready))
-        .route("/v2", web::get().to(server_metadata))
-        .route("/v2/models/{name}", web::get().to(model_metadata))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            web::get().to(version_metadata),
-        )
-        .route("/v2/models/{name}/ready", web::get().to(model_ready))
-        .route(
-            "/v2/models/{name}/versions/{version}/ready",
-            web::get().to(version_ready),
-        )
-        .route("/v1/receipts/{seq}", web::get().to(receipt))
-        .route("/metrics", web::get().to(metrics))
+    cfg.service(post("/v2/models/{name}/infer").to(infer_default))
+        .service(post("/v2/models/{name}/versions/{version}/infer").to(infer_version))
+        .service(get("/v2/health/live").to(live))
+        .service(get("/v2/health/ready").to(ready))
+        .service(get("/v2").to(server_metadata))
+        .service(get("/v2/models/{name}").to(model_metadata))
+        .service(get("/v2/models/{name}/versions/{version}").to(version_metadata))
+        .service(get("/v2/models/{name}/ready").to(model_ready))
+        .service(get("/v2/models/{name}/versions/{version}/ready").to(version_ready))
+        .service(get("/v1/receipts/{seq}").to(receipt))
+        .service(get("/metrics").to(metrics))
         .configure(super::audit::configure)
         .default_service(web::to(not_found));
+}
+
+/// A resource answering GET at `path`, and `405` (with `Allow`) to any other method.
+pub(super) fn get(path: &str) -> Only {
+    Only {
+        path: path.to_string(),
+        method: "GET",
+    }
+}
+
+/// A resource answering POST at `path`, and `405` (with `Allow`) to any other method.
+pub(super) fn post(path: &str) -> Only {
+    Only {
+        path: path.to_string(),
+        method: "POST",
+    }
+}
+
+/// A route that takes one method.
+pub(super) struct Only {
+    path: String,
+    method: &'static str,
+}
+
+impl Only {
+    pub(super) fn to<F, Args>(self, handler: F) -> actix_web::Resource
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        let route = if self.method == "POST" {
+            web::post()
+        } else {
+            web::get()
+        };
+        let allowed = self.method;
+        web::resource(self.path)
+            .route(route.to(handler))
+            .default_service(web::to(move |req, state| wrong_method(req, state, allowed)))
+    }
+}
+
+/// A known route asked with another method: `405`, to authenticated clients (others learn
+/// nothing of which routes exist), the health probes aside.
+async fn wrong_method(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    allowed: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    if !req.path().starts_with("/v2/health/") {
+        authenticate(&req, &state)?;
+    }
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allowed,
+    })
 }
 
 async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -46,24 +94,25 @@ async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     )))
 }
 
-async fn live(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state)?;
-    Ok(HttpResponse::Ok().json(json!({"live": true})))
+/// `GET /v2/health/live`: open to all (probes carry no key), and says nothing but its status.
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().finish()
 }
 
-/// Ready when ONNX Runtime is loaded and the ledger accepts appends.
-fn is_ready(state: &AppState) -> Result<(), String> {
-    if let Some(e) = state.registry.unavailable() {
-        return Err(e.to_string());
-    }
-    Ok(())
+/// Ready when ONNX Runtime is loaded, every model on disk was loaded, and the ledger can append.
+fn is_ready(state: &AppState) -> bool {
+    state.registry.unavailable().is_none()
+        && state.registry.refused().is_empty()
+        && state.ledger.health() == crate::ledger::Health::Appending
 }
 
-async fn ready(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state)?;
-    match is_ready(&state) {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({"ready": true}))),
-        Err(why) => Err(ApiError::NotReady(why)),
+/// `GET /v2/health/ready`: open to all, status only (`200` or `503`); why it is not ready goes
+/// to the log and to authenticated calls, not to anyone who asks.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if is_ready(&state) {
+        HttpResponse::Ok().finish()
+    } else {
+        HttpResponse::ServiceUnavailable().finish()
     }
 }
 
@@ -182,8 +231,9 @@ async fn infer_version(
 }
 
 /// `GET /v1/receipts/{seq}`: a fresh receipt (against the latest checkpoint, without the nonce)
-/// for one of the caller's own entries; regulators may fetch any. Someone else's entry answers
-/// 404, as if it did not exist.
+/// for one of the caller's own entries. Anyone else's entry is an audit read: judged by the
+/// Cedar action `audit` and, when allowed, recorded like every audit read that reveals an entry.
+/// Refused, it answers 404, as if the entry did not exist.
 async fn receipt(
     req: HttpRequest,
     path: web::Path<String>,
@@ -195,14 +245,23 @@ async fn receipt(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{:?} is not a seq", path.as_str())))?;
     let receipt = state.ledger.receipt(seq).map_err(|_| not_found())?;
-    if !auth.caller.has_role(Role::Regulator) {
-        let entry = crate::ledger::Entry::from_bytes(&receipt.entry)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if entry.caller.as_deref() != Some(auth.caller.id().as_str()) {
-            return Err(not_found());
-        }
+    let entry = crate::ledger::Entry::from_bytes(&receipt.entry)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if entry.caller.as_deref() == Some(auth.caller.id().as_str()) {
+        return Ok(HttpResponse::Ok().json(receipt));
     }
-    Ok(HttpResponse::Ok().json(receipt))
+    let allowed = state
+        .policy
+        .authorize_audit(&auth.caller)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .is_allowed();
+    if !allowed {
+        return Err(not_found());
+    }
+    match super::audit::admit(&req, &state, super::audit::Recording::All).await {
+        Ok(admitted) => Ok(admitted.response().json(receipt)),
+        Err(answer) => answer,
+    }
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -37,11 +37,18 @@ pub struct Reuse {
     verifier: VerifierKey,
 }
 
+impl Reuse {
+    /// The data folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn record(id: &str, role: Role, oversight: bool, licences: &[&str]) -> CallerRecord {
+pub fn record(id: &str, role: Role, oversight: bool, licences: &[&str]) -> CallerRecord {
     CallerRecord {
         id: id.into(),
         organisation: format!("{id} org"),
@@ -69,6 +76,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Start on the data folder, log key and callers of an earlier server instead of new ones.
     pub reuse: Option<Reuse>,
+    /// Serve these models instead of the shipped ones.
+    pub models: Option<PathBuf>,
+    /// Judge by this policy bundle instead of the shipped one.
+    pub policies: Option<PathBuf>,
 }
 
 pub fn start() -> Server {
@@ -87,9 +98,13 @@ pub fn start_with(opts: Options) -> Server {
         .arg("--data")
         .arg(setup.dir.path())
         .arg("--models")
-        .arg(root().join("models"))
+        .arg(opts.models.clone().unwrap_or_else(|| root().join("models")))
         .arg("--policies")
-        .arg(root().join("policies"))
+        .arg(
+            opts.policies
+                .clone()
+                .unwrap_or_else(|| root().join("policies")),
+        )
         .arg("--callers")
         .arg(&callers)
         .args(&opts.extra_args)
@@ -154,7 +169,12 @@ pub fn start_with(opts: Options) -> Server {
 
 /// A new data folder with a log key and the four callers.
 fn provision() -> Reuse {
-    let dir = tempfile::tempdir().unwrap();
+    provision_at(tempfile::tempdir().unwrap())
+}
+
+/// A log key and the four callers in `dir` (for a data folder on a file system of the test's
+/// own, such as a small tmpfs), to start a server on with [`Options::reuse`].
+pub fn provision_at(dir: tempfile::TempDir) -> Reuse {
     let key = SignerKey::generate("test.vouch/log").unwrap();
     write_key_pair(&key, dir.path()).unwrap();
     let callers = dir.path().join("callers.toml");
