@@ -531,9 +531,11 @@ fn a_tampered_model_is_refused_while_the_others_serve() {
         matches!(&**err, InferenceError::HashMismatch { model, path, .. } if model == "seed-mlp" && path == &onnx)
     );
     assert_eq!(err.kind(), ErrorKind::ModelRefused);
+    // Asked for, it says it was refused and why, not that it is unknown.
     assert!(matches!(
         registry.resolve("seed-mlp", None),
-        Err(InferenceError::UnknownModel { .. })
+        Err(InferenceError::Refused { model, reason })
+            if model == "seed-mlp" && matches!(&*reason, InferenceError::HashMismatch { .. })
     ));
 }
 

@@ -225,15 +225,17 @@ fn a_torn_record_is_cut_and_lost_blocks_are_refused() {
     );
 }
 
-/// A block whose write fails is answered with why — to every appender in it — and the ledger then
-/// refuses appends until a restart has checked its tail. `/dev/full` stands in for a full disk:
-/// every write to it fails with "no space left on device".
+/// A block whose write fails is answered with why — to every appender in it — and nothing of it
+/// is appended: the ledger says it is failing (readiness reads that) and tries again with the
+/// next append. `/dev/full` stands in for a full disk: every write to it fails with "no space
+/// left on device".
 #[test]
-fn a_failed_block_write_is_told_to_its_appenders_and_stops_appends() {
+fn a_failed_block_write_is_told_to_its_appenders_and_nothing_is_appended() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("ledger")).unwrap();
     std::os::unix::fs::symlink("/dev/full", dir.path().join("ledger").join("blocks")).unwrap();
     let ledger = common::open(dir.path());
+    assert_eq!(ledger.health(), vouch::ledger::Health::Appending);
     let Err(first) = ledger.append_blocking(common::draft(0)) else {
         panic!("an append whose block cannot be written must fail");
     };
@@ -242,11 +244,13 @@ fn a_failed_block_write_is_told_to_its_appenders_and_stops_appends() {
         first.contains("writing the block failed") && first.contains("No space left on device"),
         "{first}"
     );
+    assert_eq!(ledger.health(), vouch::ledger::Health::Failing);
     let Err(next) = ledger.append_blocking(common::draft(1)) else {
-        panic!("after a failed write the ledger must refuse appends");
+        panic!("a block that cannot be written is never acknowledged");
     };
     let next = next.to_string();
-    assert!(next.contains("a ledger write failed earlier"), "{next}");
+    assert!(next.contains("No space left on device"), "{next}");
+    assert_eq!(ledger.health(), vouch::ledger::Health::Failing);
     assert_eq!(ledger.head().entries, 0);
     ledger.close();
 }

@@ -4,8 +4,9 @@
 //! bytes) nor anything the server wrote to stdout or stderr (at debug level) may hold the marker —
 //! plain, hex, or base64 at any alignment.
 //!
-//! The request `id` is recorded as the entry's `request_id` by design, so the marker is never put
-//! there; a second marker is, as a control that the search does see into sled's files. A last
+//! The request `id` is recorded as the entry's `request_id` by design: one that holds personal
+//! data (an address, words) is refused, so the marker put there must not be at rest either; an
+//! opaque second marker is recorded, as a control that the search does see into sled's files. A last
 //! control writes the marker's base64 into a file and checks that the search finds it.
 
 mod common;
@@ -157,12 +158,19 @@ fn inputs_and_free_text_parameters_leave_no_trace_in_the_data_folder_or_the_logs
     let mut bad = breast_cancer_request(triage(&marker));
     bad["inputs"][0]["data"][3] = json!(marker);
     statuses.push(s.post(BC, Some(&key), &bad).0);
+    // A request id that holds personal data around the marker: refused, so never recorded.
+    let mut req = text_request("where is my parcel", support("nothing"));
+    req["id"] = json!(format!("{marker}@example.com"));
+    statuses.push(s.post(TEXT, Some(&key), &req).0);
+    let mut req = text_request("where is my parcel", support("nothing"));
+    req["id"] = json!(format!("patient {marker}"));
+    statuses.push(s.post(TEXT, Some(&key), &req).0);
     // The control: the request id is recorded by design.
     let mut req = text_request("where is my parcel", support("nothing"));
     req["id"] = json!(control);
     assert_eq!(s.post(TEXT, Some(&key), &req).0, 200);
     println!("statuses {statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&c| c == 400).count(), 2);
+    assert_eq!(statuses.iter().filter(|&&c| c == 400).count(), 4);
 
     assert!(s.stop().success());
     let logs = s.logs();

@@ -168,7 +168,7 @@ fn every_error_status_is_produced() {
     // 401: no key, a wrong key, a malformed header.
     assert_eq!(s.post(path, None, &ok).0, 401);
     assert_eq!(s.post(path, Some("vk_nope_nope"), &ok).0, 401);
-    assert_eq!(s.get("/v2/health/live", None).0, 401);
+    assert_eq!(s.get("/v2", None).0, 401);
     // 404: unknown model, unknown version.
     assert_eq!(
         s.post("/v2/models/nope/infer", Some(&s.caller_key), &ok).0,

@@ -250,3 +250,79 @@ fn the_config_file_takes_demo_and_logs_have_no_colours_when_not_a_terminal() {
         "ANSI escapes in a log that is not a terminal: {err:?}"
     );
 }
+
+#[test]
+fn a_call_whose_output_cannot_be_judged_is_recorded_as_an_error_with_a_receipt() {
+    let s = start();
+    assert_eq!(support_call(&s, &s.caller_key).0, 200);
+    let before = entries(&s);
+    let (code, body) = s.post(
+        "/v2/models/seed-mlp/infer",
+        Some(&s.caller_key),
+        &json!({
+            "id": "overflow-1",
+            "inputs": [{"name": "input", "shape": [1, 100], "datatype": "FP32", "data": vec![3e38; 100]}],
+            "parameters": {"purpose": "research"},
+        }),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["id"], "overflow-1", "{body}");
+    assert!(body["receipt"].is_object(), "no receipt: {body}");
+    assert_eq!(
+        entries(&s),
+        before + 1,
+        "the call reached the model: it is recorded"
+    );
+    let (_, e) = s.get(&format!("/v1/entries/{before}"), Some(&s.regulator_key));
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(e["entry"]["entry"].as_str().unwrap())
+        .unwrap();
+    let recorded: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(recorded["decision"], "error", "{recorded}");
+    assert_eq!(recorded["output"], serde_json::Value::Null, "{recorded}");
+}
+
+#[test]
+fn request_ids_and_purposes_that_hold_personal_data_are_refused_not_recorded() {
+    let s = start();
+    assert_eq!(support_call(&s, &s.caller_key).0, 200);
+    let before = entries(&s);
+    for (id, purpose, kind) in [
+        (
+            "patient jane.doe@example.com ssn 123-45-6789",
+            "customer-support",
+            "opaque token",
+        ),
+        ("jane.doe@example.com", "customer-support", "opaque token"),
+        ("123-45-6789", "customer-support", "us-ssn"),
+        ("req-7", "123-45-6789", "us-ssn"),
+    ] {
+        let mut body = text_request("where is my parcel", json!({"purpose": purpose}));
+        body["id"] = json!(id);
+        let (code, answer) = s.post(
+            "/v2/models/support-intent/infer",
+            Some(&s.caller_key),
+            &body,
+        );
+        assert_eq!(code, 400, "{id} / {purpose}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(kind), "{answer}");
+    }
+    assert_eq!(
+        entries(&s),
+        before,
+        "nothing of a refused id may reach the ledger"
+    );
+    // Opaque ids are kept as they are.
+    let mut body = text_request("where is my parcel", json!({"purpose": "customer-support"}));
+    body["id"] = json!("4b1e1c9e-2f1d-4a53-9b8e-5f0b8a3c1d2e");
+    assert_eq!(
+        s.post(
+            "/v2/models/support-intent/infer",
+            Some(&s.caller_key),
+            &body
+        )
+        .0,
+        200
+    );
+}

@@ -227,26 +227,8 @@ impl Writer {
                     let _ = reply.send(Err(LedgerError::Poisoned(why.clone())));
                 }
             } else {
-                match self.commit(jobs) {
-                    Ok(()) => {
-                        if self.health.get() == Health::Failing {
-                            tracing::info!("the ledger can write again");
-                        }
-                        self.health.set(Health::Appending);
-                    }
-                    // Nothing of the block reached the log: the tail is as it was, and the
-                    // next block takes the same height.
-                    Err(LedgerError::Store(e @ store::StoreError::Unwritten(_))) => {
-                        if self.health.get() == Health::Appending {
-                            tracing::error!(error = %e, "ledger write failed; calls are refused until a write goes through");
-                        }
-                        self.health.set(Health::Failing);
-                    }
-                    Err(e) => {
-                        // The block may be in the blocks file: stop appending until a restart
-                        // has checked the tail, rather than risk reusing a seq or a height.
-                        tracing::error!(error = %e, "ledger write failed; refusing further appends until restart");
-                        self.health.set(Health::Stopped);
+                if let Err(e) = self.commit(jobs) {
+                    if self.health.get() == Health::Stopped {
                         poisoned = Some(e.to_string());
                     }
                 }
@@ -265,7 +247,11 @@ impl Writer {
     /// block, or with why it could not be written.
     fn commit(&mut self, jobs: Vec<(SealedDraft, Reply)>) -> Result<(), LedgerError> {
         let (drafts, replies): (Vec<SealedDraft>, Vec<Reply>) = jobs.into_iter().unzip();
-        match self.write_block(drafts) {
+        let written = self.write_block(drafts);
+        // Health is set before anyone is answered: an appender told its block failed sees the
+        // ledger failing from then on.
+        self.judge(&written);
+        match written {
             Ok(Some(sealed)) => {
                 for (i, reply) in replies.into_iter().enumerate() {
                     let _ = reply.send(Ok((Arc::clone(&sealed), i)));
@@ -278,6 +264,33 @@ impl Writer {
                     let _ = reply.send(Err(LedgerError::WriteFailed(e.to_string())));
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// The writer's health after a block's write.
+    fn judge(&self, written: &Result<Option<Arc<SealedBlock>>, LedgerError>) {
+        let was = self.health.get();
+        match written {
+            Ok(_) => {
+                if was == Health::Failing {
+                    tracing::info!("the ledger can write again");
+                }
+                self.health.set(Health::Appending);
+            }
+            // Nothing of the block reached the log: the tail is as it was, and the next block
+            // takes the same height.
+            Err(LedgerError::Store(e @ store::StoreError::Unwritten(_))) => {
+                if was == Health::Appending {
+                    tracing::error!(error = %e, "ledger write failed; calls are refused until a write goes through");
+                }
+                self.health.set(Health::Failing);
+            }
+            // The block may be in the blocks file: stop appending until a restart has checked
+            // the tail, rather than risk reusing a seq or a height.
+            Err(e) => {
+                tracing::error!(error = %e, "ledger write failed; refusing further appends until restart");
+                self.health.set(Health::Stopped);
             }
         }
     }

@@ -76,6 +76,36 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Checks what the ledger keeps verbatim of a call — its request `id` and declared `purpose` —
+/// for personal data: the ledger is append-only and holds no data, only commitments, so a call
+/// whose id or purpose spells an address, a number or a name is refused (`400`) before anything
+/// runs, rather than kept forever. An id is an opaque token: letters, digits and `. _ : / -`.
+pub fn check_recorded_texts(id: Option<&str>, purpose: Option<&str>) -> Result<(), ApiError> {
+    if let Some(id) = id {
+        if let Some(c) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
+        {
+            return Err(bad(format!(
+                "the request id holds {c:?}: an id is recorded in the ledger as it is, so it must \
+                 be an opaque token (letters, digits and . _ : / -), such as a UUID"
+            )));
+        }
+    }
+    for (what, text) in [("request id", id), ("purpose", purpose)] {
+        let Some(text) = text else { continue };
+        let found = crate::policy::detect::scan([text]);
+        if !found.is_empty() {
+            return Err(bad(format!(
+                "the {what} looks like personal data ({}): it is recorded in the ledger as it \
+                 is; use an opaque id",
+                found.kind_names().join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the body of an infer request; with `commit`, also the canonical bytes of `inputs`.
 pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded, ApiError> {
     let json_len = match headers.get(HEADER_LENGTH) {

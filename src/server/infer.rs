@@ -208,6 +208,9 @@ async fn call(
     let parameters = request.parameters.take().unwrap_or_default();
     let request_id = request.id.clone();
     let context = CallContext::from_parameters(&parameters)?;
+    if !state.limits.bare {
+        body::check_recorded_texts(request_id.as_deref(), context.purpose())?;
+    }
     let prepared = state.registry.prepare(name, version, request)?;
 
     if state.limits.bare {
@@ -296,9 +299,18 @@ async fn call(
     };
 
     let top = top_probability(vmanifest, &response);
-    let post = state
+    // The call reached the model: whatever happens now is recorded, a judgement that cannot be
+    // made (an output that is not a probability, say) as an error.
+    let post = match state
         .policy
-        .decide_after(&decision, &auth.caller, model_facts, &context, top)?;
+        .decide_after(&decision, &auth.caller, model_facts, &context, top)
+    {
+        Ok(post) => post,
+        Err(e) => {
+            tracing::warn!(model = name, error = %e, "the model's output could not be judged");
+            return failed(state, &facts, &decision, ApiError::from(e)).await;
+        }
+    };
     if !post.is_allowed() {
         return deny(state, &facts, &post).await;
     }
@@ -345,7 +357,10 @@ async fn failed(
 ) -> Result<Answer, ApiError> {
     let draft = facts.draft(Recorded::Error, decision, None);
     let status = actix_web::ResponseError::status_code(&err);
-    let body = json!({"error": err.to_string()});
+    let mut body = json!({"error": err.to_string()});
+    if let (Some(id), Some(o)) = (&facts.request_id, body.as_object_mut()) {
+        o.insert("id".into(), Value::String(id.clone()));
+    }
     record_and_answer(state, draft, &facts.nonce, status, body).await
 }
 
