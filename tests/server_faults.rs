@@ -326,3 +326,34 @@ fn request_ids_and_purposes_that_hold_personal_data_are_refused_not_recorded() {
         200
     );
 }
+
+#[test]
+fn json_is_read_to_127_levels_and_refused_from_128_as_documented() {
+    let s = start();
+    let nested = |depth: usize| -> Vec<u8> {
+        // The object (1), `parameters` (2), then arrays down to `depth`.
+        let arrays = depth - 2;
+        format!(
+            "{{\"inputs\":[{{\"name\":\"text\",\"shape\":[1,1],\"datatype\":\"BYTES\",\"data\":[[\"hi\"]]}}],\
+             \"parameters\":{{\"purpose\":\"customer-support\",\"note\":{}{}}}}}",
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
+        .into_bytes()
+    };
+    let post = |body: Vec<u8>| {
+        s.post_raw(
+            "/v2/models/support-intent/infer",
+            &s.caller_key,
+            &[("content-type", "application/json")],
+            &body,
+        )
+    };
+    let (code, body, _) = post(nested(127));
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let (code, body, _) = post(nested(128));
+    assert_eq!(code, 400);
+    assert!(String::from_utf8_lossy(&body).contains("recursion limit"));
+    let api = std::fs::read_to_string(harness::root().join("docs/API.md")).unwrap();
+    assert!(api.contains("JSON nested 128 deep or more"), "docs/API.md states another limit");
+}
