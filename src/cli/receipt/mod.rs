@@ -1,12 +1,17 @@
 //! `vouch receipt verify`: check a receipt offline with the log's verifier key and, given the
-//! request and the response, open its input and output commitments.
+//! request and the response, open its input and output commitments. The forms a saved request or
+//! response can take (JSON, the binary tensor data extension) are read in `saved`.
 
-use std::path::{Path, PathBuf};
+mod binary;
+mod saved;
+
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use super::ExitCode;
-use crate::ledger::{commit, read_verifier_key, Receipt};
+use crate::ledger::{read_verifier_key, Receipt};
+use saved::Saved;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -17,32 +22,31 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// A receipt, or a whole response whose top-level `receipt` holds it (JSON file, `-` for
-    /// standard input).
+    /// standard input; a binary-extension response is read by its JSON header).
     pub receipt: PathBuf,
     /// The log's verifier key file.
     #[arg(long)]
     pub key: PathBuf,
-    /// The JSON request that was sent: its `inputs` must open the input commitment.
+    /// The request that was sent, as JSON or in the binary tensor data extension (a JSON header
+    /// followed by raw tensors): it must open the input commitment.
     #[arg(long)]
     pub request: Option<PathBuf>,
-    /// The JSON response that came back: its `outputs` must open the output commitment.
+    /// The `Inference-Header-Content-Length` of a binary-extension `--request` (without it, the
+    /// header is the file's leading JSON document).
+    #[arg(long, value_name = "BYTES", requires = "request")]
+    pub request_header_length: Option<usize>,
+    /// The response that came back (the body as received, JSON or binary extension): its
+    /// outputs must open the output commitment. A denied or failed call has no output
+    /// commitment: then the response must carry no outputs.
     #[arg(long)]
     pub response: Option<PathBuf>,
+    /// The `Inference-Header-Content-Length` of a binary-extension `--response` (without it, the
+    /// header is the file's leading JSON document).
+    #[arg(long, value_name = "BYTES", requires = "response")]
+    pub response_header_length: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-fn read_json(path: &Path) -> Result<Value, String> {
-    let bytes = if path == Path::new("-") {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
-            .map_err(|e| format!("stdin: {e}"))?;
-        b
-    } else {
-        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
-    };
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))
 }
 
 pub fn run(cmd: Command) -> ExitCode {
@@ -66,10 +70,17 @@ pub fn run(cmd: Command) -> ExitCode {
                     text("model"),
                     text("caller")
                 );
-                for c in ["input", "output"] {
-                    if let Some(v) = report.get(c) {
-                        println!("{c} commitment opens: {v}");
-                    }
+                if report.get("input") == Some(&Value::Bool(true)) {
+                    println!("input commitment opens: true");
+                }
+                match report.get("output") {
+                    Some(Value::Bool(true)) => println!("output commitment opens: true"),
+                    Some(Value::Null) => println!(
+                        "no output to open: the call's decision is {}; a denied or failed call \
+                         records no output commitment, and the response carries no outputs",
+                        text("decision")
+                    ),
+                    _ => {}
                 }
             }
             ExitCode::Ok
@@ -86,23 +97,25 @@ pub fn run(cmd: Command) -> ExitCode {
 
 fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     let bad = |e: String| (ExitCode::BadInput, e);
+    let failed = |e: String| (ExitCode::VerificationFailed, format!("FAILED: {e}"));
     let key = read_verifier_key(&args.key).map_err(|e| bad(e.to_string()))?;
-    let mut doc = read_json(&args.receipt).map_err(bad)?;
+    let mut doc = Saved::read(&args.receipt, None)
+        .and_then(|saved| saved.json())
+        .map_err(bad)?;
     if let Some(inner) = doc.get_mut("receipt") {
         doc = inner.take();
     }
     let receipt: Receipt =
         serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
-    let v = receipt
-        .verify(&key)
-        .map_err(|e| (ExitCode::VerificationFailed, format!("FAILED: {e}")))?;
+    let v = receipt.verify(&key).map_err(|e| failed(e.to_string()))?;
+    let decision = v.entry.decision.as_str();
     let mut report = serde_json::json!({
         "verified": true,
         "seq": v.entry.seq,
         "height": v.header.height,
         "checkpoint_size": v.checkpoint.size,
         "time": v.entry.time,
-        "decision": v.entry.decision.as_str(),
+        "decision": decision,
         "model": v.entry.model.as_ref().map(|m| format!("{}:{}", m.name, m.version)),
         "caller": v.entry.caller,
         "rules": v.entry.rules,
@@ -119,25 +132,54 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         }
     };
     if let Some(path) = &args.request {
-        let req = read_json(path).map_err(bad)?;
-        let inputs = req.get("inputs").unwrap_or(&Value::Null);
-        let computed = commit(&nonce, inputs).map_err(|e| bad(e.to_string()))?;
-        if v.entry.input != Some(computed) {
-            return Err((ExitCode::VerificationFailed, format!("FAILED: the request's inputs do not open the input commitment (recorded {:?}, computed {computed})", v.entry.input)));
+        let saved = Saved::read(path, args.request_header_length).map_err(bad)?;
+        let computed = saved.input_commitment(&nonce).map_err(bad)?;
+        match v.entry.input {
+            Some(recorded) if recorded == computed => {}
+            Some(recorded) => {
+                return Err(failed(format!(
+                    "the request's inputs do not open the input commitment (recorded {recorded}, \
+                     computed {computed})"
+                )))
+            }
+            None => {
+                return Err(failed(
+                    "the entry records no input commitment, so no request opens it".into(),
+                ))
+            }
         }
         if let Some(o) = report.as_object_mut() {
             o.insert("input".into(), Value::Bool(true));
         }
     }
     if let Some(path) = &args.response {
-        let resp = read_json(path).map_err(bad)?;
-        let outputs = resp.get("outputs").cloned().unwrap_or(Value::Null);
-        let computed = commit(&nonce, &outputs).map_err(|e| bad(e.to_string()))?;
-        if v.entry.output != Some(computed) {
-            return Err((ExitCode::VerificationFailed, format!("FAILED: the response's outputs do not open the output commitment (recorded {:?}, computed {computed})", v.entry.output)));
-        }
+        let saved = Saved::read(path, args.response_header_length).map_err(bad)?;
+        let computed = saved.output_commitment(&nonce).map_err(bad)?;
+        let opened = match (v.entry.output, computed) {
+            (Some(recorded), Some(computed)) if recorded == computed => Value::Bool(true),
+            (Some(recorded), Some(computed)) => {
+                return Err(failed(format!(
+                    "the response's outputs do not open the output commitment (recorded \
+                     {recorded}, computed {computed})"
+                )))
+            }
+            (Some(recorded), None) => {
+                return Err(failed(format!(
+                    "the entry records an output commitment ({recorded}), but the response \
+                     carries no outputs"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(failed(format!(
+                    "the response carries outputs, but the entry (decision {decision}) records \
+                     no output commitment: the ledger does not vouch for them"
+                )))
+            }
+            // A denied or failed call: no outputs, nothing recorded to open.
+            (None, None) => Value::Null,
+        };
         if let Some(o) = report.as_object_mut() {
-            o.insert("output".into(), Value::Bool(true));
+            o.insert("output".into(), opened);
         }
     }
     Ok(report)
