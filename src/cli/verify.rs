@@ -478,10 +478,14 @@ fn run_checkpoint(args: CheckpointArgs) -> ExitCode {
             if args.json {
                 println!("{v}");
             } else {
+                let size = |k: &str| {
+                    let n = v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    counted(n, "block", "blocks")
+                };
                 println!(
-                    "consistent: the checkpoint of {} blocks extends the one of {} blocks",
-                    v.get("new_size").unwrap_or(&serde_json::Value::Null),
-                    v.get("old_size").unwrap_or(&serde_json::Value::Null)
+                    "consistent: the checkpoint of {} extends the one of {}",
+                    size("new_size"),
+                    size("old_size")
                 );
             }
             ExitCode::Ok

@@ -61,11 +61,15 @@ pub fn run(cmd: Command) -> ExitCode {
                     Value::Null => "-".into(),
                     other => other.to_string(),
                 };
+                let size = report
+                    .get("checkpoint_size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 println!(
-                    "receipt verified: seq {} in block {} under checkpoint of {} blocks; decision {}, model {}, caller {}",
+                    "receipt verified: seq {} in block {} under checkpoint of {}; decision {}, model {}, caller {}",
                     text("seq"),
                     text("height"),
-                    text("checkpoint_size"),
+                    super::counted(size, "block", "blocks"),
                     text("decision"),
                     text("model"),
                     text("caller")
