@@ -726,3 +726,36 @@ fn the_documented_policy_example_is_allowed() {
     assert_eq!(code, 0, "the documented call is allowed:\n{stdout}{err}");
     assert!(stdout.to_lowercase().contains("allow"), "{stdout}");
 }
+
+/// A fault in an export's first line names what was found in words, not in Rust's debug form.
+#[test]
+fn an_export_of_another_format_version_is_named_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path());
+    ledger.append_blocking(common::draft(0)).unwrap();
+    let mut export = Vec::new();
+    vouch::ledger::write_export(ledger.store(), 0, 1, &mut export).unwrap();
+    let export = String::from_utf8(export).unwrap();
+    let (head, rest) = export.split_once('\n').unwrap();
+    assert!(head.contains("\"v\":1"), "{head}");
+    let file = dir.path().join("v2.jsonl");
+    std::fs::write(
+        &file,
+        format!("{}\n{rest}", head.replace("\"v\":1", "\"v\":2")),
+    )
+    .unwrap();
+    let public = dir.path().join("log.pub");
+    write_verifier_key(&common::signer().verifier(), &public).unwrap();
+    let out = vouch()
+        .args(["verify", "--json", "--export"])
+        .arg(&file)
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    let (code, stdout, err) = text(&out);
+    assert_eq!(code, 1, "{err}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["found"], "v 2", "{report}");
+    assert!(!err.contains("Some("), "{err}");
+}
