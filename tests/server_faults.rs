@@ -355,5 +355,8 @@ fn json_is_read_to_127_levels_and_refused_from_128_as_documented() {
     assert_eq!(code, 400);
     assert!(String::from_utf8_lossy(&body).contains("recursion limit"));
     let api = std::fs::read_to_string(harness::root().join("docs/API.md")).unwrap();
-    assert!(api.contains("JSON nested 128 deep or more"), "docs/API.md states another limit");
+    assert!(
+        api.contains("JSON nested 128 deep or more"),
+        "docs/API.md states another limit"
+    );
 }

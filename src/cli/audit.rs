@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ExitCode;
+use super::{counted, ExitCode};
 use crate::ledger::{
     commit_parts, read_verifier_key, Checkpoint, ConsistencyProof, Entry, ProvenEntry, Receipt,
     VerifierKey,
@@ -62,8 +62,8 @@ pub struct Args {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Entries per request (1–1000).
-    #[arg(long, default_value_t = 500)]
-    pub page_size: usize,
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub page_size: u64,
     /// Counts by model, caller, decision or rule instead of entries.
     #[arg(long, value_enum, conflicts_with_all = ["caller", "model", "version", "decision", "rule", "limit"])]
     pub stats: Option<By>,
@@ -193,6 +193,17 @@ impl<'k> Witness<'k> {
             ))
         })?;
         if let Some((_, last)) = &self.last {
+            // The server's latest checkpoint is smaller than one it signed before: its log lost
+            // blocks it had answered for. (A fork at the same or a larger size is caught below.)
+            if cp.size < last.size {
+                return Err(Failure::Verification(format!(
+                    "the log was rolled back: the server's latest checkpoint has tree size {}, \
+                     fewer than the {} of a checkpoint it signed before (kept in {})",
+                    cp.size,
+                    last.size,
+                    self.path.display()
+                )));
+            }
             let (old, new) = if last.size <= cp.size {
                 (last, &cp)
             } else {
@@ -319,12 +330,8 @@ fn audit(args: &Args) -> Result<(), Failure> {
         )
         .map_err(Failure::BadInput)?,
     };
-    if !(1..=1000).contains(&args.page_size) {
-        return Err(Failure::BadInput(format!(
-            "--page-size {}: between 1 and 1000",
-            args.page_size
-        )));
-    }
+    // clap holds --page-size to 1..=1000 (a usage error otherwise), so this cannot truncate.
+    let page_size = usize::try_from(args.page_size).unwrap_or(1000);
     let state = args.state.clone().unwrap_or_else(|| default_state(&key));
     let mut witness = Witness::load(&key, state)?;
     let mut time_params = String::new();
@@ -372,9 +379,9 @@ fn audit(args: &Args) -> Result<(), Failure> {
     // proven against one checkpoint and the walk ends even while the log grows.
     let mut pinned = String::new();
     loop {
-        let want = args.limit.map_or(args.page_size, |l| {
-            l.saturating_sub(rows.len()).min(args.page_size)
-        });
+        let want = args
+            .limit
+            .map_or(page_size, |l| l.saturating_sub(rows.len()).min(page_size));
         if want == 0 {
             break;
         }
@@ -444,7 +451,10 @@ fn audit(args: &Args) -> Result<(), Failure> {
 fn mismatch(args: &Args, e: &Entry, time: &str) -> Option<String> {
     if let Some(c) = &args.caller {
         if e.caller.as_deref() != Some(c.as_str()) {
-            return Some(format!("caller {:?}", e.caller));
+            return Some(format!(
+                "caller {}",
+                e.caller.as_deref().unwrap_or("(none)")
+            ));
         }
     }
     if let Some(m) = &args.model {
@@ -455,7 +465,13 @@ fn mismatch(args: &Args, e: &Entry, time: &str) -> Option<String> {
                 .as_ref()
                 .is_some_and(|v| model.map(|m| m.version.as_str()) != Some(v.as_str()))
         {
-            return Some(format!("model {:?}", model.map(|m| (&m.name, &m.version))));
+            return Some(format!(
+                "model {}",
+                model.map_or_else(
+                    || "(none)".to_string(),
+                    |m| format!("{}@{}", m.name, m.version)
+                )
+            ));
         }
     }
     if let Some(d) = &args.decision {
@@ -465,7 +481,7 @@ fn mismatch(args: &Args, e: &Entry, time: &str) -> Option<String> {
     }
     if let Some(r) = &args.rule {
         if !e.rules.contains(r) {
-            return Some(format!("rules {:?}", e.rules));
+            return Some(format!("rules [{}]", e.rules.join(", ")));
         }
     }
     let at = chrono::DateTime::parse_from_rfc3339(time).ok()?;
@@ -516,33 +532,55 @@ fn print_entries(format: Format, rows: &[Entry], cp: Option<&Checkpoint>, record
             }
         }
         Format::Table => {
+            let models: Vec<String> = rows
+                .iter()
+                .map(|e| {
+                    e.model
+                        .as_ref()
+                        .map_or_else(|| "-".to_string(), |m| format!("{}@{}", m.name, m.version))
+                })
+                .collect();
+            let callers: Vec<&str> = rows
+                .iter()
+                .map(|e| e.caller.as_deref().unwrap_or("-"))
+                .collect();
+            // Each column as wide as its widest value, so long ids keep the table a table.
+            let width = |header: &str, cells: &mut dyn Iterator<Item = usize>| {
+                cells.fold(header.chars().count(), usize::max)
+            };
+            let seq_w = width("SEQ", &mut rows.iter().map(|e| e.seq.to_string().len()));
+            let time_w = width("TIME", &mut rows.iter().map(|e| e.time.chars().count()));
+            let caller_w = width("CALLER", &mut callers.iter().map(|c| c.chars().count()));
+            let model_w = width("MODEL", &mut models.iter().map(|m| m.chars().count()));
+            let decision_w = width(
+                "DECISION",
+                &mut rows.iter().map(|e| e.decision.as_str().len()),
+            );
             println!(
-                "{:>8}  {:<27}  {:<12}  {:<22}  {:<8}  RULES",
+                "{:>seq_w$}  {:<time_w$}  {:<caller_w$}  {:<model_w$}  {:<decision_w$}  RULES",
                 "SEQ", "TIME", "CALLER", "MODEL", "DECISION"
             );
-            for e in rows {
-                let model = e
-                    .model
-                    .as_ref()
-                    .map_or_else(|| "-".to_string(), |m| format!("{}@{}", m.name, m.version));
-                println!(
-                    "{:>8}  {:<27}  {:<12}  {:<22}  {:<8}  {}",
+            for ((e, caller), model) in rows.iter().zip(&callers).zip(&models) {
+                let line = format!(
+                    "{:>seq_w$}  {:<time_w$}  {:<caller_w$}  {:<model_w$}  {:<decision_w$}  {}",
                     e.seq,
                     e.time,
-                    e.caller.as_deref().unwrap_or("-"),
+                    caller,
                     model,
                     e.decision.as_str(),
                     e.rules.join(",")
                 );
+                println!("{}", line.trim_end());
             }
             if let Some(c) = cp {
+                let seqs: Vec<String> = recorded.iter().map(u64::to_string).collect();
                 eprintln!(
-                    "{} entries, each verified against checkpoint {} (size {}, root {}); consistent with the last checkpoint seen; this query is recorded as seq {:?}",
-                    rows.len(),
+                    "{}, each verified against checkpoint {} (size {}, root {}); consistent with the last checkpoint seen; this query is recorded as seq {}",
+                    counted(rows.len() as u64, "entry", "entries"),
                     c.origin,
                     c.size,
                     c.root,
-                    recorded
+                    seqs.join(", ")
                 );
             }
         }
@@ -568,9 +606,13 @@ fn print_stats(
             }
         }
         Format::Table => {
-            println!("{:<40}  {:>10}", by.to_uppercase(), "COUNT");
+            let key_w = counts
+                .keys()
+                .map(|k| k.chars().count())
+                .fold(by.len(), usize::max);
+            println!("{:<key_w$}  {:>10}", by.to_uppercase(), "COUNT");
             for (k, n) in counts {
-                println!("{k:<40}  {n:>10}");
+                println!("{k:<key_w$}  {n:>10}");
             }
             eprintln!(
                 "counts as of checkpoint size {} (consistent with the last one seen); counts are the server's, entries are proven one by one with `vouch audit` without --stats; recorded as seq {recorded}",

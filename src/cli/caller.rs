@@ -16,7 +16,9 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Create a key for a caller and print it once (stdout); the file keeps only its hash. For a
-    /// caller not yet in the file, --org, --role, --jurisdiction and --terms-version are needed.
+    /// caller not yet in the file, --org, --role, --jurisdiction and --terms-version are needed;
+    /// for one already in it, only --id and --file are taken (its attributes are changed by
+    /// editing the file).
     Add(AddArgs),
 }
 
@@ -31,9 +33,9 @@ pub struct AddArgs {
     /// Role (repeatable): caller, regulator, admin.
     #[arg(long = "role", value_enum)]
     pub roles: Vec<Role>,
-    /// Commercial tier (e.g. free, standard, enterprise).
-    #[arg(long, default_value = "standard")]
-    pub tier: String,
+    /// Commercial tier (e.g. free, standard, enterprise); `standard` when not given.
+    #[arg(long)]
+    pub tier: Option<String>,
     /// ISO 3166-1 alpha-2 code of the caller's jurisdiction (e.g. DE, US, CN).
     #[arg(long)]
     pub jurisdiction: Option<String>,
@@ -63,7 +65,20 @@ fn add(a: AddArgs) -> ExitCode {
             Ok(reg) => reg.get(&a.id).is_some(),
             Err(e) => return failure(&e),
         };
-    if !exists {
+    if exists {
+        let given = attributes_given(&a);
+        if !given.is_empty() {
+            eprintln!(
+                "error: caller {} is already in {}; `caller add` only adds a key to an existing \
+                 caller and would not apply {}: edit its attributes in the file, or leave them \
+                 out to add a key",
+                a.id,
+                a.file.display(),
+                given.join(", ")
+            );
+            return ExitCode::Usage;
+        }
+    } else {
         let mut missing = Vec::new();
         if a.org.is_none() {
             missing.push("--org");
@@ -79,34 +94,34 @@ fn add(a: AddArgs) -> ExitCode {
         }
         if !missing.is_empty() {
             eprintln!(
-                "error: caller {:?} is new; it needs {}",
+                "error: caller {} is new; it needs {}",
                 a.id,
                 missing.join(", ")
             );
             return ExitCode::Usage;
         }
     }
+    let roles = once_each(a.roles, "--role", |r| r.as_str().to_string());
+    let licences = once_each(a.licences, "--licence", String::clone);
     let record = CallerRecord {
         id: a.id.clone(),
         organisation: a.org.unwrap_or_default(),
-        roles: a.roles,
-        tier: a.tier,
+        roles,
+        tier: a.tier.unwrap_or_else(|| "standard".to_string()),
         jurisdiction: a.jurisdiction.unwrap_or_default(),
         terms_version: a.terms_version.unwrap_or_default(),
         human_oversight: a.human_oversight,
-        licences: a.licences,
+        licences,
         credentials: Vec::new(),
     };
     match CallerRegistry::add(&a.file, record) {
         Ok((key, added)) => {
             let what = match added {
                 Added::Caller => "added caller",
-                Added::Credential => {
-                    "added a key for existing caller (its attributes are unchanged)"
-                }
+                Added::Credential => "added a key for existing caller",
             };
             eprintln!(
-                "{what} {:?} with credential {} to {}; the key below is shown only this once",
+                "{what} {} with credential {} to {}; the key below is shown only this once",
                 a.id,
                 key.credential(),
                 a.file.display()
@@ -116,6 +131,42 @@ fn add(a: AddArgs) -> ExitCode {
         }
         Err(e) => failure(&e),
     }
+}
+
+/// The attribute flags given on the command line.
+fn attributes_given(a: &AddArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    for (flag, set) in [
+        ("--org", a.org.is_some()),
+        ("--role", !a.roles.is_empty()),
+        ("--tier", a.tier.is_some()),
+        ("--jurisdiction", a.jurisdiction.is_some()),
+        ("--terms-version", a.terms_version.is_some()),
+        ("--human-oversight", a.human_oversight),
+        ("--licence", !a.licences.is_empty()),
+    ] {
+        if set {
+            given.push(flag);
+        }
+    }
+    given
+}
+
+/// `values` without repeats (first occurrence kept), saying on standard error which were given
+/// more than once.
+fn once_each<T: PartialEq>(values: Vec<T>, flag: &str, name: impl Fn(&T) -> String) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(values.len());
+    for v in values {
+        if out.contains(&v) {
+            eprintln!(
+                "note: {flag} {} was given more than once; it is recorded once",
+                name(&v)
+            );
+        } else {
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn failure(err: &PolicyError) -> ExitCode {

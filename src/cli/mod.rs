@@ -71,6 +71,12 @@ pub enum Command {
     Receipt(receipt::Command),
 }
 
+/// `n` and the noun in the right number: "1 entry", "2 entries", "0 entries".
+pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Sets up `tracing` on standard error. `RUST_LOG` chooses the level (default `info`).
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

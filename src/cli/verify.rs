@@ -6,10 +6,12 @@ use std::io::{BufRead, BufReader, IsTerminal as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::counted;
 use super::ExitCode;
 use crate::ledger::{
     read_verifier_key, verify_blocks_from, verify_consistency, verify_export, verify_store_from,
-    Checkpoint, ConsistencyProof, NoteError, StoreError, VerifierKey, VerifyError, VerifySummary,
+    Checkpoint, ConsistencyProof, NoteError, Place, StoreError, VerifierKey, VerifyError,
+    VerifySummary,
 };
 
 #[derive(Debug, clap::Args)]
@@ -105,10 +107,10 @@ pub fn run(args: Args) -> ExitCode {
                 println!("{out}");
             } else {
                 println!(
-                    "verified: {} entries in {} blocks, {} checkpoints ({} .. {}), {:.2} s, {:.0} entries/s",
-                    s.entries,
-                    s.blocks,
-                    s.checkpoints,
+                    "verified: {} in {}, {} ({} .. {}), {:.2} s, {:.0} entries/s",
+                    counted(s.entries, "entry", "entries"),
+                    counted(s.blocks, "block", "blocks"),
+                    counted(s.checkpoints, "checkpoint", "checkpoints"),
                     s.first_time.as_deref().unwrap_or("-"),
                     s.last_time.as_deref().unwrap_or("-"),
                     seconds,
@@ -116,10 +118,10 @@ pub fn run(args: Args) -> ExitCode {
                 );
                 if s.unfinished_tail > 0 {
                     println!(
-                        "not verified: {} bytes after the last whole block, a block whose write \
+                        "not verified: {} after the last whole block, a block whose write \
                          never finished (never answered; the server cuts it when it starts) or \
                          one a running server is writing now",
-                        s.unfinished_tail
+                        counted(s.unfinished_tail, "byte", "bytes")
                     );
                 }
             }
@@ -140,8 +142,25 @@ pub fn run(args: Args) -> ExitCode {
                 println!("{out}");
             }
             eprintln!(
-                "vouch verify: FAILED at {}: {}: expected {}, found {}",
+                "vouch verify: VERIFICATION FAILED at {}: {}: expected {}, found {}",
                 f.place, f.field, f.expected, f.found
+            );
+            ExitCode::VerificationFailed
+        }
+        Err(Outcome::RolledBack { trusted, size }) => {
+            if json {
+                let out = serde_json::json!({
+                    "verified": false, "place": Place::Height(size).to_string(),
+                    "field": "tree size", "rolled_back": true,
+                    "expected": format!("at least {trusted} (the trusted checkpoint)"),
+                    "found": size.to_string(),
+                });
+                println!("{out}");
+            }
+            eprintln!(
+                "vouch verify: VERIFICATION FAILED: the log was rolled back: it now holds {}, \
+                 fewer than the {trusted} of the trusted checkpoint it signed",
+                counted(size, "block", "blocks")
             );
             ExitCode::VerificationFailed
         }
@@ -157,6 +176,11 @@ pub fn run(args: Args) -> ExitCode {
 
 enum Outcome {
     Fault(crate::ledger::Fault),
+    /// A store or server holds fewer blocks than a checkpoint signed with its key.
+    RolledBack {
+        trusted: u64,
+        size: u64,
+    },
     Other(Failure),
 }
 
@@ -197,8 +221,17 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             verify_export(input, &key, trusted_ref, &mut progress)
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
+        let server = Server::new(url, key_file, args.ca_file.as_deref())?;
         let from = trusted.as_ref().map(|(cp, _)| cp.size);
-        let input = fetch_export(url, key_file, args.ca_file.as_deref(), from)?;
+        if let Some(trusted) = from {
+            // A server whose log is now shorter than a checkpoint it signed was rolled back; asked
+            // for an export from the trusted size it could only refuse the range.
+            let size = server.size(&key)?;
+            if size < trusted {
+                return Err(Outcome::RolledBack { trusted, size });
+            }
+        }
+        let input = server.export(from)?;
         verify_export(input, &key, trusted_ref, &mut progress)
     } else {
         return Err((
@@ -208,8 +241,21 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             .into());
     };
     bar.finish();
+    let from_file = args.export.is_some();
     result.map_err(|e| match e {
         VerifyError::Fault(f) => Outcome::Fault(f),
+        // An export file may simply be older than the checkpoint: it cannot show consistency
+        // with it, but it is no forgery. A store or a live server is the log itself.
+        VerifyError::Shorter { trusted, size } if from_file => Outcome::Other((
+            ExitCode::BadInput,
+            format!(
+                "stale export: it ends at tree size {size}, before the trusted checkpoint's tree \
+                 size {trusted}, so it cannot show consistency with it (the blocks it holds \
+                 verified). Verify a newer export, or the server itself with --url; a server \
+                 now holding fewer than {trusted} blocks was rolled back"
+            ),
+        )),
+        VerifyError::Shorter { trusted, size } => Outcome::RolledBack { trusted, size },
         VerifyError::Store(StoreError::Locked(dir)) => Outcome::Other((
             ExitCode::Io,
             format!(
@@ -250,70 +296,144 @@ fn read_checkpoint(
     }
 }
 
-/// GETs `URL/v1/export` with the bearer key and returns the body as a stream.
-fn fetch_export(
-    url: &str,
-    key_file: &Path,
-    ca_file: Option<&Path>,
-    from_height: Option<u64>,
-) -> Result<Box<dyn BufRead + Send>, Failure> {
-    let api_key = std::fs::read_to_string(key_file)
-        .map_err(|e| (ExitCode::Io, format!("{}: {e}", key_file.display())))?;
-    let api_key = api_key.trim();
-    if api_key.is_empty() {
-        return Err((
-            ExitCode::BadInput,
-            format!("{}: the API key file is empty", key_file.display()),
-        ));
-    }
-    let agent = super::http::agent(url, ca_file, Duration::from_secs(3600))
-        .map_err(|e| (ExitCode::BadInput, e))?;
-    let target = format!("{}/v1/export", url.trim_end_matches('/'));
-    let started = std::time::Instant::now();
-    loop {
-        let mut request = agent
-            .get(&target)
-            .set("Authorization", &format!("Bearer {api_key}"));
-        if let Some(h) = from_height {
-            request = request.query("from_height", &h.to_string());
+/// Why a GET did not answer 200.
+enum Refused {
+    Status(u16, String),
+    /// `429`: try again after this many seconds (`Retry-After`, held to 1–60).
+    Busy(u64),
+    Transport(String),
+}
+
+impl Refused {
+    fn failure(self, path: &str) -> Failure {
+        match self {
+            Refused::Status(code @ (401 | 403), body) => (
+                ExitCode::Denied,
+                format!("the server refused {path} ({code}): {body}"),
+            ),
+            Refused::Status(code, body) => (
+                ExitCode::Io,
+                format!("{path}: the server answered {code}: {body}"),
+            ),
+            Refused::Busy(wait) => (
+                ExitCode::Io,
+                format!("{path}: the server stayed busy (429; it asks to wait {wait} s)"),
+            ),
+            Refused::Transport(msg) => (ExitCode::Io, msg),
         }
-        return match request.call() {
-            Ok(resp) => Ok(Box::new(BufReader::with_capacity(
-                1 << 16,
-                resp.into_reader(),
-            ))),
-            // The server streams a bounded number of exports at once: wait as it asks, and say so.
-            Err(ureq::Error::Status(429, resp)) if started.elapsed() < EXPORT_WAIT_LIMIT => {
-                let wait = resp
-                    .header("retry-after")
+    }
+}
+
+/// A running server's audit API, reached with a regulator's API key.
+struct Server {
+    base: String,
+    api_key: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn new(url: &str, key_file: &Path, ca_file: Option<&Path>) -> Result<Server, Failure> {
+        let api_key = std::fs::read_to_string(key_file)
+            .map_err(|e| (ExitCode::Io, format!("{}: {e}", key_file.display())))?;
+        let api_key = api_key.trim();
+        if api_key.is_empty() {
+            return Err((
+                ExitCode::BadInput,
+                format!("{}: the API key file is empty", key_file.display()),
+            ));
+        }
+        let agent = super::http::agent(url, ca_file, Duration::from_secs(3600))
+            .map_err(|e| (ExitCode::BadInput, e))?;
+        Ok(Server {
+            base: url.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            agent,
+        })
+    }
+
+    fn get(&self, path: &str, query: &[(&str, String)]) -> Result<ureq::Response, Refused> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .agent
+            .get(&url)
+            .set("Authorization", &format!("Bearer {}", self.api_key));
+        for (name, value) in query {
+            request = request.query(name, value);
+        }
+        match request.call() {
+            Ok(resp) => Ok(resp),
+            Err(ureq::Error::Status(429, resp)) => Err(Refused::Busy(
+                resp.header("retry-after")
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .unwrap_or(1)
-                    .clamp(1, 60);
-                eprintln!(
-                    "vouch verify: the server is streaming as many exports as it allows; \
-                     retrying in {wait} s"
-                );
-                std::thread::sleep(Duration::from_secs(wait));
-                continue;
-            }
-            Err(ureq::Error::Status(code @ (401 | 403), resp)) => Err((
-                ExitCode::Denied,
-                format!(
-                    "the server refused the export ({code}): {}",
-                    resp.into_string().unwrap_or_default().trim()
-                ),
+                    .clamp(1, 60),
             )),
-            Err(ureq::Error::Status(code, resp)) => Err((
-                ExitCode::Io,
-                format!(
-                    "the server answered {code}: {}",
-                    resp.into_string().unwrap_or_default().trim()
-                ),
+            Err(ureq::Error::Status(code, resp)) => Err(Refused::Status(
+                code,
+                resp.into_string().unwrap_or_default().trim().to_string(),
             )),
             Err(ureq::Error::Transport(t)) => {
-                Err((ExitCode::Io, super::http::describe(&target, &t)))
+                Err(Refused::Transport(super::http::describe(&url, &t)))
+            }
+        }
+    }
+
+    /// The size of the server's log now: its latest checkpoint, opened with the log's key (0 for
+    /// an empty log, which has none).
+    fn size(&self, key: &VerifierKey) -> Result<u64, Failure> {
+        let resp = match self.get("/v1/checkpoint", &[]) {
+            Ok(resp) => resp,
+            Err(Refused::Status(404, _)) => return Ok(0),
+            Err(e) => return Err(e.failure("/v1/checkpoint")),
+        };
+        let answer: serde_json::Value = resp.into_json().map_err(|e| {
+            (
+                ExitCode::Io,
+                format!("/v1/checkpoint: the answer is not JSON: {e}"),
+            )
+        })?;
+        let note = answer
+            .get("checkpoint")
+            .and_then(serde_json::Value::as_str)
+            .ok_or((
+                ExitCode::VerificationFailed,
+                "FAILED: /v1/checkpoint answered no checkpoint".to_string(),
+            ))?;
+        let cp = Checkpoint::open(note, key).map_err(|e| {
+            (
+                ExitCode::VerificationFailed,
+                format!("FAILED: the server's latest checkpoint: {e}"),
+            )
+        })?;
+        Ok(cp.size)
+    }
+
+    /// GETs `/v1/export` (from `from_height` on) and returns the body as a stream.
+    fn export(&self, from_height: Option<u64>) -> Result<Box<dyn BufRead + Send>, Failure> {
+        let query: Vec<(&str, String)> = from_height
+            .map(|h| ("from_height", h.to_string()))
+            .into_iter()
+            .collect();
+        let started = std::time::Instant::now();
+        let resp = loop {
+            match self.get("/v1/export", &query) {
+                Ok(resp) => break resp,
+                // The server streams a bounded number of exports at once: wait as it asks, and
+                // say so.
+                Err(Refused::Busy(wait)) if started.elapsed() < EXPORT_WAIT_LIMIT => {
+                    eprintln!(
+                        "vouch verify: the server is streaming as many exports as it allows; \
+                         retrying in {wait} s"
+                    );
+                    std::thread::sleep(Duration::from_secs(wait));
+                }
+                Err(e) => return Err(e.failure("/v1/export")),
             }
         };
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            resp.into_reader(),
+        )))
     }
 }
 
@@ -391,10 +511,14 @@ fn run_checkpoint(args: CheckpointArgs) -> ExitCode {
             if args.json {
                 println!("{v}");
             } else {
+                let size = |k: &str| {
+                    let n = v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    counted(n, "block", "blocks")
+                };
                 println!(
-                    "consistent: the checkpoint of {} blocks extends the one of {} blocks",
-                    v.get("new_size").unwrap_or(&serde_json::Value::Null),
-                    v.get("old_size").unwrap_or(&serde_json::Value::Null)
+                    "consistent: the checkpoint of {} extends the one of {}",
+                    size("new_size"),
+                    size("old_size")
                 );
             }
             ExitCode::Ok

@@ -89,6 +89,21 @@ pub enum BinaryProblem {
     },
 }
 
+impl std::fmt::Display for BinaryProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BinaryProblem::Length { got, element_size } => write!(
+                f,
+                "{got} bytes are not a whole number of {element_size}-byte elements"
+            ),
+            BinaryProblem::Truncated { offset } => {
+                write!(f, "a BYTES element runs past the end at byte {offset}")
+            }
+            BinaryProblem::Element { index, problem } => write!(f, "element {index} {problem}"),
+        }
+    }
+}
+
 impl TensorValues {
     pub fn datatype(&self) -> Datatype {
         match self {

@@ -430,8 +430,9 @@ fn parse<'a>(
     let present = line.present();
     if fields.get(i).copied() != Some(present.as_slice()) {
         return Err(format!(
-            "line {number}: a {:?} line with fields {present:?}",
-            line.kind
+            "line {number}: a {:?} line with fields [{}]",
+            line.kind,
+            present.join(", ")
         ));
     }
     Ok(line)
@@ -761,7 +762,10 @@ fn read_head<R: BufRead>(lines: &mut LineReader<R>) -> Result<HeadLine, VerifyEr
     )
     .map_err(|e| fault(at, "export line", "an export line", e))?;
     if line.v != Some(FORMAT_VERSION) {
-        return Err(fault(at, "export line", "v 1", format!("{:?}", line.v)).into());
+        let found = line
+            .v
+            .map_or_else(|| "no v".to_string(), |v| format!("v {v}"));
+        return Err(fault(at, "export line", "v 1", found).into());
     }
     let head = HeadLine {
         log: line.log.unwrap_or_default(),

@@ -30,6 +30,11 @@ const MAX_SIGNATURES: usize = 100;
 pub enum NoteError {
     #[error("invalid key name {0:?}: it must be non-empty, without '+', spaces or newlines")]
     KeyName(String),
+    #[error(
+        "the key name is {0} bytes, more than the {MAX_KEY_NAME_BYTES} allowed (it is the log's \
+         origin, written into every block header and checkpoint)"
+    )]
+    KeyNameTooLong(usize),
     #[error("malformed verifier key: {0}")]
     VerifierKey(&'static str),
     #[error("malformed private key: {0}")]
@@ -46,7 +51,18 @@ pub enum NoteError {
     Checkpoint(&'static str),
 }
 
+/// Longest key name (the log's origin) accepted, in bytes. C2SP `signed-note` sets no limit, but
+/// the name is written into every block header, which is at most
+/// [`MAX_HEADER_BYTES`](super::block::MAX_HEADER_BYTES): 255 bytes (510 when every byte needs a
+/// JSON escape) leave the header's other fields ample room.
+pub const MAX_KEY_NAME_BYTES: usize = 255;
+
+/// A key name as C2SP `signed-note` defines it (non-empty UTF-8 without Unicode spaces or `+`;
+/// control characters are refused too), at most [`MAX_KEY_NAME_BYTES`] long.
 fn check_name(name: &str) -> Result<(), NoteError> {
+    if name.len() > MAX_KEY_NAME_BYTES {
+        return Err(NoteError::KeyNameTooLong(name.len()));
+    }
     if name.is_empty()
         || name
             .chars()

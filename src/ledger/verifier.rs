@@ -61,6 +61,13 @@ pub enum VerifyError {
     /// trusted checkpoint).
     #[error("{0}")]
     BadInput(String),
+    /// The log ends before the size of the trusted checkpoint, which the same key signed. Read
+    /// from a store or a live server, the log was rolled back; read from an export file, it may
+    /// only be an export older than the checkpoint. The caller knows which it read.
+    #[error(
+        "the log ends at tree size {size}, before the trusted checkpoint's tree size {trusted}"
+    )]
+    Shorter { trusted: u64, size: u64 },
 }
 
 impl From<Fault> for VerifyError {
@@ -304,14 +311,12 @@ impl Chain<'_> {
     }
 
     /// At the end: the log must have reached the trusted checkpoint's size.
-    pub fn reached(&self, trusted: Option<&Checkpoint>) -> Result<(), Fault> {
+    pub fn reached(&self, trusted: Option<&Checkpoint>) -> Result<(), VerifyError> {
         match trusted {
-            Some(cp) if self.height() < cp.size => Err(fault(
-                Place::Height(self.height()),
-                "consistency with the trusted checkpoint",
-                format!("a log reaching tree size {}", cp.size),
-                self.height(),
-            )),
+            Some(cp) if self.height() < cp.size => Err(VerifyError::Shorter {
+                trusted: cp.size,
+                size: self.height(),
+            }),
             _ => Ok(()),
         }
     }

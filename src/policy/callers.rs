@@ -172,8 +172,22 @@ impl Caller {
         let id = CallerId::parse(&record.id)
             .ok_or_else(|| CallerProblem::BadCallerId(record.id.clone()))?;
         let j = &record.jurisdiction;
-        if j.len() != 2 || !j.bytes().all(|b| b.is_ascii_uppercase()) {
+        if !super::jurisdiction::is_assigned(j) {
             return Err(CallerProblem::BadJurisdiction(record.id.clone(), j.clone()));
+        }
+        if !super::context::is_token(&record.terms_version) {
+            return Err(CallerProblem::BadTermsVersion(
+                record.id.clone(),
+                record.terms_version.clone(),
+            ));
+        }
+        for (what, value) in [
+            ("organisation", &record.organisation),
+            ("tier", &record.tier),
+        ] {
+            if value.trim().is_empty() {
+                return Err(CallerProblem::Empty(record.id.clone(), what));
+            }
         }
         if record.roles.is_empty() {
             return Err(CallerProblem::NoRoles(record.id.clone()));
@@ -512,6 +526,35 @@ mod tests {
         assert!(matches!(
             CallerRegistry::from_records(&[record("A b")]),
             Err(CallerProblem::BadCallerId(_))
+        ));
+        let mut r = record("a");
+        r.jurisdiction = "XX".into();
+        assert!(matches!(
+            CallerRegistry::from_records(&[r]),
+            Err(CallerProblem::BadJurisdiction(..))
+        ));
+        for terms in ["2099 !!", "", "A-1", "-1"] {
+            let mut r = record("a");
+            r.terms_version = terms.into();
+            assert!(
+                matches!(
+                    CallerRegistry::from_records(&[r]),
+                    Err(CallerProblem::BadTermsVersion(..))
+                ),
+                "{terms}"
+            );
+        }
+        let mut r = record("a");
+        r.organisation = " ".into();
+        assert!(matches!(
+            CallerRegistry::from_records(&[r]),
+            Err(CallerProblem::Empty(_, "organisation"))
+        ));
+        let mut r = record("a");
+        r.tier = String::new();
+        assert!(matches!(
+            CallerRegistry::from_records(&[r]),
+            Err(CallerProblem::Empty(_, "tier"))
         ));
     }
 }

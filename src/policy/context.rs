@@ -220,13 +220,24 @@ fn check_token(name: &str, s: &str) -> Result<String, PolicyError> {
             ParameterProblem::TooLong(MAX_TOKEN),
         ));
     }
-    let ok = s.bytes().enumerate().all(|(i, b)| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'.'))
-    });
-    if s.is_empty() || !ok {
+    if !is_token_form(s) {
         return Err(PolicyError::parameter(name, ParameterProblem::BadToken));
     }
     Ok(s.to_owned())
+}
+
+/// `[a-z0-9][a-z0-9.-]*` (any length).
+fn is_token_form(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'.'))
+        })
+}
+
+/// Whether `s` is a token as a call's `purpose` and `terms_version` parameters must be: the
+/// caller registry holds terms versions to the same form, so the rules compare like with like.
+pub(crate) fn is_token(s: &str) -> bool {
+    s.chars().count() <= MAX_TOKEN && is_token_form(s)
 }
 
 #[cfg(test)]

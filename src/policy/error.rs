@@ -95,8 +95,18 @@ pub enum CallerProblem {
     DuplicateCredential(String),
     #[error("credential {0:?}: sha256 must be 64 lowercase hex digits")]
     BadHash(String),
-    #[error("caller {0:?}: jurisdiction {1:?} must be an ISO 3166-1 alpha-2 code (upper case)")]
+    #[error(
+        "caller {0:?}: jurisdiction {1:?} must be an assigned ISO 3166-1 alpha-2 country code, \
+         upper case (e.g. DE, US, CN)"
+    )]
     BadJurisdiction(String, String),
+    #[error(
+        "caller {0:?}: terms version {1:?} must be a token as calls name it: lowercase letters, \
+         digits, '.' and '-' (not first), at most 64 characters (e.g. 2026-01)"
+    )]
+    BadTermsVersion(String, String),
+    #[error("caller {0:?}: the {1} must not be empty")]
+    Empty(String, &'static str),
     #[error("caller {0:?} has no roles")]
     NoRoles(String),
     #[error("caller {0:?}: Cedar refused its attributes: {1}")]

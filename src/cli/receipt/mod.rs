@@ -1,0 +1,190 @@
+//! `vouch receipt verify`: check a receipt offline with the log's verifier key and, given the
+//! request and the response, open its input and output commitments. The forms a saved request or
+//! response can take (JSON, the binary tensor data extension) are read in `saved`.
+
+mod binary;
+mod saved;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::ExitCode;
+use crate::ledger::{read_verifier_key, Receipt};
+use saved::Saved;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Verify a receipt: its entry, block and checkpoint; optionally its commitments.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// A receipt, or a whole response whose top-level `receipt` holds it (JSON file, `-` for
+    /// standard input; a binary-extension response is read by its JSON header).
+    pub receipt: PathBuf,
+    /// The log's verifier key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The request that was sent, as JSON or in the binary tensor data extension (a JSON header
+    /// followed by raw tensors): it must open the input commitment.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    /// The `Inference-Header-Content-Length` of a binary-extension `--request` (without it, the
+    /// header is the file's leading JSON document).
+    #[arg(long, value_name = "BYTES", requires = "request")]
+    pub request_header_length: Option<usize>,
+    /// The response that came back (the body as received, JSON or binary extension): its
+    /// outputs must open the output commitment. A denied or failed call has no output
+    /// commitment: then the response must carry no outputs.
+    #[arg(long)]
+    pub response: Option<PathBuf>,
+    /// The `Inference-Header-Content-Length` of a binary-extension `--response` (without it, the
+    /// header is the file's leading JSON document).
+    #[arg(long, value_name = "BYTES", requires = "response")]
+    pub response_header_length: Option<usize>,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    let Command::Verify(args) = cmd;
+    match verify(&args) {
+        Ok(report) => {
+            if args.json {
+                println!("{report}");
+            } else {
+                let text = |k: &str| match report.get(k).unwrap_or(&Value::Null) {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                let size = report
+                    .get("checkpoint_size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                println!(
+                    "receipt verified: seq {} in block {} under checkpoint of {}; decision {}, model {}, caller {}",
+                    text("seq"),
+                    text("height"),
+                    super::counted(size, "block", "blocks"),
+                    text("decision"),
+                    text("model"),
+                    text("caller")
+                );
+                if report.get("input") == Some(&Value::Bool(true)) {
+                    println!("input commitment opens: true");
+                }
+                match report.get("output") {
+                    Some(Value::Bool(true)) => println!("output commitment opens: true"),
+                    Some(Value::Null) => println!(
+                        "no output to open: the call's decision is {}; a denied or failed call \
+                         records no output commitment, and the response carries no outputs",
+                        text("decision")
+                    ),
+                    _ => {}
+                }
+            }
+            ExitCode::Ok
+        }
+        Err((code, msg)) => {
+            if args.json {
+                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+            }
+            eprintln!("vouch receipt verify: {msg}");
+            code
+        }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
+    let bad = |e: String| (ExitCode::BadInput, e);
+    let failed = |e: String| (ExitCode::VerificationFailed, format!("FAILED: {e}"));
+    let key = read_verifier_key(&args.key).map_err(|e| bad(e.to_string()))?;
+    let mut doc = Saved::read(&args.receipt, None)
+        .and_then(|saved| saved.json())
+        .map_err(bad)?;
+    if let Some(inner) = doc.get_mut("receipt") {
+        doc = inner.take();
+    }
+    let receipt: Receipt =
+        serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
+    let v = receipt.verify(&key).map_err(|e| failed(e.to_string()))?;
+    let decision = v.entry.decision.as_str();
+    let mut report = serde_json::json!({
+        "verified": true,
+        "seq": v.entry.seq,
+        "height": v.header.height,
+        "checkpoint_size": v.checkpoint.size,
+        "time": v.entry.time,
+        "decision": decision,
+        "model": v.entry.model.as_ref().map(|m| format!("{}:{}", m.name, m.version)),
+        "caller": v.entry.caller,
+        "rules": v.entry.rules,
+        "obligations": v.entry.obligations,
+    });
+    let needs_nonce = args.request.is_some() || args.response.is_some();
+    let nonce = match (needs_nonce, receipt.nonce) {
+        (false, _) => return Ok(report),
+        (true, Some(n)) => n,
+        (true, None) => {
+            return Err(bad(
+                "the receipt carries no nonce (only the one returned with the answer does)".into(),
+            ))
+        }
+    };
+    if let Some(path) = &args.request {
+        let saved = Saved::read(path, args.request_header_length).map_err(bad)?;
+        let computed = saved.input_commitment(&nonce).map_err(bad)?;
+        match v.entry.input {
+            Some(recorded) if recorded == computed => {}
+            Some(recorded) => {
+                return Err(failed(format!(
+                    "the request's inputs do not open the input commitment (recorded {recorded}, \
+                     computed {computed})"
+                )))
+            }
+            None => {
+                return Err(failed(
+                    "the entry records no input commitment, so no request opens it".into(),
+                ))
+            }
+        }
+        if let Some(o) = report.as_object_mut() {
+            o.insert("input".into(), Value::Bool(true));
+        }
+    }
+    if let Some(path) = &args.response {
+        let saved = Saved::read(path, args.response_header_length).map_err(bad)?;
+        let computed = saved.output_commitment(&nonce).map_err(bad)?;
+        let opened = match (v.entry.output, computed) {
+            (Some(recorded), Some(computed)) if recorded == computed => Value::Bool(true),
+            (Some(recorded), Some(computed)) => {
+                return Err(failed(format!(
+                    "the response's outputs do not open the output commitment (recorded \
+                     {recorded}, computed {computed})"
+                )))
+            }
+            (Some(recorded), None) => {
+                return Err(failed(format!(
+                    "the entry records an output commitment ({recorded}), but the response \
+                     carries no outputs"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(failed(format!(
+                    "the response carries outputs, but the entry (decision {decision}) records \
+                     no output commitment: the ledger does not vouch for them"
+                )))
+            }
+            // A denied or failed call: no outputs, nothing recorded to open.
+            (None, None) => Value::Null,
+        };
+        if let Some(o) = report.as_object_mut() {
+            o.insert("output".into(), opened);
+        }
+    }
+    Ok(report)
+}
