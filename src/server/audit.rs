@@ -148,7 +148,8 @@ fn audit_draft(
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= 128)
+            // Kept verbatim, so only an opaque token without personal data is kept at all.
+            .filter(|v| v.len() <= 128 && super::body::check_recorded_texts(Some(v), None).is_ok())
             .map(str::to_string),
         caller: Some(auth.caller.id().as_str().to_string()),
         credential: Some(auth.credential.as_str().to_string()),
