@@ -360,3 +360,38 @@ fn json_is_read_to_127_levels_and_refused_from_128_as_documented() {
         "docs/API.md states another limit"
     );
 }
+
+#[test]
+fn an_audit_read_keeps_its_x_request_id_only_when_it_holds_no_personal_data() {
+    let s = start();
+    assert_eq!(support_call(&s, &s.caller_key).0, 200);
+    let recorded_id = |header: &str| -> serde_json::Value {
+        let r = ureq::get(&format!("{}/v1/entries/0", s.url))
+            .set("authorization", &format!("Bearer {}", s.regulator_key))
+            .set("x-request-id", header)
+            .call()
+            .unwrap();
+        let seq = r.header("vouch-audit-seq").map(str::to_string);
+        let body: serde_json::Value = r.into_json().unwrap();
+        let seq = seq
+            .or_else(|| {
+                body["audit_receipt"]["entry"].as_str().map(|e| {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(e).unwrap();
+                    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    v["seq"].to_string()
+                })
+            })
+            .unwrap();
+        let (_, e) = s.get(&format!("/v1/receipts/{seq}"), Some(&s.regulator_key));
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(e["entry"].as_str().unwrap())
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["request_id"].clone()
+    };
+    assert_eq!(recorded_id("audit-42"), json!("audit-42"));
+    assert_eq!(recorded_id("jane.doe@example.com"), serde_json::Value::Null);
+    assert_eq!(recorded_id("123-45-6789"), serde_json::Value::Null);
+}
