@@ -7,6 +7,7 @@ pub mod demo;
 mod keygen;
 mod policy;
 mod receipt;
+mod receipt_grpc;
 pub mod serve;
 mod verify;
 

@@ -31,6 +31,11 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The call went over gRPC: the receipt may be a response's `receipt` parameter, and the
+    /// request and response are `ModelInferRequest` and `ModelInferResponse` in protobuf's JSON
+    /// mapping (`docs/LEDGER.md`, "Commitments").
+    #[arg(long)]
+    pub grpc: bool,
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -90,6 +95,12 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     let mut doc = read_json(&args.receipt).map_err(bad)?;
     if let Some(inner) = doc.get_mut("receipt") {
         doc = inner.take();
+    } else if let Some(inner) = args
+        .grpc
+        .then(|| super::receipt_grpc::receipt(&doc))
+        .flatten()
+    {
+        doc = inner.map_err(bad)?;
     }
     let receipt: Receipt =
         serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
@@ -120,8 +131,12 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     };
     if let Some(path) = &args.request {
         let req = read_json(path).map_err(bad)?;
-        let inputs = req.get("inputs").unwrap_or(&Value::Null);
-        let computed = commit(&nonce, inputs).map_err(|e| bad(e.to_string()))?;
+        let computed = if args.grpc {
+            super::receipt_grpc::input(&nonce, req).map_err(bad)?
+        } else {
+            let inputs = req.get("inputs").unwrap_or(&Value::Null);
+            commit(&nonce, inputs).map_err(|e| bad(e.to_string()))?
+        };
         if v.entry.input != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the request's inputs do not open the input commitment (recorded {:?}, computed {computed})", v.entry.input)));
         }
@@ -131,8 +146,12 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     }
     if let Some(path) = &args.response {
         let resp = read_json(path).map_err(bad)?;
-        let outputs = resp.get("outputs").cloned().unwrap_or(Value::Null);
-        let computed = commit(&nonce, &outputs).map_err(|e| bad(e.to_string()))?;
+        let computed = if args.grpc {
+            super::receipt_grpc::output(&nonce, resp).map_err(bad)?
+        } else {
+            let outputs = resp.get("outputs").cloned().unwrap_or(Value::Null);
+            commit(&nonce, &outputs).map_err(|e| bad(e.to_string()))?
+        };
         if v.entry.output != Some(computed) {
             return Err((ExitCode::VerificationFailed, format!("FAILED: the response's outputs do not open the output commitment (recorded {:?}, computed {computed})", v.entry.output)));
         }

@@ -9,7 +9,9 @@
 mod audit;
 mod auth;
 pub(crate) mod body;
+mod call;
 mod error;
+pub mod grpc;
 mod infer;
 mod metrics;
 mod routes;
