@@ -239,3 +239,164 @@ pub fn receipt_in_response(json: &Value) -> Option<&str> {
         .or_else(|| p.get("string_param"))?
         .as_str()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::proto::model_infer_request::InferInputTensor;
+    use super::*;
+
+    fn param(choice: ParameterChoice) -> InferParameter {
+        InferParameter {
+            parameter_choice: Some(choice),
+        }
+    }
+
+    fn request() -> ModelInferRequest {
+        ModelInferRequest {
+            model_name: "m".into(),
+            inputs: vec![
+                InferInputTensor {
+                    name: "x".into(),
+                    datatype: "FP32".into(),
+                    shape: vec![1, 2],
+                    parameters: [("p".to_string(), param(ParameterChoice::BoolParam(true)))].into(),
+                    contents: Some(InferTensorContents {
+                        fp32_contents: vec![0.1, 2.5],
+                        ..Default::default()
+                    }),
+                },
+                InferInputTensor {
+                    name: "t".into(),
+                    datatype: "BYTES".into(),
+                    shape: vec![1],
+                    contents: Some(InferTensorContents {
+                        bytes_contents: vec![b"h\xc3\xa9".to_vec()],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_header_is_the_v2_json_form_in_rfc_8785() {
+        let header = inputs_header(&request()).unwrap();
+        assert_eq!(
+            String::from_utf8(header).unwrap(),
+            r#"[{"data":[0.1,2.5],"datatype":"FP32","name":"x","parameters":{"p":true},"shape":[1,2]},{"data":["hé"],"datatype":"BYTES","name":"t","shape":[1]}]"#
+        );
+        // Raw inputs: no data, and the bytes follow the header.
+        let raw = ModelInferRequest {
+            inputs: vec![InferInputTensor {
+                name: "x".into(),
+                datatype: "FP32".into(),
+                shape: vec![1],
+                ..Default::default()
+            }],
+            raw_input_contents: vec![1.5f32.to_le_bytes().to_vec()],
+            ..Default::default()
+        };
+        let nonce = [7u8; 32];
+        let header = br#"[{"datatype":"FP32","name":"x","shape":[1]}]"#;
+        assert_eq!(
+            input_commitment(&nonce, &raw).unwrap(),
+            commit_parts(&nonce, &[header, &1.5f32.to_le_bytes()])
+        );
+    }
+
+    /// The message as protobuf's JSON mapping writes it (camelCase, int64 as strings, bytes in
+    /// base64), through the descriptors built into vouch.
+    fn to_proto_json<T: prost::Message>(message: &str, m: &T) -> Value {
+        let pool = DescriptorPool::decode(super::super::proto::DESCRIPTORS).unwrap();
+        let desc = pool
+            .get_message_by_name(&format!("inference.{message}"))
+            .unwrap();
+        let dynamic = DynamicMessage::decode(desc, m.encode_to_vec().as_slice()).unwrap();
+        serde_json::to_value(&dynamic).unwrap()
+    }
+
+    #[test]
+    fn a_request_written_as_json_opens_the_same_commitment() {
+        let nonce = [3u8; 32];
+        let mut req = request();
+        req.raw_input_contents.clear();
+        let json = to_proto_json("ModelInferRequest", &req);
+        assert!(
+            json["inputs"][0]["contents"]["fp32Contents"].is_array(),
+            "{json}"
+        );
+        assert_eq!(
+            json["inputs"][0]["shape"][0], "1",
+            "int64 as a string: {json}"
+        );
+        let back = request_from_json(json.clone()).unwrap();
+        assert_eq!(
+            input_commitment(&nonce, &back).unwrap(),
+            input_commitment(&nonce, &req).unwrap()
+        );
+        // One element changed: another commitment.
+        let mut altered = json;
+        altered["inputs"][0]["contents"]["fp32Contents"][1] = Value::from(2.25);
+        let altered = request_from_json(altered).unwrap();
+        assert_ne!(
+            input_commitment(&nonce, &altered).unwrap(),
+            input_commitment(&nonce, &req).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_response_written_as_json_opens_the_same_commitment_and_carries_its_receipt() {
+        use super::super::proto::model_infer_response::InferOutputTensor;
+        let nonce = [9u8; 32];
+        let resp = ModelInferResponse {
+            model_name: "m".into(),
+            outputs: vec![InferOutputTensor {
+                name: "p".into(),
+                datatype: "FP32".into(),
+                shape: vec![1, 2],
+                ..Default::default()
+            }],
+            raw_output_contents: vec![[0.25f32, 0.75]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect()],
+            parameters: [(
+                "receipt".to_string(),
+                param(ParameterChoice::StringParam("{\"v\":1}".into())),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let json = to_proto_json("ModelInferResponse", &resp);
+        assert_eq!(receipt_in_response(&json), Some("{\"v\":1}"));
+        let back = response_from_json(json).unwrap();
+        assert_eq!(
+            output_commitment(&nonce, &back).unwrap(),
+            output_commitment(&nonce, &resp).unwrap()
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_read_is_an_error_not_a_panic() {
+        assert!(matches!(
+            request_from_json(serde_json::json!({"inputs": "nope"})),
+            Err(CommitmentError::Json { .. })
+        ));
+        let mut req = request();
+        req.inputs[1].contents = Some(InferTensorContents {
+            bytes_contents: vec![vec![0xff]],
+            ..Default::default()
+        });
+        assert!(matches!(
+            inputs_header(&req),
+            Err(CommitmentError::NotUtf8 { index: 0, .. })
+        ));
+        req.inputs[1].datatype = "FP16".into();
+        assert!(matches!(
+            inputs_header(&req),
+            Err(CommitmentError::NoContentsField { .. })
+        ));
+    }
+}

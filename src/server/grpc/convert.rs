@@ -306,3 +306,74 @@ pub(super) fn encode(response: InferResponse, raw: bool) -> Result<ModelInferRes
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::proto::model_infer_request::InferInputTensor;
+    use super::*;
+
+    fn contents(f: impl FnOnce(&mut InferTensorContents)) -> InferTensorContents {
+        let mut c = InferTensorContents::default();
+        f(&mut c);
+        c
+    }
+
+    #[test]
+    fn typed_contents_pack_into_the_binary_form() {
+        let c = contents(|c| c.uint_contents = vec![1, 0x0203]);
+        assert_eq!(pack("x", "UINT16", &c).unwrap(), vec![1, 0, 3, 2]);
+        let c = contents(|c| c.int_contents = vec![-1, 5]);
+        assert_eq!(pack("x", "INT8", &c).unwrap(), vec![0xff, 5]);
+        let c = contents(|c| c.bytes_contents = vec![b"ab".to_vec()]);
+        assert_eq!(
+            pack("x", "BYTES", &c).unwrap(),
+            vec![2, 0, 0, 0, b'a', b'b']
+        );
+        let c = contents(|c| c.bool_contents = vec![true, false]);
+        assert_eq!(pack("x", "BOOL", &c).unwrap(), vec![1, 0]);
+    }
+
+    #[test]
+    fn contents_that_do_not_fit_are_refused() {
+        let too_big = contents(|c| c.int_contents = vec![1, 128]);
+        let err = pack("x", "INT8", &too_big).unwrap_err().to_string();
+        assert!(err.contains("element 1 does not fit INT8"), "{err}");
+        let wrong_field = contents(|c| {
+            c.fp32_contents = vec![1.0];
+            c.int64_contents = vec![1];
+        });
+        assert!(pack("x", "FP32", &wrong_field).is_err());
+        assert!(pack("x", "FP16", &InferTensorContents::default()).is_err());
+    }
+
+    #[test]
+    fn data_categories_arrive_comma_separated() {
+        let msg = ModelInferRequest {
+            model_name: "m".into(),
+            parameters: [(
+                "data_categories".to_string(),
+                string_parameter("health, personal,"),
+            )]
+            .into(),
+            inputs: vec![InferInputTensor {
+                name: "x".into(),
+                datatype: "FP32".into(),
+                shape: vec![1],
+                contents: Some(contents(|c| c.fp32_contents = vec![1.0])),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let d = decode(msg, true).unwrap();
+        assert_eq!(
+            d.parameters["data_categories"],
+            serde_json::json!(["health", "personal"])
+        );
+        assert!(!d.raw_mode);
+        assert_eq!(
+            d.request.inputs[0].data,
+            TensorData::Binary(1.0f32.to_le_bytes().to_vec())
+        );
+        assert!(!d.header.is_empty());
+    }
+}
