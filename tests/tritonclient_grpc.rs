@@ -367,3 +367,47 @@ async fn hostile_grpc_messages_are_refused_without_harm() {
         Decision::Allow
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_overruns_its_time_is_recorded_and_its_receipt_trails_the_status() {
+    let s = grpc_server(&["--timeout-ms", "0"]);
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", s.grpc.as_deref().unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut client = GrpcInferenceServiceClient::new(channel);
+    let rows = 2000;
+    let raw: Vec<u8> = (0..rows * 30)
+        .flat_map(|i| ((i % 97) as f32).to_le_bytes())
+        .collect();
+    let mut timed_out = None;
+    for _ in 0..5 {
+        let mut req =
+            tonic::Request::new(allowed(vec![features(vec![rows, 30])], vec![raw.clone()]));
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", s.caller_key).parse().unwrap(),
+        );
+        if let Err(e) = client.model_infer(req).await {
+            timed_out = Some(e);
+            break;
+        }
+    }
+    let status =
+        timed_out.expect("a 0 ms timeout answers DEADLINE_EXCEEDED at least once in five calls");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("0 ms"), "{status:?}");
+    let receipt = status
+        .metadata()
+        .get("vouch-receipt")
+        .expect("the receipt trails the status")
+        .to_str()
+        .unwrap();
+    let receipt: Receipt = serde_json::from_str(receipt).unwrap();
+    let v = receipt.verify(&s.verifier).unwrap();
+    assert_eq!(v.entry.decision, Decision::Error);
+    assert_eq!(v.entry.output, None);
+    assert_eq!(v.entry.caller.as_deref(), Some("clinic"));
+}
