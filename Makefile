@@ -22,10 +22,10 @@ $(TEST_VENV)/.installed: tests/python/requirements.txt
 build: setup
 	cargo build --release
 
-# Serves the shipped models and policies on 127.0.0.1:8080 with demo callers; keys and an example
+# Serves the shipped models and policies on 127.0.0.1:8080 (REST) and 127.0.0.1:8081 (gRPC) with demo callers; keys and an example
 # call are printed, and written to data/demo-credentials.json and data/log.pub.
 run: build
-	./target/release/vouch serve --demo --data data --bind 127.0.0.1:8080
+	./target/release/vouch serve --demo --data data --bind 127.0.0.1:8080 --grpc-bind 127.0.0.1:8081
 
 # Every test, then every fuzz target for TEST_FUZZ_SECONDS (two at a time, on the stable
 # toolchain; the first run installs cargo-fuzz and builds the instrumented targets, some 3 min).

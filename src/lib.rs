@@ -10,7 +10,7 @@
 //! | [`ledger`] | entries, blocks, the Merkle structures, checkpoints, proofs, receipts, storage on sled, group commit, the verifying walker | HTTP, models, policies |
 //! | [`policy`] | the Cedar rule bundle in `policies/`, decisions with reasons and obligations, personal-data detectors, the caller registry | HTTP, storage |
 //! | [`inference`] | the model registry in `models/`, manifests, ONNX Runtime sessions, tensor conversion | HTTP, policies, storage |
-//! | [`server`] | actix-web routes, authentication, the path of one call, metrics | file formats |
+//! | [`server`] | actix-web routes, the v2 gRPC service (tonic), authentication, the path of one call shared by both, metrics | file formats |
 //! | [`tls`] | TLS configurations (rustls) for the service's listeners and the CLI's clients | HTTP, the ledger |
 //! | [`cli`] | the `vouch` subcommands: parse, call the library, print, choose the exit code | — |
 //! | [`fuzzing`] | the bodies of the fuzz targets, replayed over their corpora by the tests | — |

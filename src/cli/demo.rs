@@ -95,7 +95,7 @@ pub fn provision(data: &Path, callers: &Path, policy: &PolicyEngine) -> Result<(
 }
 
 /// Prints the demo keys and a working example call.
-pub fn announce(data: &Path, addr: &str) {
+pub fn announce(data: &Path, addr: &str, grpc: Option<&str>) {
     let creds: serde_json::Value = std::fs::read(data.join(CREDENTIALS))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -120,4 +120,13 @@ pub fn announce(data: &Path, addr: &str) {
         "  curl -s http://{addr}/v2/models/support-intent/infer -H 'authorization: Bearer {}' -H 'content-type: application/json' \\\n    -d '{{\"inputs\":[{{\"name\":\"text\",\"shape\":[1,1],\"datatype\":\"BYTES\",\"data\":[[\"I was charged twice this month\"]]}}],\"parameters\":{{\"purpose\":\"customer-support\",\"consent\":true}}}}'",
         key("caller")
     );
+    if let Some(g) = grpc {
+        println!(
+            "gRPC (Open Inference Protocol v2, inference.GRPCInferenceService) on {g}; with tritonclient[grpc]:"
+        );
+        println!(
+            "  python3 -c \"import numpy as np, tritonclient.grpc as g; c = g.InferenceServerClient('{g}'); i = g.InferInput('text', [1, 1], 'BYTES'); i.set_data_from_numpy(np.array([[b'I was charged twice this month']], dtype=object)); r = c.infer('support-intent', [i], headers={{'authorization': 'Bearer {}'}}, parameters={{'purpose': 'customer-support', 'consent': True}}); print(r.as_numpy('label'), r.get_response().parameters['receipt'].string_param[:60])\"",
+            key("caller")
+        );
+    }
 }

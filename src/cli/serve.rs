@@ -25,6 +25,9 @@ pub struct Args {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "VOUCH_BIND")]
     pub bind: Option<String>,
+    /// Also serve the Open Inference Protocol v2 over gRPC on this address (off unless set).
+    #[arg(long, env = "VOUCH_GRPC_BIND")]
+    pub grpc_bind: Option<String>,
     /// Folder of the ledger (and, with --demo, of the demo keys and callers) [default: data].
     #[arg(long, env = "VOUCH_DATA")]
     pub data: Option<PathBuf>,
@@ -89,6 +92,7 @@ pub struct Args {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     bind: Option<String>,
+    grpc_bind: Option<String>,
     data: Option<PathBuf>,
     models: Option<PathBuf>,
     policies: Option<PathBuf>,
@@ -111,6 +115,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: String,
+    /// The gRPC listener's address; `None`: no gRPC.
+    pub grpc_bind: Option<String>,
     pub data: PathBuf,
     pub models: PathBuf,
     pub policies: PathBuf,
@@ -209,6 +215,7 @@ fn settings(args: Args) -> Result<Settings, String> {
             .bind
             .or(file.bind)
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        grpc_bind: args.grpc_bind.or(file.grpc_bind),
         models: args
             .models
             .or(file.models)
@@ -248,6 +255,8 @@ pub struct Loaded {
     pub state: Arc<AppState>,
     /// The HTTPS configuration, when the service serves TLS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The same certificate for the gRPC listener.
+    pub grpc_tls: Option<tonic::transport::ServerTlsConfig>,
     pub settings: Settings,
 }
 
@@ -293,9 +302,21 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     let tls = match &settings.tls {
         None => None,
         Some((cert, key)) => Some(
-            crate::tls::server_config(cert, key, &[b"h2", b"http/1.1"])
+            crate::tls::server_config(cert, key, &[b"http/1.1"])
                 .map_err(|e| bad(format!("TLS: {e}")))?,
         ),
+    };
+    // The gRPC listener serves the same certificate (checked above), through tonic's rustls.
+    let grpc_tls = match &settings.tls {
+        Some((cert, key)) if settings.grpc_bind.is_some() => {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).map_err(|e| bad(format!("TLS: {}: {e}", p.display())))
+            };
+            Some(tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(read(cert)?, read(key)?),
+            ))
+        }
+        _ => None,
     };
     let metrics = Metrics::new().map_err(|e| (ExitCode::Io, e.to_string()))?;
     let m = metrics.clone();
@@ -331,8 +352,18 @@ pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
     Ok(Loaded {
         state: Arc::new(state),
         tls,
+        grpc_tls,
         settings,
     })
+}
+
+/// Binds the gRPC listener (non-blocking, for tokio).
+fn bind_grpc(addr: &str) -> Result<TcpListener, String> {
+    let l =
+        TcpListener::bind(addr).map_err(|e| format!("cannot listen for gRPC on {addr}: {e}"))?;
+    l.set_nonblocking(true)
+        .map_err(|e| format!("gRPC listener on {addr}: {e}"))?;
+    Ok(l)
 }
 
 async fn shutdown_signal() {
@@ -404,10 +435,22 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::Io;
         }
     };
+    let grpc_listener = match loaded.settings.grpc_bind.as_deref().map(bind_grpc) {
+        None => None,
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            eprintln!("vouch serve: {e}");
+            return ExitCode::Io;
+        }
+    };
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let grpc_addr = grpc_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -435,9 +478,13 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     if loaded.settings.demo {
-        demo::announce(&loaded.settings.data, &addr);
+        demo::announce(&loaded.settings.data, &addr, grpc_addr.as_deref());
     }
-    tracing::info!(address = %addr, data = %loaded.settings.data.display(), "serving");
+    tracing::info!(address = %addr, grpc = grpc_addr.as_deref().unwrap_or("-"), data = %loaded.settings.data.display(), "serving");
+    // The gRPC line first: whoever waits for the HTTP line has both addresses by then.
+    if let Some(g) = &grpc_addr {
+        println!("vouch serving gRPC on {g}");
+    }
     let scheme = if loaded.tls.is_some() {
         "https"
     } else {
@@ -445,13 +492,43 @@ pub fn run(args: Args) -> ExitCode {
     };
     println!("vouch serving on {scheme}://{addr}");
     let state = Arc::clone(&loaded.state);
-    let result = rt.block_on(server::run(
-        listener,
-        loaded.tls.clone(),
-        state,
-        loaded.settings.workers,
-        shutdown_signal(),
-    ));
+    let workers = loaded.settings.workers;
+    let tls = loaded.tls.clone();
+    let grpc_tls = loaded.grpc_tls.clone();
+    let result = rt.block_on(async move {
+        // One signal stops both listeners; a gRPC listener that fails stops the HTTP one too.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = Arc::new(stop);
+        let on_signal = Arc::clone(&stop);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            on_signal.send_replace(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let grpc = match grpc_listener {
+            None => None,
+            Some(l) => {
+                let l = tokio::net::TcpListener::from_std(l)?;
+                let (state, stop, rx) = (Arc::clone(&state), Arc::clone(&stop), stopped.clone());
+                Some(tokio::spawn(async move {
+                    let r = server::grpc::serve(l, state, grpc_tls, until_stopped(rx)).await;
+                    stop.send_replace(true);
+                    r
+                }))
+            }
+        };
+        let http = server::run(listener, tls, state, workers, until_stopped(stopped)).await;
+        if let Some(g) = grpc {
+            match g.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(std::io::Error::other(format!("gRPC: {e}"))),
+                Err(e) => return Err(std::io::Error::other(format!("gRPC: {e}"))),
+            }
+        }
+        http
+    });
     loaded.state.ledger.close();
     match result {
         Ok(()) => {

@@ -23,14 +23,21 @@ const MAX_AUTH_HEADER: usize = 512;
 
 /// Authenticates the request against the caller registry.
 pub fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Authenticated, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthenticated)?;
+    let value = req.headers().get(header::AUTHORIZATION);
+    authenticate_bearer(value.map(|v| v.as_bytes()), state)
+}
+
+/// Authenticates the value of an `authorization` header or gRPC metadata entry (`Bearer <key>`),
+/// whichever transport carried it.
+pub fn authenticate_bearer(
+    value: Option<&[u8]>,
+    state: &AppState,
+) -> Result<Authenticated, ApiError> {
+    let value = value.ok_or(ApiError::Unauthenticated)?;
     if value.len() > MAX_AUTH_HEADER {
         return Err(ApiError::Unauthenticated);
     }
-    let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
+    let value = std::str::from_utf8(value).map_err(|_| ApiError::Unauthenticated)?;
     let (scheme, key) = value.split_once(' ').ok_or(ApiError::Unauthenticated)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::Unauthenticated);

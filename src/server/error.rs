@@ -1,5 +1,6 @@
-//! The one place where failures become HTTP statuses: every handler returns [`ApiError`], which
-//! answers with the status below and the Open Inference Protocol's `{"error": "…"}` body.
+//! The one place where failures become HTTP and gRPC statuses: every handler returns
+//! [`ApiError`], which answers with the status below and the Open Inference Protocol's
+//! `{"error": "…"}` body over HTTP, or with the gRPC code below and its message over gRPC.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -95,6 +96,40 @@ impl ResponseError for ApiError {
             _ => {}
         }
         r.json(serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+impl ApiError {
+    /// The gRPC status code of the failure.
+    pub fn grpc_code(&self) -> tonic::Code {
+        match self {
+            ApiError::Unauthenticated => tonic::Code::Unauthenticated,
+            ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
+            ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::BadRequest(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::UnsupportedEncoding(_)
+            | ApiError::MethodNotAllowed { .. } => tonic::Code::InvalidArgument,
+            ApiError::BodyTimeout(_) => tonic::Code::DeadlineExceeded,
+            ApiError::Busy { .. } => tonic::Code::ResourceExhausted,
+            ApiError::TooLarge { .. } => tonic::Code::ResourceExhausted,
+            ApiError::NotReady(_) => tonic::Code::Unavailable,
+            ApiError::Timeout(_) => tonic::Code::DeadlineExceeded,
+            ApiError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let message = match e {
+            ApiError::Unauthenticated => {
+                "missing or invalid credential: send the metadata `authorization: Bearer <key>`"
+                    .to_string()
+            }
+            ref other => other.to_string(),
+        };
+        tonic::Status::new(e.grpc_code(), message)
     }
 }
 

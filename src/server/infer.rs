@@ -1,7 +1,7 @@
-//! The path of one inference call (DESIGN.md): authenticate → resolve the model → read and check
-//! the request → facts (declared context, personal data detected) → policy → run the model →
-//! post-inference rules → append one ledger entry (allowed, denied or failed alike) → answer with
-//! the outputs or the denial and the signed receipt.
+//! The REST path of one inference call (DESIGN.md): authenticate → resolve the model → read and
+//! check the request → the shared pipeline of `call.rs` (facts, policy, model, post-inference
+//! rules, one ledger entry for allowed, denied or failed alike) → answer with the outputs or the
+//! denial and the signed receipt.
 //!
 //! What is not recorded: requests that never become a call — no valid credential (401), a body
 //! that is too large (413), of the wrong type (415) or malformed (400), an unknown model (404).
@@ -12,19 +12,16 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
-use rand::RngCore as _;
 use serde_json::{json, Map, Value};
 
 use super::auth::authenticate;
 use super::body::{self, Decoded};
+use super::call::{self, CallRequest, Outcome, RecordedCall};
 use super::error::ApiError;
 use super::AppState;
-use crate::inference::{top_probability, InferResponse, Manifest, VersionManifest};
-use crate::ledger::{
-    commit, commit_parts, Appended, Decision as Recorded, EntryContext, EntryDraft, Hash, ModelRef,
-    Receipt,
-};
-use crate::policy::{detect, CallContext, Decision, ModelFacts};
+use crate::inference::{InferResponse, Manifest, VersionManifest};
+use crate::ledger::{commit, Appended};
+use crate::policy::Decision;
 
 /// `POST /v2/models/{name}[/versions/{version}]/infer`.
 pub async fn infer(
@@ -109,62 +106,7 @@ async fn read_body(
     }
 }
 
-/// What the ledger records of one call, before its decision and output, and the nonce its
-/// commitments and receipt use.
-struct Facts {
-    request_id: Option<String>,
-    caller: String,
-    credential: String,
-    model: ModelRef,
-    input: Hash,
-    context: EntryContext,
-    policy: Hash,
-    nonce: [u8; 32],
-}
-
-impl Facts {
-    fn draft(&self, decision: Recorded, judged: &Decision, output: Option<Hash>) -> EntryDraft {
-        EntryDraft {
-            request_id: self.request_id.clone(),
-            caller: Some(self.caller.clone()),
-            credential: Some(self.credential.clone()),
-            model: Some(self.model.clone()),
-            input: Some(self.input),
-            output,
-            decision,
-            rules: judged
-                .rules
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect(),
-            obligations: if decision == Recorded::Allow {
-                judged.obligations.clone()
-            } else {
-                vec![]
-            },
-            context: self.context.clone(),
-            policy: Some(self.policy),
-        }
-    }
-}
-
-async fn append(state: &AppState, draft: EntryDraft) -> Result<Appended, ApiError> {
-    state
-        .ledger
-        .append(draft)
-        .await
-        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))
-}
-
-pub(super) async fn record(
-    state: &AppState,
-    draft: EntryDraft,
-    nonce: [u8; 32],
-) -> Result<Receipt, ApiError> {
-    let mut receipt = append(state, draft).await?.receipt();
-    receipt.nonce = Some(nonce);
-    Ok(receipt)
-}
+pub(super) use super::call::record;
 
 /// A recorded call's entry and nonce, from which its receipt is written into the answer.
 type Receipted<'a> = (&'a Appended, &'a [u8; 32]);
@@ -181,6 +123,8 @@ pub(super) fn reasons(decision: &Decision) -> Value {
 
 type Answer = (StatusCode, &'static str, HttpResponse);
 
+/// The REST side of one call: authenticate, resolve the model, read and decode the body, hand it
+/// to the shared pipeline ([`call::run`]), and answer in v2 JSON (or binary tensors).
 async fn call(
     req: &HttpRequest,
     name: &str,
@@ -190,8 +134,7 @@ async fn call(
 ) -> Result<Answer, ApiError> {
     let auth = authenticate(req, state)?;
     body::check_content_type(req.headers())?;
-    let (manifest, vmanifest): (&Manifest, &VersionManifest) =
-        state.registry.resolve(name, version)?;
+    let model: (&Manifest, &VersionManifest) = state.registry.resolve(name, version)?;
     let raw = read_body(
         req,
         payload,
@@ -206,176 +149,88 @@ async fn call(
         binary_outputs,
     } = body::decode(req.headers(), &raw, !state.limits.bare)?;
     let parameters = request.parameters.take().unwrap_or_default();
-    let request_id = request.id.clone();
-    let context = CallContext::from_parameters(&parameters)?;
-    if !state.limits.bare {
-        body::check_recorded_texts(request_id.as_deref(), context.purpose())?;
-    }
-    let prepared = state.registry.prepare(name, version, request)?;
-
-    if state.limits.bare {
-        let response = prepared.run().await?;
-        return Ok((
+    // H(nonce ‖ JCS(inputs) ‖ binary part): the caller opens it from exactly what it sent.
+    let input_parts: [&[u8]; 2] = [inputs_jcs.as_deref().unwrap_or_default(), &binary];
+    let request = CallRequest {
+        request,
+        parameters,
+        input_parts: &input_parts,
+        input_bytes: raw.len() as u64,
+    };
+    // The response serialised once: its outputs in JSON form are what the output commitment
+    // covers, and unless binary outputs were asked for it is also what goes out.
+    let encode = |response: InferResponse, nonce: &[u8; 32]| {
+        let encoded = to_json(&response)?;
+        let output = commit(nonce, encoded.get("outputs").unwrap_or(&Value::Null))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((output, (response, encoded)))
+    };
+    match call::run(state, &auth, model, request, encode).await? {
+        Outcome::Bare(response) => Ok((
             StatusCode::OK,
             "bare",
             respond(response, &binary_outputs, None, &[])?,
-        ));
-    }
-
-    let pii = {
-        let mut texts: Vec<&str> = prepared.text_inputs().collect();
-        texts.extend(detect::parameter_texts(&parameters));
-        detect::scan(texts)
-    };
-    let context = context.with_pii(pii).with_input_bytes(raw.len() as u64);
-    // The nonce hides the commitments: it must be unpredictable, not fresh from the kernel.
-    // The thread's generator is a CSPRNG seeded (and reseeded) from the OS; drawing from it
-    // spares a system call per call. Keys are still drawn from the OS directly.
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let sha256 =
-        Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let facts = Facts {
-        request_id: request_id.clone(),
-        caller: auth.caller.id().as_str().to_string(),
-        credential: auth.credential.as_str().to_string(),
-        model: ModelRef {
-            name: prepared.model().to_string(),
-            version: prepared.version().to_string(),
-            sha256,
-        },
-        // H(nonce ‖ JCS(inputs) ‖ binary part): the caller opens it from exactly what it sent.
-        input: commit_parts(
-            &nonce,
-            &[inputs_jcs.as_deref().unwrap_or_default(), &binary],
-        ),
-        context: EntryContext {
-            purpose: context.purpose().map(str::to_string),
-            data_categories: context
-                .data_categories()
+        )),
+        Outcome::Allowed {
+            answer: (response, encoded),
+            recorded,
+            obligations,
+        } => {
+            let receipt = Some((&recorded.appended, &recorded.nonce));
+            let http = if binary_outputs.any() {
+                respond(response, &binary_outputs, receipt, &obligations)?
+            } else {
+                respond_json(StatusCode::OK, encoded, receipt, &obligations)?
+            };
+            Ok((StatusCode::OK, "allow", http))
+        }
+        Outcome::Denied {
+            request_id,
+            decision,
+            recorded,
+        } => {
+            let why: Vec<String> = decision
+                .reasons
                 .iter()
-                .map(|c| c.as_str().to_string())
-                .collect(),
-            pii: context
-                .pii()
-                .kind_names()
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        },
-        policy: Hash(*state.policy.bundle_hash().as_bytes()),
-        nonce,
-    };
-
-    let built;
-    let model_facts = match state
-        .facts
-        .get(&manifest.name)
-        .and_then(|v| v.get(&vmanifest.version))
-    {
-        Some(f) => f,
-        None => {
-            built = ModelFacts::new(manifest, vmanifest)?;
-            &built
+                .map(|r| format!("{} ({})", r.id, r.reason))
+                .collect();
+            let mut body = json!({
+                "error": format!("denied by policy: {}", why.join("; ")),
+                "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "reasons": reasons(&decision),
+            });
+            if let (Some(id), Some(o)) = (&request_id, body.as_object_mut()) {
+                o.insert("id".into(), Value::String(id.clone()));
+            }
+            answer(StatusCode::FORBIDDEN, "deny", body, &recorded)
         }
-    };
-    let decision = state
-        .policy
-        .decide_with(&auth.caller, model_facts, &context)?;
-    if !decision.is_allowed() {
-        return deny(state, &facts, &decision).await;
+        // A call the policy allowed but the model failed (or overran its time): recorded as an
+        // error, answered with the error's status and the receipt.
+        Outcome::Failed {
+            request_id,
+            error,
+            recorded,
+        } => {
+            let status = actix_web::ResponseError::status_code(&error);
+            let mut body = json!({"error": error.to_string()});
+            if let (Some(id), Some(o)) = (&request_id, body.as_object_mut()) {
+                o.insert("id".into(), Value::String(id.clone()));
+            }
+            answer(status, "error", body, &recorded)
+        }
     }
-
-    let response = match tokio::time::timeout(state.limits.call_timeout, prepared.run()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
-            return failed(state, &facts, &decision, ApiError::from(e)).await;
-        }
-        Err(_) => {
-            let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
-            return failed(state, &facts, &decision, ApiError::Timeout(ms)).await;
-        }
-    };
-
-    let top = top_probability(vmanifest, &response);
-    // The call reached the model: whatever happens now is recorded, a judgement that cannot be
-    // made (an output that is not a probability, say) as an error.
-    let post = match state
-        .policy
-        .decide_after(&decision, &auth.caller, model_facts, &context, top)
-    {
-        Ok(post) => post,
-        Err(e) => {
-            tracing::warn!(model = name, error = %e, "the model's output could not be judged");
-            return failed(state, &facts, &decision, ApiError::from(e)).await;
-        }
-    };
-    if !post.is_allowed() {
-        return deny(state, &facts, &post).await;
-    }
-    // The response serialised once: its outputs in JSON form are what the output commitment
-    // covers, and unless binary outputs were asked for it is also what goes out.
-    let encoded = to_json(&response)?;
-    let output = commit(&nonce, encoded.get("outputs").unwrap_or(&Value::Null))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let appended = append(state, facts.draft(Recorded::Allow, &post, Some(output))).await?;
-    let receipt = Some((&appended, &nonce));
-    let http = if binary_outputs.any() {
-        respond(response, &binary_outputs, receipt, &post.obligations)?
-    } else {
-        respond_json(StatusCode::OK, encoded, receipt, &post.obligations)?
-    };
-    Ok((StatusCode::OK, "allow", http))
 }
 
-async fn deny(state: &AppState, facts: &Facts, decision: &Decision) -> Result<Answer, ApiError> {
-    let why: Vec<String> = decision
-        .reasons
-        .iter()
-        .map(|r| format!("{} ({})", r.id, r.reason))
-        .collect();
-    let mut body = json!({
-        "error": format!("denied by policy: {}", why.join("; ")),
-        "rules": decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "reasons": reasons(decision),
-    });
-    if let (Some(id), Some(o)) = (&facts.request_id, body.as_object_mut()) {
-        o.insert("id".into(), Value::String(id.clone()));
-    }
-    let draft = facts.draft(Recorded::Deny, decision, None);
-    record_and_answer(state, draft, &facts.nonce, StatusCode::FORBIDDEN, body).await
-}
-
-/// A call the policy allowed but the model failed (or overran its time): recorded as an error,
-/// answered with the error's status and the receipt.
-async fn failed(
-    state: &AppState,
-    facts: &Facts,
-    decision: &Decision,
-    err: ApiError,
-) -> Result<Answer, ApiError> {
-    let draft = facts.draft(Recorded::Error, decision, None);
-    let status = actix_web::ResponseError::status_code(&err);
-    let mut body = json!({"error": err.to_string()});
-    if let (Some(id), Some(o)) = (&facts.request_id, body.as_object_mut()) {
-        o.insert("id".into(), Value::String(id.clone()));
-    }
-    record_and_answer(state, draft, &facts.nonce, status, body).await
-}
-
-/// Records a call that ends without outputs (denied, or failed) and answers `body` with `status`
+/// Answers a recorded call that ends without outputs (denied, or failed) with `body`, `status`
 /// and the call's receipt.
-async fn record_and_answer(
-    state: &AppState,
-    draft: EntryDraft,
-    nonce: &[u8; 32],
+fn answer(
     status: StatusCode,
+    decision: &'static str,
     body: Value,
+    recorded: &RecordedCall,
 ) -> Result<Answer, ApiError> {
-    let decision = draft.decision.as_str();
-    let appended = append(state, draft).await?;
-    let http = respond_json(status, body, Some((&appended, nonce)), &[])?;
+    let receipt = Some((&recorded.appended, &recorded.nonce));
+    let http = respond_json(status, body, receipt, &[])?;
     Ok((status, decision, http))
 }
 

@@ -1,7 +1,8 @@
 //! The HTTP service: actix-web routes for the Open Inference Protocol v2, receipts, and metrics;
-//! authentication; the path of one call (facts → policy → inference → post-inference rules →
-//! ledger → response). It knows nothing of file formats: it calls `ledger`, `policy` and
-//! `inference`. HTTP statuses are chosen in one place, [`error::ApiError`].
+//! the v2 gRPC service ([`grpc`]); authentication; the path of one call, shared by both
+//! transports (`call.rs`: facts → policy → inference → post-inference rules → ledger). It knows
+//! nothing of file formats: it calls `ledger`, `policy` and `inference`. HTTP statuses and gRPC
+//! codes are chosen in one place, [`error::ApiError`].
 //!
 //! [`run`] takes the listener, the state and the shutdown signal, so tests bind `127.0.0.1:0` and
 //! drive the real server.
@@ -9,7 +10,9 @@
 mod audit;
 mod auth;
 pub(crate) mod body;
+mod call;
 mod error;
+pub mod grpc;
 mod infer;
 mod metrics;
 mod routes;

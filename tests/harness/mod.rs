@@ -13,6 +13,8 @@ use vouch::policy::{CallerRecord, CallerRegistry, Role};
 pub struct Server {
     pub child: Child,
     pub url: String,
+    /// The gRPC listener's `host:port`, when started with `--grpc-bind`.
+    pub grpc: Option<String>,
     pub dir: Arc<tempfile::TempDir>,
     pub caller_key: String,
     pub other_caller_key: String,
@@ -127,11 +129,15 @@ pub fn start_with(opts: Options) -> Server {
     });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut grpc = None;
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
                 logs.lock().unwrap().extend_from_slice(line.as_bytes());
                 logs.lock().unwrap().push(b'\n');
+                if let Some(g) = line.strip_prefix("vouch serving gRPC on ") {
+                    grpc = Some(g.trim().to_string());
+                }
                 if let Some(u) = line.strip_prefix("vouch serving on ") {
                     break u.trim().to_string();
                 }
@@ -156,6 +162,7 @@ pub fn start_with(opts: Options) -> Server {
     Server {
         child,
         url,
+        grpc,
         dir: setup.dir,
         caller_key: setup.caller_key,
         other_caller_key: setup.other_caller_key,

@@ -3,6 +3,7 @@
 //! response can take (JSON, the binary tensor data extension) are read in `saved`.
 
 mod binary;
+mod grpc;
 mod saved;
 
 use std::path::PathBuf;
@@ -47,6 +48,11 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// The call went over gRPC: the receipt may be a response's `receipt` parameter, and the
+    /// request and response are `ModelInferRequest` and `ModelInferResponse` in protobuf's JSON
+    /// mapping (`docs/LEDGER.md`, "Commitments").
+    #[arg(long, conflicts_with_all = ["request_header_length", "response_header_length"])]
+    pub grpc: bool,
 }
 
 pub fn run(cmd: Command) -> ExitCode {
@@ -108,6 +114,8 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         .map_err(bad)?;
     if let Some(inner) = doc.get_mut("receipt") {
         doc = inner.take();
+    } else if let Some(inner) = args.grpc.then(|| grpc::receipt(&doc)).flatten() {
+        doc = inner.map_err(bad)?;
     }
     let receipt: Receipt =
         serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
@@ -137,7 +145,11 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     };
     if let Some(path) = &args.request {
         let saved = Saved::read(path, args.request_header_length).map_err(bad)?;
-        let computed = saved.input_commitment(&nonce).map_err(bad)?;
+        let computed = if args.grpc {
+            grpc::input(&nonce, saved.json().map_err(bad)?).map_err(bad)?
+        } else {
+            saved.input_commitment(&nonce).map_err(bad)?
+        };
         match v.entry.input {
             Some(recorded) if recorded == computed => {}
             Some(recorded) => {
@@ -158,7 +170,11 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     }
     if let Some(path) = &args.response {
         let saved = Saved::read(path, args.response_header_length).map_err(bad)?;
-        let computed = saved.output_commitment(&nonce).map_err(bad)?;
+        let computed = if args.grpc {
+            Some(grpc::output(&nonce, saved.json().map_err(bad)?).map_err(bad)?)
+        } else {
+            saved.output_commitment(&nonce).map_err(bad)?
+        };
         let opened = match (v.entry.output, computed) {
             (Some(recorded), Some(computed)) if recorded == computed => Value::Bool(true),
             (Some(recorded), Some(computed)) => {
