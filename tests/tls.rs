@@ -237,3 +237,44 @@ fn a_tls_key_that_does_not_match_its_certificate_stops_the_server_with_a_clear_e
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TLS") && err.contains("key.pem"), "{err}");
 }
+
+#[test]
+fn the_grpc_listener_serves_the_same_certificate() {
+    let pki = pki(tempfile::tempdir().unwrap());
+    let s = start_with(Options {
+        extra_args: vec![
+            "--tls-cert".into(),
+            pki.cert.display().to_string(),
+            "--tls-key".into(),
+            pki.key.display().to_string(),
+            "--grpc-bind".into(),
+            "127.0.0.1:0".into(),
+        ],
+        ..Options::default()
+    });
+    let grpc = s.grpc.clone().expect("no gRPC address printed");
+    let python = std::env::var("VOUCH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import sys, tritonclient.grpc as g
+url, ca, key = sys.argv[1], sys.argv[2], sys.argv[3]
+ok = g.InferenceServerClient(url, ssl=True, root_certificates=ca)
+assert ok.is_server_live(), "not live over TLS"
+meta = ok.get_server_metadata(headers={"authorization": "Bearer " + key})
+assert meta.name == "vouch", meta
+try:
+    g.InferenceServerClient(url, ssl=False).is_server_live()
+    print("PLAIN ACCEPTED")
+except Exception:
+    print("plain refused")
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script, &grpc])
+        .arg(&pki.ca)
+        .arg(&s.caller_key)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("plain refused"), "{text}");
+}
