@@ -100,7 +100,7 @@ async fn live() -> HttpResponse {
 }
 
 /// Ready when ONNX Runtime is loaded, every model on disk was loaded, and the ledger can append.
-fn is_ready(state: &AppState) -> bool {
+pub(super) fn is_ready(state: &AppState) -> bool {
     state.registry.unavailable().is_none()
         && state.registry.refused().is_empty()
         && state.ledger.health() == crate::ledger::Health::Appending

@@ -65,7 +65,7 @@ impl GrpcInferenceService for Service {
         _req: Request<ServerReadyRequest>,
     ) -> Result<Response<ServerReadyResponse>, Status> {
         Ok(Response::new(ServerReadyResponse {
-            ready: self.state.registry.unavailable().is_none(),
+            ready: crate::server::routes::is_ready(&self.state),
         }))
     }
 
