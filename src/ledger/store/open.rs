@@ -319,8 +319,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::super::keys::{key_u64, BLOCK, CBMT_NODES, RECORD};
-    use crate::ledger::hash::Hash;
     use super::*;
+    use crate::ledger::hash::Hash;
 
     /// Commits block `height` with one chunk, its nodes and a header key.
     fn commit_block(store: &Store, height: u64) {
