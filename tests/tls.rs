@@ -168,7 +168,7 @@ fn calls_receipts_audit_and_verify_work_over_tls() {
 #[test]
 fn clients_refuse_a_certificate_they_do_not_trust_and_plain_http_gets_nothing() {
     let pki = pki(tempfile::tempdir().unwrap());
-    let other = pki_other();
+    let other = pki(tempfile::tempdir().unwrap());
     let s = tls_server(&pki);
     // Another CA's certificate file is not a way in.
     let e = agent(Some(&other.ca))
@@ -209,10 +209,6 @@ fn clients_refuse_a_certificate_they_do_not_trust_and_plain_http_gets_nothing() 
         .call()
         .unwrap();
     assert_eq!(r.status(), 200);
-}
-
-fn pki_other() -> Pki {
-    pki(tempfile::tempdir().unwrap())
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! [`ExitCode`]; none holds logic of its own that a test could not reach through the library.
 
 mod audit;
+mod audit_print;
 mod caller;
 pub mod demo;
 mod http;

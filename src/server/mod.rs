@@ -12,6 +12,7 @@ mod auth;
 pub(crate) mod body;
 mod call;
 mod error;
+mod export;
 pub mod grpc;
 mod infer;
 mod metrics;
