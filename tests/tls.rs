@@ -167,8 +167,8 @@ fn calls_receipts_audit_and_verify_work_over_tls() {
 
 #[test]
 fn clients_refuse_a_certificate_they_do_not_trust_and_plain_http_gets_nothing() {
-    let pki = pki(tempfile::tempdir().unwrap());
     let other = pki(tempfile::tempdir().unwrap());
+    let pki = pki(tempfile::tempdir().unwrap());
     let s = tls_server(&pki);
     // Another CA's certificate file is not a way in.
     let e = agent(Some(&other.ca))
