@@ -1,0 +1,226 @@
+//! Ledger entries (format v1, DESIGN.md "The ledger (format v1)", **Entry**): one per call,
+//! serialised with the JSON Canonicalization Scheme (RFC 8785). Those exact bytes are hashed
+//! (leaf = H(0x00 ‖ bytes)), stored and shipped; a reader accepts an entry only if re-serialising
+//! it gives the same bytes, so one entry has one encoding.
+//!
+//! Entries hold commitments to the inputs and outputs, never the data: `input` = H(nonce ‖
+//! JCS(inputs)), `output` = H(nonce ‖ JCS(outputs)), with a per-call random nonce that only the
+//! caller receives.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | the entry's types and error, its RFC 8785 bytes read and written by the general serialiser, its leaf hash |
+//! | `seal.rs` | sealing a draft on the appender's thread, and the direct writer of the RFC 8785 member order |
+//! | `canonical.rs` | the fast canonical-form check a verifier runs on every entry, held to [`Entry::from_bytes`] |
+//! | `commitment.rs` | the input and output commitments H(nonce ‖ …) |
+//! | `jcs.rs` | the RFC 8785 writer of any JSON value, held to the general serialiser |
+
+mod canonical;
+mod commitment;
+mod jcs;
+mod seal;
+
+use serde::{Deserialize, Serialize};
+
+use super::hash::{leaf_hash, Hash};
+
+pub(crate) use canonical::read_canonical;
+pub use commitment::{commit, commit_parts};
+pub use jcs::canonical_json;
+pub use seal::SealedDraft;
+
+/// Format version written in every entry and block header.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Longest accepted encoding of one entry. Entries hold ids and digests only; anything larger is
+/// a caller error, refused before it reaches the writer.
+pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+
+/// What was decided for the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The policy allowed the call and the model answered.
+    Allow,
+    /// The policy denied the call; the model did not run.
+    Deny,
+    /// The call was allowed but failed (inference error, timeout).
+    Error,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+            Decision::Error => "error",
+        }
+    }
+}
+
+/// The model that answered (or would have): name, version and the SHA-256 of its ONNX file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: Hash,
+}
+
+/// The facts the call was judged on, without any of its data.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryContext {
+    /// The purpose the caller declared.
+    pub purpose: Option<String>,
+    /// Data categories declared or detected (sorted).
+    pub data_categories: Vec<String>,
+    /// Kinds of personal data detected in the inputs (sorted), never the values.
+    pub pii: Vec<String>,
+}
+
+/// One ledger entry, exactly the fields of format v1 (all present, `null` where not applicable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub v: u8,
+    pub seq: u64,
+    /// RFC 3339 UTC with microseconds, set by the ledger.
+    pub time: String,
+    pub request_id: Option<String>,
+    pub caller: Option<String>,
+    pub credential: Option<String>,
+    pub model: Option<ModelRef>,
+    pub input: Option<Hash>,
+    pub output: Option<Hash>,
+    pub decision: Decision,
+    pub rules: Vec<String>,
+    pub obligations: Vec<String>,
+    pub context: EntryContext,
+    pub policy: Option<Hash>,
+}
+
+/// What an appender supplies: an entry without `v`, `seq` and `time`, which the ledger sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryDraft {
+    pub request_id: Option<String>,
+    pub caller: Option<String>,
+    pub credential: Option<String>,
+    pub model: Option<ModelRef>,
+    pub input: Option<Hash>,
+    pub output: Option<Hash>,
+    pub decision: Decision,
+    pub rules: Vec<String>,
+    pub obligations: Vec<String>,
+    pub context: EntryContext,
+    pub policy: Option<Hash>,
+}
+
+/// An entry that cannot be read as a canonical format-v1 entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("entry is {0} bytes, more than the {MAX_ENTRY_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("entry is not a format-v1 entry: {0}")]
+    Malformed(String),
+    #[error("entry bytes are not in canonical (RFC 8785) form")]
+    NotCanonical,
+    #[error("entry has format version {0}, expected {FORMAT_VERSION}")]
+    Version(u8),
+}
+
+impl EntryDraft {
+    /// Completes the draft into the entry with the given `seq` and `time`. Lists are sorted and
+    /// deduplicated so that equal facts give equal bytes.
+    pub fn into_entry(self, seq: u64, time: String) -> Entry {
+        Entry {
+            v: FORMAT_VERSION,
+            seq,
+            time,
+            request_id: self.request_id,
+            caller: self.caller,
+            credential: self.credential,
+            model: self.model,
+            input: self.input,
+            output: self.output,
+            decision: self.decision,
+            rules: sorted(self.rules),
+            obligations: sorted(self.obligations),
+            context: EntryContext {
+                purpose: self.context.purpose,
+                data_categories: sorted(self.context.data_categories),
+                pii: sorted(self.context.pii),
+            },
+            policy: self.policy,
+        }
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Entry {
+    /// The canonical (RFC 8785) bytes of the entry.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
+        let bytes = serde_jcs::to_vec(self).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads an entry, accepting only its canonical encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Entry, EntryError> {
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(bytes.len()));
+        }
+        let entry: Entry =
+            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if entry.v != FORMAT_VERSION {
+            return Err(EntryError::Version(entry.v));
+        }
+        // The fast form first (a verifier reads millions of entries); the general RFC 8785
+        // serialiser decides whenever the fast form does not apply or does not match.
+        if entry.sorted_bytes().as_deref() != Some(bytes) && entry.to_bytes()? != bytes {
+            return Err(EntryError::NotCanonical);
+        }
+        Ok(entry)
+    }
+}
+
+/// The leaf hash of an entry's bytes: H(0x00 ‖ bytes).
+pub fn entry_leaf(bytes: &[u8]) -> Hash {
+    leaf_hash(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn draft(rules: Vec<&str>, request_id: Option<&str>) -> EntryDraft {
+        EntryDraft {
+            request_id: request_id.map(str::to_string),
+            caller: Some("c\u{e9}\"\n".into()),
+            credential: None,
+            model: Some(ModelRef {
+                name: "m".into(),
+                version: "1".into(),
+                sha256: Hash([7; 32]),
+            }),
+            input: Some(Hash([1; 32])),
+            output: None,
+            decision: Decision::Deny,
+            rules: rules.into_iter().map(str::to_string).collect(),
+            obligations: vec!["b".into(), "a".into(), "a".into()],
+            context: EntryContext {
+                purpose: None,
+                data_categories: vec!["z".into(), "health".into()],
+                pii: vec![],
+            },
+            policy: None,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Sealing a draft (DESIGN.md "The ledger (format v1)", **Entry**; RFC 8785 §3.2.3 member
+//! order): the appender serialises its entry but for the members that sort last, `seq`, `time`
+//! and `v`, which the writer appends once it knows them; and the direct writer of an entry's
+//! canonical bytes in RFC 8785 member order, which is held to the general serialiser.
+
+use std::io::Write as _;
+
+use serde::Serialize;
+
+use super::{sorted, Decision, Entry, EntryContext, EntryDraft, EntryError, Hash};
+use super::{FORMAT_VERSION, MAX_ENTRY_BYTES};
+
+/// A draft serialised by its appender: the entry's canonical bytes but for its last three
+/// members. RFC 8785 orders members by name and `seq`, `time` and `v` sort after all the others,
+/// so the writer only appends `,"seq":N,"time":"T","v":1}` — the serialisation runs on the
+/// appenders' threads, in parallel, instead of on the one writer thread.
+#[derive(Debug, Clone)]
+pub struct SealedDraft {
+    pub(crate) draft: EntryDraft,
+    head: Vec<u8>,
+}
+
+/// The members an appender serialises (all but `seq`, `time`, `v`), in RFC 8785 order (sorted by
+/// name; all names are ASCII, so UTF-16 order is byte order). None of them is a number and
+/// serde_json escapes strings exactly as RFC 8785 prescribes, so serde_json's output of this
+/// struct is the RFC 8785 form (see [`Entry::sorted_bytes`]) — without the general serialiser's
+/// sorted maps, which were most of an append's cost on the appender.
+#[derive(Serialize)]
+struct Head<'a> {
+    caller: &'a Option<String>,
+    context: SortedContext<'a>,
+    credential: &'a Option<String>,
+    decision: Decision,
+    input: &'a Option<Hash>,
+    model: Option<SortedModel<'a>>,
+    obligations: &'a [String],
+    output: &'a Option<Hash>,
+    policy: &'a Option<Hash>,
+    request_id: &'a Option<String>,
+    rules: &'a [String],
+}
+
+/// The [`Head`] of an [`Entry`] or an [`EntryDraft`] (they share these fields).
+macro_rules! head_of {
+    ($e:expr) => {
+        Head {
+            caller: &$e.caller,
+            context: SortedContext {
+                data_categories: &$e.context.data_categories,
+                pii: &$e.context.pii,
+                purpose: &$e.context.purpose,
+            },
+            credential: &$e.credential,
+            decision: $e.decision,
+            input: &$e.input,
+            model: $e.model.as_ref().map(|m| SortedModel {
+                name: &m.name,
+                sha256: &m.sha256,
+                version: &m.version,
+            }),
+            obligations: &$e.obligations,
+            output: &$e.output,
+            policy: &$e.policy,
+            request_id: &$e.request_id,
+            rules: &$e.rules,
+        }
+    };
+}
+
+/// Completes a head (serialised, without its closing `}`) with the members that sort last:
+/// `,"seq":N,"time":"T","v":1}`.
+fn write_tail(bytes: &mut Vec<u8>, seq: u64, time: &str) {
+    let _ = write!(bytes, ",\"seq\":{seq},\"time\":");
+    // RFC 3339 as `format_time` writes it needs no escaping; an entry read from elsewhere may.
+    let _ = serde_json::to_writer(&mut *bytes, time);
+    let _ = write!(bytes, ",\"v\":{FORMAT_VERSION}}}");
+}
+
+/// Room kept for `,"seq":…,"time":"…","v":1}`.
+const TAIL_BYTES: usize = 80;
+
+impl EntryDraft {
+    /// Sorts the lists and serialises everything but `seq`, `time` and `v`.
+    pub fn seal(self) -> Result<SealedDraft, EntryError> {
+        let draft = EntryDraft {
+            rules: sorted(self.rules),
+            obligations: sorted(self.obligations),
+            context: EntryContext {
+                purpose: self.context.purpose,
+                data_categories: sorted(self.context.data_categories),
+                pii: sorted(self.context.pii),
+            },
+            ..self
+        };
+        let mut head = serde_json::to_vec(&head_of!(draft))
+            .map_err(|e| EntryError::Malformed(e.to_string()))?;
+        if head.len() + TAIL_BYTES > MAX_ENTRY_BYTES {
+            return Err(EntryError::TooLarge(head.len() + TAIL_BYTES));
+        }
+        if head.pop() != Some(b'}') {
+            return Err(EntryError::Malformed(
+                "a JSON object must end with '}'".into(),
+            ));
+        }
+        Ok(SealedDraft { draft, head })
+    }
+}
+
+impl SealedDraft {
+    /// The entry's canonical bytes with `seq` and `time`.
+    pub fn finish(&self, seq: u64, time: &str) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.head.len() + TAIL_BYTES);
+        bytes.extend_from_slice(&self.head);
+        write_tail(&mut bytes, seq, time);
+        bytes
+    }
+}
+
+impl Entry {
+    /// The canonical bytes written directly, members in RFC 8785 order, when the general
+    /// serialiser is not needed: every member name is ASCII (so UTF-16 order is byte order),
+    /// strings are escaped as RFC 8785 §3.2.2.2 prescribes (serde_json escapes exactly `"`, `\`
+    /// and the control characters, with `\b \t \n \f \r` and lowercase `\u00xx`), and the
+    /// only number above 255 is `seq`, printed as an integer — which RFC 8785 also does below
+    /// 2^53. `None` at or above 2^53.
+    pub(super) fn sorted_bytes(&self) -> Option<Vec<u8>> {
+        if self.seq >= 1 << 53 {
+            return None;
+        }
+        if self.v != FORMAT_VERSION {
+            return None;
+        }
+        let mut bytes = serde_json::to_vec(&head_of!(self)).ok()?;
+        if bytes.pop() != Some(b'}') {
+            return None;
+        }
+        write_tail(&mut bytes, self.seq, &self.time);
+        Some(bytes)
+    }
+}
+
+#[derive(Serialize)]
+struct SortedContext<'a> {
+    data_categories: &'a [String],
+    pii: &'a [String],
+    purpose: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct SortedModel<'a> {
+    name: &'a str,
+    sha256: &'a Hash,
+    version: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::draft;
+    use super::super::ModelRef;
+    use super::*;
+
+    #[test]
+    fn the_fast_sorted_form_is_the_rfc8785_form() {
+        let strings = [
+            "plain",
+            "",
+            "quote \" backslash \\ slash /",
+            "controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f} del \u{7f}",
+            "unicode \u{e9} \u{2028} \u{2029} \u{fffd} \u{1F600}",
+        ];
+        for (i, s) in strings.iter().enumerate() {
+            let mut d = draft(vec![s, "z"], Some(s));
+            d.caller = Some(s.to_string());
+            d.context.purpose = Some(s.to_string());
+            d.context.pii = vec![s.to_string()];
+            d.model = Some(ModelRef {
+                name: s.to_string(),
+                version: s.to_string(),
+                sha256: Hash([i as u8; 32]),
+            });
+            for seq in [0u64, 255, 256, (1 << 53) - 1] {
+                let e = d
+                    .clone()
+                    .into_entry(seq, "2026-11-29T10:04:43.000001Z".into());
+                let jcs = e.to_bytes().unwrap();
+                assert_eq!(e.sorted_bytes().unwrap(), jcs, "{s:?} {seq}");
+                assert_eq!(Entry::from_bytes(&jcs).unwrap(), e);
+            }
+            let mut e = d.into_entry(1 << 53, "2026-11-29T10:04:43.000001Z".into());
+            assert!(e.sorted_bytes().is_none());
+            e.model = None;
+            let mut bytes = e.to_bytes().unwrap();
+            assert!(Entry::from_bytes(&bytes).is_ok());
+            bytes.insert(1, b' ');
+            assert_eq!(Entry::from_bytes(&bytes), Err(EntryError::NotCanonical));
+        }
+    }
+
+    #[test]
+    fn a_sealed_draft_finishes_to_the_entrys_canonical_bytes() {
+        for (rules, id) in [
+            (vec![], None),
+            (vec!["x.b", "x.a"], Some("r-\u{1F600}")),
+            (vec!["only"], Some("")),
+            (vec!["z", "a", "z"], Some("quote \" backslash \\ slash /")),
+            (
+                vec!["\u{e9}", "e"],
+                Some("controls \u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f} \u{7f}"),
+            ),
+            (vec![], Some("unicode \u{2028} \u{2029} \u{fffd}")),
+        ] {
+            let mut d = draft(rules, id);
+            if let Some(s) = id {
+                d.caller = Some(s.to_string());
+                d.context.purpose = Some(s.to_string());
+                d.context.pii = vec![s.to_string(), "a".into()];
+                d.model = Some(ModelRef {
+                    name: s.to_string(),
+                    version: s.to_string(),
+                    sha256: Hash([7; 32]),
+                });
+            }
+            for (seq, time) in [
+                (0u64, "2026-11-29T10:04:43.000000Z"),
+                (9_007_199_254_740_991, "1970-01-01T00:00:00.123456Z"),
+            ] {
+                let spliced = d.clone().seal().unwrap().finish(seq, time);
+                let whole = d
+                    .clone()
+                    .into_entry(seq, time.to_string())
+                    .to_bytes()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(spliced.clone()).unwrap(),
+                    String::from_utf8(whole).unwrap()
+                );
+                Entry::from_bytes(&spliced).unwrap();
+            }
+        }
+    }
+}
