@@ -288,7 +288,7 @@ fn jcs_bytes_of_a_sample_entry() {
     );
     assert!(matches!(
         Entry::from_bytes(&expected.as_bytes()[1..]),
-        Err(EntryError::Malformed(_))
+        Err(EntryError::Json(_))
     ));
 }
 

@@ -11,7 +11,7 @@ use super::ExitCode;
 use crate::ledger::{
     read_verifier_key, verify_blocks_from, verify_consistency, verify_export, verify_store_from,
     Checkpoint, ConsistencyProof, NoteError, Place, StoreError, VerifierKey, VerifyError,
-    VerifySummary,
+    VerifySummary, WalkError,
 };
 
 #[derive(Debug, clap::Args)]
@@ -213,12 +213,12 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
     } else if let Some(path) = &args.export {
         if path == Path::new("-") {
             let stdin = BufReader::with_capacity(1 << 20, std::io::stdin());
-            verify_export(stdin, &key, trusted_ref, &mut progress)
+            verify_export(stdin, &key, trusted_ref, &mut progress).map_err(WalkError::from)
         } else {
             let file = std::fs::File::open(path)
                 .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
             let input = BufReader::with_capacity(1 << 20, file);
-            verify_export(input, &key, trusted_ref, &mut progress)
+            verify_export(input, &key, trusted_ref, &mut progress).map_err(WalkError::from)
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
         let server = Server::new(url, key_file, args.ca_file.as_deref())?;
@@ -232,7 +232,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             }
         }
         let input = server.export(from)?;
-        verify_export(input, &key, trusted_ref, &mut progress)
+        verify_export(input, &key, trusted_ref, &mut progress).map_err(WalkError::from)
     } else {
         return Err((
             ExitCode::Usage,
@@ -243,10 +243,10 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
     bar.finish();
     let from_file = args.export.is_some();
     result.map_err(|e| match e {
-        VerifyError::Fault(f) => Outcome::Fault(f),
+        WalkError::Verify(VerifyError::Fault(f)) => Outcome::Fault(f),
         // An export file may simply be older than the checkpoint: it cannot show consistency
         // with it, but it is no forgery. A store or a live server is the log itself.
-        VerifyError::Shorter { trusted, size } if from_file => Outcome::Other((
+        WalkError::Verify(VerifyError::Shorter { trusted, size }) if from_file => Outcome::Other((
             ExitCode::BadInput,
             format!(
                 "stale export: it ends at tree size {size}, before the trusted checkpoint's tree \
@@ -255,21 +255,26 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
                  now holding fewer than {trusted} blocks was rolled back"
             ),
         )),
-        VerifyError::Shorter { trusted, size } => Outcome::RolledBack { trusted, size },
-        VerifyError::Store(StoreError::Locked(dir)) => Outcome::Other((
+        WalkError::Verify(VerifyError::Shorter { trusted, size }) => {
+            Outcome::RolledBack { trusted, size }
+        }
+        WalkError::Store(StoreError::Locked { dir }) => Outcome::Other((
             ExitCode::Io,
             format!(
-                "the ledger in {dir} is locked by another process (a running server?). \
+                "the ledger in {} is locked by another process (a running server?). \
                  --index opens the server's index, which only one process may hold: verify \
-                 without --index (the blocks file, read-only) or with --url URL --key-file FILE"
+                 without --index (the blocks file, read-only) or with --url URL --key-file FILE",
+                dir.display()
             ),
         )),
         // A store that contradicts itself (a record that passes its CRC but does not parse, or
         // stands at the wrong height) failed verification; it is not a read error.
-        VerifyError::Store(e @ StoreError::Corrupt(_)) => {
+        WalkError::Store(e @ StoreError::Corrupt(_)) => {
             Outcome::Other((ExitCode::VerificationFailed, format!("FAILED: {e}")))
         }
-        VerifyError::BadInput(m) => Outcome::Other((ExitCode::BadInput, m)),
+        WalkError::Verify(e @ VerifyError::StartsAfterTrusted { .. }) => {
+            Outcome::Other((ExitCode::BadInput, e.to_string()))
+        }
         other => Outcome::Other((ExitCode::Io, other.to_string())),
     })
 }

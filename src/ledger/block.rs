@@ -11,7 +11,7 @@
 use merkle_cbt::CBMT;
 use serde::{Deserialize, Serialize};
 
-use super::entry::FORMAT_VERSION;
+use super::entry::{JsonError, FORMAT_VERSION};
 use super::hash::{leaf_hash, node_hash, Hash};
 
 /// The CBMT merge of format v1: H(0x01 ‖ left ‖ right).
@@ -44,8 +44,11 @@ pub struct BlockHeader {
 /// A header that cannot be read as a canonical format-v1 header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    #[error("block header is not a format-v1 header: {0} bytes, more than {MAX_HEADER_BYTES}")]
+    TooLarge(usize),
+    /// Not JSON, or not the members and types of a format-v1 header.
     #[error("block header is not a format-v1 header: {0}")]
-    Malformed(String),
+    Json(JsonError),
     #[error("block header bytes are not in canonical (RFC 8785) form")]
     NotCanonical,
     #[error("block header has format version {0}, expected {FORMAT_VERSION}")]
@@ -59,19 +62,16 @@ pub const MAX_HEADER_BYTES: usize = 4096;
 
 impl BlockHeader {
     pub fn to_bytes(&self) -> Result<Vec<u8>, HeaderError> {
-        serde_jcs::to_vec(self).map_err(|e| HeaderError::Malformed(e.to_string()))
+        serde_jcs::to_vec(self).map_err(|e| HeaderError::Json(e.into()))
     }
 
     /// Reads a header, accepting only its canonical encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<BlockHeader, HeaderError> {
         if bytes.len() > MAX_HEADER_BYTES {
-            return Err(HeaderError::Malformed(format!(
-                "{} bytes, more than {MAX_HEADER_BYTES}",
-                bytes.len()
-            )));
+            return Err(HeaderError::TooLarge(bytes.len()));
         }
         let h: BlockHeader =
-            serde_json::from_slice(bytes).map_err(|e| HeaderError::Malformed(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| HeaderError::Json(e.into()))?;
         if h.v != FORMAT_VERSION {
             return Err(HeaderError::Version(h.v));
         }

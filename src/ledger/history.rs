@@ -15,13 +15,20 @@ pub trait NodeSource {
     fn node(&self, level: u8, index: u64) -> Result<Hash, Self::Error>;
 }
 
-/// Errors while assembling a proof from stored nodes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProofRequestError<E> {
+/// A proof asked of a tree that the tree cannot give: a leaf or sizes it does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProofRangeError {
     #[error("leaf index {index} is not below tree size {size}")]
     IndexOutOfRange { index: u64, size: u64 },
     #[error("tree sizes {old} and {new}: need 0 < old ≤ new")]
     BadSizes { old: u64, new: u64 },
+}
+
+/// Errors while assembling a proof from stored nodes: the request, or reading a node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofRequestError<E> {
+    #[error(transparent)]
+    Range(#[from] ProofRangeError),
     #[error("reading a history node: {0}")]
     Source(E),
 }
@@ -48,7 +55,7 @@ fn subtree<S: NodeSource>(src: &S, lo: u64, hi: u64) -> Result<Hash, S::Error> {
 /// The root of the tree of `size` leaves (size ≥ 1).
 pub fn root<S: NodeSource>(src: &S, size: u64) -> Result<Hash, ProofRequestError<S::Error>> {
     if size == 0 {
-        return Err(ProofRequestError::BadSizes { old: 0, new: 0 });
+        return Err(ProofRangeError::BadSizes { old: 0, new: 0 }.into());
     }
     subtree(src, 0, size).map_err(ProofRequestError::Source)
 }
@@ -60,7 +67,7 @@ pub fn inclusion_proof<S: NodeSource>(
     size: u64,
 ) -> Result<InclusionProof, ProofRequestError<S::Error>> {
     if index >= size {
-        return Err(ProofRequestError::IndexOutOfRange { index, size });
+        return Err(ProofRangeError::IndexOutOfRange { index, size }.into());
     }
     let mut path = Vec::new();
     let (mut lo, mut hi) = (0u64, size);
@@ -90,7 +97,7 @@ pub fn consistency_proof<S: NodeSource>(
     new: u64,
 ) -> Result<ConsistencyProof, ProofRequestError<S::Error>> {
     if old == 0 || old > new {
-        return Err(ProofRequestError::BadSizes { old, new });
+        return Err(ProofRangeError::BadSizes { old, new }.into());
     }
     let mut path = Vec::new();
     if old < new {

@@ -9,6 +9,7 @@
 
 mod block;
 mod entry;
+mod error;
 mod export;
 mod hash;
 mod history;
@@ -34,8 +35,9 @@ pub use block::{
 };
 pub use entry::{
     canonical_json, commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft,
-    EntryError, ModelRef, SealedDraft, FORMAT_VERSION,
+    EntryError, JsonError, ModelRef, SealedDraft, FORMAT_VERSION,
 };
+pub use error::LedgerError;
 pub use export::{
     verify_export, write_export, ExportBase, ExportError, ExportSummary, MAX_BLOCK_BYTES,
     MAX_LINE_BYTES,
@@ -43,7 +45,7 @@ pub use export::{
 pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
 pub use history::{
     consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError,
-    InclusionProof, MemoryNodes, MissingNode, NodeSource, ProofRequestError,
+    InclusionProof, MemoryNodes, MissingNode, NodeSource, ProofRangeError, ProofRequestError,
 };
 pub use keyfile::{
     read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError,
@@ -52,60 +54,14 @@ pub use keyfile::{
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
-pub use store::{Store, StoreError};
+pub use store::{Corruption, Store, StoreError, Stored, StoredLayout, TailDamage};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
 };
-pub use walker::{verify_blocks_from, verify_store, verify_store_from};
+pub use walker::{verify_blocks_from, verify_store, verify_store_from, WalkError};
 pub use writer::{format_time, CommitStats, Head, Health, SealedBlock};
 
 use writer::{Msg, Tail, Writer};
-
-/// Errors of the ledger.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LedgerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("signing key: {0}")]
-    Key(NoteError),
-    #[error("entry refused: {0}")]
-    Entry(EntryError),
-    #[error("block header: {0}")]
-    Header(HeaderError),
-    #[error(
-        "this ledger belongs to log {stored:?} (key {stored_key}), not to the key given ({given})"
-    )]
-    WrongKey {
-        stored: String,
-        stored_key: String,
-        given: String,
-    },
-    #[error(
-        "the ledger's tail does not hold together at {what}: expected {expected}, found {found}"
-    )]
-    Tail {
-        what: &'static str,
-        expected: String,
-        found: String,
-    },
-    #[error("the ledger is closed")]
-    Closed,
-    #[error("a ledger write failed earlier ({0}); restart to check the tail and resume")]
-    Poisoned(String),
-    #[error("writing the block failed: {0}")]
-    WriteFailed(String),
-    #[error("no entry {seq}: the log holds {size} entries")]
-    NoEntry { seq: u64, size: u64 },
-    #[error("no block {height}: the log holds {size} blocks")]
-    NoBlock { height: u64, size: u64 },
-    #[error("no tree of {size} blocks: the log holds {blocks} blocks")]
-    NoSize { size: u64, blocks: u64 },
-    #[error("a tree size is at least 1 block (0 has no checkpoint)")]
-    SizeZero,
-    #[error("proof request: {0}")]
-    Proof(String),
-}
 
 /// Tuning of group commit.
 #[derive(Debug, Clone)]
@@ -407,10 +363,8 @@ impl Ledger {
                     size: extent.entries,
                 });
             }
-            let corrupt = |what: &str| {
-                LedgerError::Store(StoreError::Corrupt(format!(
-                    "{what} for seq {seq} is missing"
-                )))
+            let corrupt = |what: &'static str| {
+                LedgerError::Store(StoreError::Corrupt(Corruption::MissingForSeq { what, seq }))
             };
             let height = store.block_of(seq)?.ok_or_else(|| corrupt("the block"))?;
             if block.as_ref().map(|b| b.0) != Some(height) {
@@ -419,7 +373,8 @@ impl Ledger {
                 let nodes = store
                     .cbmt_bytes(height)?
                     .ok_or_else(|| corrupt("the CBMT"))?;
-                let proof = inclusion_proof(store, height, extent.blocks).map_err(proof_error)?;
+                let proof = inclusion_proof(store, height, extent.blocks)
+                    .map_err(LedgerError::from_proof)?;
                 block = Some((height, header, first_seq, nodes, proof));
             }
             let Some((_, header, first_seq, nodes, block_proof)) = &block else {
@@ -457,20 +412,13 @@ impl Ledger {
     /// RFC 9162 inclusion proof of block `height` in the tree of `size` blocks.
     pub fn inclusion_proof(&self, height: u64, size: u64) -> Result<InclusionProof, LedgerError> {
         self.blocks_up_to(size)?;
-        inclusion_proof(&self.inner.store, height, size).map_err(proof_error)
+        inclusion_proof(&self.inner.store, height, size).map_err(LedgerError::from_proof)
     }
 
     /// RFC 9162 consistency proof between the trees of `old` and `new` blocks.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, LedgerError> {
         self.blocks_up_to(new)?;
-        consistency_proof(&self.inner.store, old, new).map_err(proof_error)
-    }
-}
-
-fn proof_error(e: ProofRequestError<StoreError>) -> LedgerError {
-    match e {
-        ProofRequestError::Source(s) => LedgerError::Store(s),
-        other => LedgerError::Proof(other.to_string()),
+        consistency_proof(&self.inner.store, old, new).map_err(LedgerError::from_proof)
     }
 }
 
@@ -481,10 +429,8 @@ fn receipt_at(
     blocks: u64,
     checkpoint: String,
 ) -> Result<Receipt, LedgerError> {
-    let corrupt = |what: &str| {
-        LedgerError::Store(StoreError::Corrupt(format!(
-            "{what} for seq {seq} is missing"
-        )))
+    let corrupt = |what: &'static str| {
+        LedgerError::Store(StoreError::Corrupt(Corruption::MissingForSeq { what, seq }))
     };
     let height = store.block_of(seq)?.ok_or_else(|| corrupt("the block"))?;
     let header_bytes = store
@@ -496,7 +442,7 @@ fn receipt_at(
         .entry_proof(height, seq - header.first_seq)?
         .ok_or_else(|| corrupt("the entry proof"))?;
     let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
-    let block_proof = inclusion_proof(store, height, blocks).map_err(proof_error)?;
+    let block_proof = inclusion_proof(store, height, blocks).map_err(LedgerError::from_proof)?;
     Ok(Receipt {
         v: FORMAT_VERSION,
         entry: entry.to_vec(),

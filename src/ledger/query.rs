@@ -2,7 +2,7 @@
 //! decision or one rule, in seq order, from a starting seq — each a prefix scan, never a full scan.
 
 use super::entry::Decision;
-use super::store::{self, push_str, seq_suffix, Store, StoreError};
+use super::store::{self, push_str, seq_suffix, Corruption, Store, StoreError};
 
 /// One indexed filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,10 +270,10 @@ pub fn stats(
             .get(1..3)
             .and_then(|b| <[u8; 2]>::try_from(b).ok())
             .map(|b| usize::from(u16::from_be_bytes(b)))
-            .ok_or_else(|| StoreError::Corrupt("index key too short".into()))?;
+            .ok_or(StoreError::Corrupt(Corruption::IndexKey))?;
         let value_key = k
             .get(..3 + len)
-            .ok_or_else(|| StoreError::Corrupt("index key too short".into()))?
+            .ok_or(StoreError::Corrupt(Corruption::IndexKey))?
             .to_vec();
         let value = String::from_utf8_lossy(value_key.get(3..).unwrap_or(&[])).into_owned();
         let mut from = value_key.clone();

@@ -4,6 +4,9 @@
 //! the history tree append; and the checkpoint's signature, size and root. The store walker
 //! (`walker.rs`) and the export reader (`export.rs`) feed it, each adding the checks only its
 //! source has. Faults carry their place, the field, what was expected and what was found.
+//!
+//! Pure: it reads bytes handed to it and knows nothing of the store (sled, the blocks file), so
+//! `vouch verify` checks an export, or a receipt, with the verifier key alone.
 
 use std::time::Duration;
 
@@ -14,7 +17,6 @@ use super::entry::{entry_leaf, read_canonical};
 use super::hash::{Hash, ZERO};
 use super::history::{CompactRange, ConsistencyProof, HistoryProofError};
 use super::note::{Checkpoint, NoteError, VerifierKey};
-use super::store::StoreError;
 
 /// Where a fault is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +52,15 @@ pub struct Fault {
 pub enum VerifyError {
     #[error("verification failed at {0}")]
     Fault(Fault),
-    #[error("no ledger at {0}")]
-    Missing(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// Reading the export failed (not a fault of the log: the bytes did not arrive).
     #[error("reading the export: {0}")]
     Io(#[from] std::io::Error),
-    /// The request cannot be answered from this input (e.g. an export that starts after the
-    /// trusted checkpoint).
-    #[error("{0}")]
-    BadInput(String),
+    /// The export cannot show consistency with the trusted checkpoint: it starts after it.
+    #[error(
+        "the export starts at height {from_height}, after the trusted checkpoint (tree size \
+         {trusted}): request it from height {trusted} or earlier"
+    )]
+    StartsAfterTrusted { from_height: u64, trusted: u64 },
     /// The log ends before the size of the trusted checkpoint, which the same key signed. Read
     /// from a store or a live server, the log was rolled back; read from an export file, it may
     /// only be an export older than the checkpoint. The caller knows which it read.

@@ -6,14 +6,33 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::hash::Hash;
 use super::history::NodeSource;
 use super::note::{Checkpoint, VerifierKey};
-use super::store::{self, Store};
-use super::verifier::{fault, Chain, Place, VerifyError, VerifySummary};
+use super::store::{self, Store, StoreError};
+use super::verifier::{fault, Chain, Fault, Place, VerifyError, VerifySummary};
+
+/// Why walking a store did not succeed: the log is wrong, there is no ledger, or the store could
+/// not be read. The verifying core's [`VerifyError`] knows nothing of stores; this adds them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalkError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("no ledger at {}", dir.display())]
+    Missing { dir: PathBuf },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Fault> for WalkError {
+    fn from(f: Fault) -> WalkError {
+        WalkError::Verify(VerifyError::Fault(f))
+    }
+}
 
 /// Opens the store in `dir` and walks it. `progress` is called after each block with the number
 /// of entries verified so far.
@@ -21,7 +40,7 @@ pub fn verify_store(
     dir: &Path,
     key: &VerifierKey,
     progress: &mut dyn FnMut(u64),
-) -> Result<VerifySummary, VerifyError> {
+) -> Result<VerifySummary, WalkError> {
     verify_store_from(dir, key, None, progress)
 }
 
@@ -33,7 +52,7 @@ pub fn verify_store_from(
     key: &VerifierKey,
     trusted: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
-) -> Result<VerifySummary, VerifyError> {
+) -> Result<VerifySummary, WalkError> {
     let store = Store::open(ledger_dir(dir)?)?;
     walk(&store, key, trusted, progress)
 }
@@ -47,7 +66,7 @@ pub fn verify_blocks_from(
     key: &VerifierKey,
     trusted: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
-) -> Result<VerifySummary, VerifyError> {
+) -> Result<VerifySummary, WalkError> {
     let store = Store::open_snapshot(ledger_dir(dir)?)?;
     let mut summary = walk(&store, key, trusted, progress)?;
     if let Some((height, at, why)) = store.tail_damage()? {
@@ -94,7 +113,7 @@ fn check_postings(
     entries: &[Vec<u8>],
     height: u64,
     first_seq: u64,
-) -> Result<(), VerifyError> {
+) -> Result<(), WalkError> {
     let mut index = store::BlockIndex::default();
     for (offset, bytes) in entries.iter().enumerate() {
         let seq = first_seq + offset as u64;
@@ -138,11 +157,13 @@ fn check_postings(
 }
 
 /// `dir`, if it holds a ledger.
-fn ledger_dir(dir: &Path) -> Result<&Path, VerifyError> {
+fn ledger_dir(dir: &Path) -> Result<&Path, WalkError> {
     if dir.join("ledger").exists() {
         Ok(dir)
     } else {
-        Err(VerifyError::Missing(dir.display().to_string()))
+        Err(WalkError::Missing {
+            dir: dir.to_path_buf(),
+        })
     }
 }
 
@@ -183,7 +204,7 @@ pub fn walk(
     key: &VerifierKey,
     trusted: Option<&Checkpoint>,
     progress: &mut dyn FnMut(u64),
-) -> Result<VerifySummary, VerifyError> {
+) -> Result<VerifySummary, WalkError> {
     let started = Instant::now();
     let mut chain = Chain::genesis(key);
     loop {
@@ -224,7 +245,7 @@ pub fn walk(
         let mut entries = Vec::with_capacity(expected.len() * store::CHUNK);
         store.for_each_entry(next_seq, end, &mut |bytes| {
             entries.push(bytes.to_vec());
-            Ok::<(), VerifyError>(())
+            Ok::<(), WalkError>(())
         })?;
         let tree = chain.entries(&header, &entries)?;
         // Walking the blocks file: the keys of this block's record, read once for the checks

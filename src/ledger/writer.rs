@@ -183,7 +183,7 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 
 impl Writer {
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
-        let mut poisoned: Option<String> = None;
+        let mut poisoned: Option<Arc<LedgerError>> = None;
         loop {
             let first = if self.health.get() == Health::Failing {
                 rx.recv_timeout(RETRY_EVERY)
@@ -224,12 +224,12 @@ impl Writer {
             self.last_batch = jobs.len();
             if let Some(why) = &poisoned {
                 for (_, reply) in jobs {
-                    let _ = reply.send(Err(LedgerError::Poisoned(why.clone())));
+                    let _ = reply.send(Err(LedgerError::Poisoned(Arc::clone(why))));
                 }
             } else {
                 if let Err(e) = self.commit(jobs) {
                     if self.health.get() == Health::Stopped {
-                        poisoned = Some(e.to_string());
+                        poisoned = Some(e);
                     }
                 }
             }
@@ -245,7 +245,7 @@ impl Writer {
 
     /// Seals `jobs` into one block and makes it durable, then answers every job: with the sealed
     /// block, or with why it could not be written.
-    fn commit(&mut self, jobs: Vec<(SealedDraft, Reply)>) -> Result<(), LedgerError> {
+    fn commit(&mut self, jobs: Vec<(SealedDraft, Reply)>) -> Result<(), Arc<LedgerError>> {
         let (drafts, replies): (Vec<SealedDraft>, Vec<Reply>) = jobs.into_iter().unzip();
         let written = self.write_block(drafts);
         // Health is set before anyone is answered: an appender told its block failed sees the
@@ -260,8 +260,9 @@ impl Writer {
             }
             Ok(None) => Ok(()),
             Err(e) => {
+                let e = Arc::new(e);
                 for reply in replies {
-                    let _ = reply.send(Err(LedgerError::WriteFailed(e.to_string())));
+                    let _ = reply.send(Err(LedgerError::WriteFailed(Arc::clone(&e))));
                 }
                 Err(e)
             }

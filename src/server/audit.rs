@@ -230,7 +230,7 @@ fn ledger_error(e: LedgerError) -> ApiError {
             ApiError::NotFound(e.to_string())
         }
         LedgerError::SizeZero => ApiError::BadRequest(e.to_string()),
-        LedgerError::Proof(p) => ApiError::BadRequest(p),
+        LedgerError::Proof(p) => ApiError::BadRequest(p.to_string()),
         other => ApiError::Internal(other.to_string()),
     }
 }

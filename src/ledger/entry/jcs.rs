@@ -22,9 +22,10 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), E
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
-            let f = n.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
-                EntryError::Malformed(format!("the number {n} is not a finite double"))
-            })?;
+            let f = n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| EntryError::NotFinite(n.clone()))?;
             out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
         }
         Value::String(s) => write_string(s, out)?,
@@ -57,7 +58,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), E
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), EntryError> {
-    serde_json::to_writer(&mut *out, s).map_err(|e| EntryError::Malformed(e.to_string()))
+    Ok(serde_json::to_writer(&mut *out, s)?)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //!
 //! | file | what |
 //! | --- | --- |
-//! | `mod.rs` | the entry's types and error, its RFC 8785 bytes read and written by the general serialiser, its leaf hash |
+//! | `mod.rs` | the entry's types, its RFC 8785 bytes read and written by the general serialiser, its leaf hash |
+//! | `error.rs` | `EntryError`, and `JsonError`: serde_json's error as a value errors can carry |
 //! | `seal.rs` | sealing a draft on the appender's thread, and the direct writer of the RFC 8785 member order |
 //! | `canonical.rs` | the fast canonical-form check a verifier runs on every entry, held to [`Entry::from_bytes`] |
 //! | `commitment.rs` | the input and output commitments H(nonce ‖ …) |
@@ -17,6 +18,7 @@
 
 mod canonical;
 mod commitment;
+mod error;
 mod jcs;
 mod seal;
 
@@ -26,6 +28,7 @@ use super::hash::{leaf_hash, Hash};
 
 pub(crate) use canonical::read_canonical;
 pub use commitment::{commit, commit_parts};
+pub use error::{EntryError, JsonError};
 pub use jcs::canonical_json;
 pub use seal::SealedDraft;
 
@@ -116,19 +119,6 @@ pub struct EntryDraft {
     pub policy: Option<Hash>,
 }
 
-/// An entry that cannot be read as a canonical format-v1 entry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EntryError {
-    #[error("entry is {0} bytes, more than the {MAX_ENTRY_BYTES} allowed")]
-    TooLarge(usize),
-    #[error("entry is not a format-v1 entry: {0}")]
-    Malformed(String),
-    #[error("entry bytes are not in canonical (RFC 8785) form")]
-    NotCanonical,
-    #[error("entry has format version {0}, expected {FORMAT_VERSION}")]
-    Version(u8),
-}
-
 impl EntryDraft {
     /// Completes the draft into the entry with the given `seq` and `time`. Lists are sorted and
     /// deduplicated so that equal facts give equal bytes.
@@ -165,7 +155,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 impl Entry {
     /// The canonical (RFC 8785) bytes of the entry.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
-        let bytes = serde_jcs::to_vec(self).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let bytes = serde_jcs::to_vec(self)?;
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
@@ -177,8 +167,7 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let entry: Entry =
-            serde_json::from_slice(bytes).map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let entry: Entry = serde_json::from_slice(bytes)?;
         if entry.v != FORMAT_VERSION {
             return Err(EntryError::Version(entry.v));
         }

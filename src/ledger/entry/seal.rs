@@ -92,15 +92,12 @@ impl EntryDraft {
             },
             ..self
         };
-        let mut head = serde_json::to_vec(&head_of!(draft))
-            .map_err(|e| EntryError::Malformed(e.to_string()))?;
+        let mut head = serde_json::to_vec(&head_of!(draft))?;
         if head.len() + TAIL_BYTES > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(head.len() + TAIL_BYTES));
         }
         if head.pop() != Some(b'}') {
-            return Err(EntryError::Malformed(
-                "a JSON object must end with '}'".into(),
-            ));
+            return Err(EntryError::NotAnObject);
         }
         Ok(SealedDraft { draft, head })
     }

@@ -26,7 +26,7 @@ mod write;
 use serde::{Deserialize, Serialize};
 
 use super::hash::Hash;
-use super::store::StoreError;
+use super::store::{Corruption, StoreError};
 
 pub use verify::verify_export;
 pub use write::write_export;
@@ -51,9 +51,12 @@ pub enum ExportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the ledger store is inconsistent: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] Corruption),
     #[error("writing the export: {0}")]
     Io(#[from] std::io::Error),
+    /// A line could not be serialised (serde_json writing into memory does not fail).
+    #[error("writing the export: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// The first line's `base`: what the verifier needs to continue the history tree at `size`.

@@ -50,11 +50,10 @@ pub fn verify_export<R: BufRead + Send>(
     }
     if let Some((cp, _)) = trusted {
         if head.from_height > cp.size {
-            return Err(VerifyError::BadInput(format!(
-                "the export starts at height {}, after the trusted checkpoint (tree size {}): \
-                 request it from height {} or earlier",
-                head.from_height, cp.size, cp.size
-            )));
+            return Err(VerifyError::StartsAfterTrusted {
+                from_height: head.from_height,
+                trusted: cp.size,
+            });
         }
     }
     let mut chain = base_chain(key, &head)?;

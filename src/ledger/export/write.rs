@@ -14,7 +14,7 @@ use crate::ledger::block::block_hash;
 use crate::ledger::entry::FORMAT_VERSION;
 use crate::ledger::hash::ZERO;
 use crate::ledger::history::{inclusion_proof, CompactRange, ProofRequestError};
-use crate::ledger::store::{self, Store, StoreError};
+use crate::ledger::store::{self, Corruption, Store, StoreError};
 
 #[derive(Serialize)]
 pub(super) struct Head<'a> {
@@ -38,7 +38,7 @@ pub(super) struct CheckpointLine<'a> {
 pub(super) fn proof_err(e: ProofRequestError<StoreError>) -> ExportError {
     match e {
         ProofRequestError::Source(s) => ExportError::Store(s),
-        other => ExportError::Corrupt(other.to_string()),
+        ProofRequestError::Range(r) => ExportError::Corrupt(Corruption::Proof(r)),
     }
 }
 
@@ -66,21 +66,18 @@ pub fn write_export<W: std::io::Write>(
             blocks,
         });
     }
-    let corrupt = |what: String| ExportError::Corrupt(what);
     let range = CompactRange::load(store, from_height)?;
     let (prev, prev_proof) = match from_height.checked_sub(1) {
         None => (ZERO, Vec::new()),
         Some(last) => {
             let bytes = store
                 .header(last)?
-                .ok_or_else(|| corrupt(format!("block {last} is missing")))?;
+                .ok_or(Corruption::MissingBlock { height: last })?;
             let proof = inclusion_proof(store, last, from_height).map_err(proof_err)?;
             (block_hash(&bytes), proof.path)
         }
     };
-    let origin = store
-        .meta("origin")?
-        .ok_or_else(|| corrupt("the log's origin is not recorded".into()))?;
+    let origin = store.meta("origin")?.ok_or(Corruption::NoOrigin)?;
     let base = ExportBase {
         size: from_height,
         prev,
@@ -94,8 +91,7 @@ pub fn write_export<W: std::io::Write>(
         from_height,
         to_height,
         base: &base,
-    })
-    .map_err(|e| corrupt(e.to_string()))?;
+    })?;
     line.push(b'\n');
     out.write_all(&line)?;
 
@@ -108,7 +104,7 @@ pub fn write_export<W: std::io::Write>(
     for height in from_height..to_height {
         let header_bytes = store
             .header(height)?
-            .ok_or_else(|| corrupt(format!("block {height} is missing")))?;
+            .ok_or(Corruption::MissingBlock { height })?;
         let header = store::trusted_header(&header_bytes, height)?;
         line.clear();
         b64.clear();
@@ -121,7 +117,7 @@ pub fn write_export<W: std::io::Write>(
         let end = header
             .first_seq
             .checked_add(header.count)
-            .ok_or_else(|| corrupt(format!("block {height}: count overflows")))?;
+            .ok_or(Corruption::CountOverflows { height })?;
         let mut seq = header.first_seq;
         store.for_each_entry(header.first_seq, end, &mut |bytes| {
             line.clear();
@@ -136,14 +132,17 @@ pub fn write_export<W: std::io::Write>(
             Ok::<(), ExportError>(())
         })?;
         if seq != end {
-            return Err(corrupt(format!(
-                "block {height} holds entries {}..{end}, the store has them up to {seq}",
-                header.first_seq
-            )));
+            return Err(Corruption::EntriesShort {
+                height,
+                first_seq: header.first_seq,
+                end,
+                found: seq,
+            }
+            .into());
         }
         let note = store
             .checkpoint(height)?
-            .ok_or_else(|| corrupt(format!("the checkpoint of block {height} is missing")))?;
+            .ok_or(Corruption::MissingCheckpoint { height })?;
         line.clear();
         serde_json::to_writer(
             &mut line,
@@ -152,8 +151,7 @@ pub fn write_export<W: std::io::Write>(
                 height,
                 note: &note,
             },
-        )
-        .map_err(|e| corrupt(e.to_string()))?;
+        )?;
         line.push(b'\n');
         out.write_all(&line)?;
         summary.blocks += 1;

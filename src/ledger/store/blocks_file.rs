@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::record::{BlockRecord, Pairs, Place, RECORD_HEAD};
-use super::StoreError;
+use super::{Corruption, StoreError, Stored, TailDamage};
 
 /// The append-only blocks file. Only the ledger's one writer appends; readers use positioned
 /// reads, so they never move a shared cursor.
@@ -21,20 +21,13 @@ pub(super) struct BlocksFile {
 impl BlocksFile {
     /// The bytes at `place`, which must lie within what has been appended; `what` names them in
     /// the error if not.
-    pub(super) fn read(
-        &self,
-        place: Place,
-        what: &dyn Fn() -> String,
-    ) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn read(&self, place: Place, what: Stored) -> Result<Vec<u8>, StoreError> {
         if place
             .offset
             .checked_add(u64::from(place.len))
             .is_none_or(|end| end > self.end.load(Ordering::Acquire))
         {
-            return Err(StoreError::Corrupt(format!(
-                "{} lies past the end of the blocks file",
-                what()
-            )));
+            return Err(Corruption::PastTheEnd(what).into());
         }
         let mut buf = vec![0u8; place.len as usize];
         self.file.read_exact_at(&mut buf, place.offset)?;
@@ -58,16 +51,15 @@ impl BlocksFile {
             let Some(payload) = self.whole_record(at, len)? else {
                 break;
             };
-            let (height, pairs) = BlockRecord::parse(&payload).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "the record at byte {at} of the blocks file passes its CRC but does not parse"
-                ))
-            })?;
+            let (height, pairs) =
+                BlockRecord::parse(&payload).ok_or(Corruption::RecordUnparsable { at })?;
             if height != next_height {
-                return Err(StoreError::Corrupt(format!(
-                    "the record at byte {at} of the blocks file is block {height}, the store \
-                     expects block {next_height}"
-                )));
+                return Err(Corruption::RecordHeight {
+                    at,
+                    height,
+                    expected: next_height,
+                }
+                .into());
             }
             let place = Place {
                 offset: at,
@@ -89,7 +81,7 @@ impl BlocksFile {
     /// or claims too little or more than is there, cannot say where the next record would be:
     /// that is taken for a torn write (the file system may persist a write's pages in any
     /// order).
-    pub(super) fn tail_damage(&self, at: u64, len: u64) -> Result<Option<String>, StoreError> {
+    pub(super) fn tail_damage(&self, at: u64, len: u64) -> Result<Option<TailDamage>, StoreError> {
         let Some((payload_len, _)) = self.record_head(at, len)? else {
             return Ok(None);
         };
@@ -97,10 +89,10 @@ impl BlocksFile {
         if payload_len < RECORD_HEAD - 8 || at + 8 + payload_len > len || after == 0 {
             return Ok(None);
         }
-        Ok(Some(format!(
-            "a record of {} bytes whose CRC-32 fails, with {after} bytes after it",
-            8 + payload_len
-        )))
+        Ok(Some(TailDamage {
+            len: 8 + payload_len,
+            after,
+        }))
     }
 
     /// The payload length and CRC-32 a record at `at` claims, if the file holds its 8 bytes.

@@ -26,6 +26,7 @@
 //!
 //! | file | what |
 //! | --- | --- |
+//! | `error.rs` | `StoreError`, and `Corruption`: each way a store can contradict itself, with where |
 //! | `keys.rs` | the key schema: one-byte prefixes, keys, the audit index of a block |
 //! | `record.rs` | the record format of the blocks file, entry chunks, places |
 //! | `blocks_file.rs` | the blocks file: positioned reads, walking its records, telling a torn tail from damage |
@@ -35,6 +36,7 @@
 //! | `read.rs` | the read API: entries, headers, checkpoints, CBMT nodes and proofs, history nodes |
 
 mod blocks_file;
+mod error;
 mod index;
 mod keys;
 mod open;
@@ -47,6 +49,7 @@ use std::sync::Arc;
 use blocks_file::BlocksFile;
 use index::Index;
 
+pub use error::{Corruption, StoreError, Stored, StoredLayout, TailDamage};
 pub use keys::CHUNK;
 pub(crate) use keys::{
     is_posting, key_history, key_u64, push_str, seq_suffix, BlockIndex, BLOCK, BY_CALLER,
@@ -54,30 +57,6 @@ pub(crate) use keys::{
     TIME,
 };
 pub(crate) use read::trusted_header;
-
-/// Storage errors.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the ledger store: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("the ledger in {0} is in use by another process (a running server?)")]
-    Locked(String),
-    #[error("the ledger store is inconsistent: {0}")]
-    Corrupt(String),
-    #[error("the ledger's blocks file: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(
-        "the ledger store has the storage layout {0:?}; this vouch reads {LAYOUT:?} (entries and \
-         CBMT nodes in ledger/blocks). Export the log with the vouch that wrote it"
-    )]
-    Layout(String),
-    #[error("the ledger store was opened read-only (a snapshot of the blocks file)")]
-    ReadOnly,
-    /// Writing or syncing a block's record failed before the block became part of the log: the
-    /// file was cut back to where the record began, and the same height may be written again.
-    #[error("the block could not be written to the blocks file ({0}); it is not in the log")]
-    Unwritten(std::io::Error),
-}
 
 /// The blocks file, in sled's folder.
 const BLOCKS_FILE: &str = "blocks";

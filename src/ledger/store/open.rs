@@ -13,7 +13,8 @@ use super::blocks_file::BlocksFile;
 use super::index::{lock, Index, Window};
 use super::keys::{meta_key, seq_suffix, RECORD};
 use super::record::Place;
-use super::{Store, StoreError, BLOCKS_FILE, LAYOUT, LAYOUT_KEY};
+use super::{Corruption, Store, StoreError, StoredLayout, TailDamage};
+use super::{BLOCKS_FILE, LAYOUT, LAYOUT_KEY};
 
 /// How often sled's own log is flushed in the background. An append is durable once its block's
 /// record is synced in the blocks file; what sled has not flushed at a crash is replayed from
@@ -39,7 +40,9 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                return Err(StoreError::Locked(dir.display().to_string()));
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -132,9 +135,12 @@ impl Store {
         let layout = meta_key(LAYOUT_KEY);
         match tree.get(&layout)? {
             Some(v) if v.as_ref() == LAYOUT.as_bytes() => {}
-            Some(v) => return Err(StoreError::Layout(String::from_utf8_lossy(&v).into_owned())),
+            Some(v) => {
+                let name = String::from_utf8_lossy(&v).into_owned();
+                return Err(StoreError::Layout(StoredLayout::Named(name)));
+            }
             None if tree.first()?.is_some() => {
-                return Err(StoreError::Layout("entries in sled".into()))
+                return Err(StoreError::Layout(StoredLayout::EntriesInSled))
             }
             None => {
                 tree.insert(&layout, LAYOUT.as_bytes())?;
@@ -161,19 +167,13 @@ impl Store {
             None => (0, 0),
             Some((k, v)) => {
                 let height = seq_suffix(&k).unwrap_or(0);
-                let place = Place::parse(&v).ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "the place of block {height}'s record is malformed"
-                    ))
-                })?;
+                let place = Place::parse(&v).ok_or(Corruption::RecordPlace { height })?;
                 (place.end(), height + 1)
             }
         };
         let len = store.blocks.file.metadata()?.len();
         if len < applied {
-            return Err(StoreError::Corrupt(format!(
-                "the blocks file holds {len} bytes, the store refers to {applied}"
-            )));
+            return Err(Corruption::BlocksFileShort { len, applied }.into());
         }
         store.replay(applied, next_height, len)?;
         Ok(store)
@@ -259,11 +259,8 @@ impl Store {
         if at < len {
             // Only what a crash leaves is cut; a damaged record with blocks after it — blocks
             // that were answered — is not a reason to drop them.
-            if let Some(why) = self.blocks.tail_damage(at, len)? {
-                return Err(StoreError::Corrupt(format!(
-                    "byte {at} of the blocks file: {why}; not what an unfinished write leaves, so \
-                     nothing was cut (verify it with `vouch verify --data`)"
-                )));
+            if let Some(damage) = self.blocks.tail_damage(at, len)? {
+                return Err(Corruption::DamagedRecord { at, damage }.into());
             }
             self.blocks.file.set_len(at)?;
             self.blocks.file.sync_all()?;
@@ -301,7 +298,7 @@ impl Store {
 
     /// For a snapshot walked to its end: the height and byte where the bytes after the last
     /// whole record start, and why they cannot be an unfinished write, if they cannot.
-    pub fn tail_damage(&self) -> Result<Option<(u64, u64, String)>, StoreError> {
+    pub fn tail_damage(&self) -> Result<Option<(u64, u64, TailDamage)>, StoreError> {
         let Index::Snapshot(window) = &self.index else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@ use super::keys::{
     key_history, key_u64, meta_key, seq_suffix, BLOCK, CBMT_NODES, CHECKPOINT, ENTRY, SEQ_BLOCK,
 };
 use super::record::{chunk_ends, chunk_place, Place};
-use super::{Store, StoreError};
+use super::{Corruption, Store, StoreError, Stored};
 use crate::ledger::block::{self, BlockHeader, EntryProof};
 use crate::ledger::hash::Hash;
 use crate::ledger::history::NodeSource;
@@ -17,15 +17,20 @@ use crate::ledger::history::NodeSource;
 /// Reads a header this store wrote, without the canonical-form check a verifier makes (the
 /// walker checks every header; readers serving proofs need only its fields).
 pub(crate) fn trusted_header(bytes: &[u8], height: u64) -> Result<BlockHeader, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("block {height}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Corrupt(Corruption::Header {
+            height,
+            error: e.into(),
+        })
+    })
 }
 
 fn nodes_malformed(height: u64) -> StoreError {
-    StoreError::Corrupt(format!("the CBMT nodes of block {height} are malformed"))
+    StoreError::Corrupt(Corruption::CbmtNodes { height })
 }
 
 fn malformed(first: u64) -> StoreError {
-    StoreError::Corrupt(format!("the entry chunk at seq {first} is malformed"))
+    StoreError::Corrupt(Corruption::Chunk { first })
 }
 
 impl Store {
@@ -43,9 +48,7 @@ impl Store {
         place: Place,
         count: u16,
     ) -> Result<(Vec<u8>, Vec<usize>), StoreError> {
-        let bytes = self
-            .blocks
-            .read(place, &|| format!("the entry chunk at seq {first}"))?;
+        let bytes = self.blocks.read(place, Stored::Chunk { first })?;
         match chunk_ends(&bytes, bytes.len()) {
             Some(ends) if ends.len() == usize::from(count) => Ok((bytes, ends)),
             _ => Err(malformed(first)),
@@ -64,9 +67,9 @@ impl Store {
         if index >= usize::from(count) {
             return Ok(None);
         }
-        let what = || format!("the entry chunk at seq {first}");
+        let what = Stored::Chunk { first };
         let header = 2 + 4 * u32::from(count);
-        let head = self.blocks.read(place.prefix(header), &what)?;
+        let head = self.blocks.read(place.prefix(header), what)?;
         let ends = chunk_ends(&head, place.len as usize).ok_or_else(|| malformed(first))?;
         let start = match index.checked_sub(1) {
             None => 0,
@@ -78,7 +81,7 @@ impl Store {
             offset: place.offset + u64::from(header) + start as u64,
             len: u32::try_from(end - start).map_err(|_| malformed(first))?,
         };
-        self.blocks.read(entry, &what).map(Some)
+        self.blocks.read(entry, what).map(Some)
     }
 
     /// The `e` keys and values of the chunks that start at seqs `[from, to)`, in order.
@@ -156,9 +159,9 @@ impl Store {
     pub fn checkpoint(&self, height: u64) -> Result<Option<String>, StoreError> {
         match self.get(&key_u64(CHECKPOINT, height))? {
             None => Ok(None),
-            Some(v) => String::from_utf8(v.to_vec()).map(Some).map_err(|_| {
-                StoreError::Corrupt(format!("checkpoint at height {height} is not UTF-8"))
-            }),
+            Some(v) => String::from_utf8(v.to_vec())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(Corruption::CheckpointNotUtf8 { height })),
         }
     }
 
@@ -178,8 +181,9 @@ impl Store {
         let Some(place) = self.nodes_place(height)? else {
             return Ok(None);
         };
-        let what = || format!("the CBMT nodes of block {height}");
-        self.blocks.read(place, &what).map(Some)
+        self.blocks
+            .read(place, Stored::CbmtNodes { height })
+            .map(Some)
     }
 
     /// The CBMT node array of the block at `height`.
@@ -199,14 +203,14 @@ impl Store {
         if index >= count {
             return Ok(None);
         }
-        let what = || format!("the CBMT nodes of block {height}");
+        let what = Stored::CbmtNodes { height };
         let mut path = Vec::new();
         for k in block::sibling_indexes(count, index) {
             let node = Place {
                 offset: place.offset + k * 32,
                 len: 32,
             };
-            let bytes = self.blocks.read(node, &what)?;
+            let bytes = self.blocks.read(node, what)?;
             path.push(Hash::from_slice(&bytes).ok_or_else(|| nodes_malformed(height))?);
         }
         Ok(Some(EntryProof { index, count, path }))
@@ -218,7 +222,7 @@ impl Store {
             None => Ok(None),
             Some((_, v)) => {
                 Ok(Some(u64::from_be_bytes(v.as_ref().try_into().map_err(
-                    |_| StoreError::Corrupt("seq→block value".into()),
+                    |_| StoreError::Corrupt(Corruption::SeqBlock { seq }),
                 )?)))
             }
         }
@@ -228,7 +232,7 @@ impl Store {
     pub fn first_seq(&self, height: u64) -> Result<u64, StoreError> {
         let bytes = self
             .header(height)?
-            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+            .ok_or(Corruption::MissingBlock { height })?;
         Ok(trusted_header(&bytes, height)?.first_seq)
     }
 
@@ -251,13 +255,10 @@ impl Store {
 impl NodeSource for Store {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        let v = self.get(&key_history(level, index))?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "history node (level {level}, index {index}) is missing"
-            ))
-        })?;
-        Hash::from_slice(&v).ok_or_else(|| {
-            StoreError::Corrupt(format!("history node ({level}, {index}) is not 32 bytes"))
-        })
+        let v = self
+            .get(&key_history(level, index))?
+            .ok_or_else(|| StoreError::Corrupt(Corruption::MissingHistoryNode { level, index }))?;
+        Hash::from_slice(&v)
+            .ok_or_else(|| StoreError::Corrupt(Corruption::HistoryNodeSize { level, index }))
     }
 }

@@ -10,7 +10,7 @@
 //! each), then the entries' bytes.
 
 use super::keys::{key_u64, CBMT_NODES, ENTRY};
-use super::StoreError;
+use super::{Corruption, StoreError};
 use crate::ledger::hash::{be_u32, Hash};
 
 /// Encodes one chunk of consecutive entries at the end of `out`.
@@ -94,9 +94,7 @@ pub(super) fn chunk_place(value: &[u8], first: u64) -> Result<(Place, u16), Stor
         .map(u16::from_be_bytes);
     match (value.get(..Place::LEN).and_then(Place::parse), count) {
         (Some(place), Some(count)) => Ok((place, count)),
-        _ => Err(StoreError::Corrupt(format!(
-            "the place of the entry chunk at seq {first} is malformed"
-        ))),
+        _ => Err(Corruption::ChunkPlace { first }.into()),
     }
 }
 
@@ -134,9 +132,8 @@ impl BlockRecord {
     ) -> Result<(), StoreError> {
         let (offset, height) = (self.offset, self.height);
         let place = |bytes: &Vec<u8>, from: usize| -> Result<Place, StoreError> {
-            let len = u32::try_from(bytes.len() - from).map_err(|_| {
-                StoreError::Corrupt(format!("block {height} has over 4 GiB of entries"))
-            })?;
+            let len = u32::try_from(bytes.len() - from)
+                .map_err(|_| StoreError::Corrupt(Corruption::EntriesTooLarge { height }))?;
             Ok(Place {
                 offset: offset + from as u64,
                 len,
@@ -168,7 +165,7 @@ impl BlockRecord {
             pairs,
             ..
         } = self;
-        let too_big = || StoreError::Corrupt(format!("block {height} is over 4 GiB"));
+        let too_big = || StoreError::Corrupt(Corruption::RecordTooLarge { height });
         let head = RECORD_HEAD as usize;
         let data_len = u32::try_from(bytes.len() - head).map_err(|_| too_big())?;
         let pairs_len: usize = pairs.iter().map(|(k, v)| 6 + k.len() + v.len()).sum();
@@ -185,7 +182,7 @@ impl BlockRecord {
             bytes.extend_from_slice(v);
         }
         let payload_len = u32::try_from(bytes.len() - 8).map_err(|_| too_big())?;
-        let malformed = || StoreError::Corrupt(format!("block {height}: a record without a head"));
+        let malformed = || StoreError::Corrupt(Corruption::RecordWithoutHead { height });
         bytes
             .get_mut(16..head)
             .ok_or_else(malformed)?

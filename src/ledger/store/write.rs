@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::index::Index;
 use super::keys::{key_u64, meta_key, RECORD};
 use super::record::{BlockRecord, Pairs, Place, RECORD_HEAD};
-use super::{Store, StoreError};
+use super::{Corruption, Store, StoreError};
 
 impl Store {
     /// A new record for the block at `height`, to be written at the end of the blocks file.
@@ -33,9 +33,7 @@ impl Store {
     pub(crate) fn commit(&self, record: BlockRecord) -> Result<Duration, StoreError> {
         let (height, offset) = (record.height, record.offset);
         if offset != self.blocks.end.load(Ordering::Acquire) {
-            return Err(StoreError::Corrupt(format!(
-                "block {height} was begun at byte {offset} of the blocks file, which has moved on"
-            )));
+            return Err(Corruption::BlocksFileMoved { height, offset }.into());
         }
         let (bytes, pairs) = record.finish()?;
         let started = Instant::now();
