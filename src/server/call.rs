@@ -232,13 +232,20 @@ pub(super) async fn run<T>(
         return deny(state, &facts, decision).await;
     }
 
-    let response = match tokio::time::timeout(state.limits.call_timeout, prepared.run()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    // The deadline holds to the nanosecond: an answer that comes after it (the timer only ticks
+    // every millisecond, and a busy worker may look at it late) is an overrun all the same.
+    let deadline = tokio::time::Instant::now() + state.limits.call_timeout;
+    let ran = tokio::time::timeout_at(deadline, prepared.run())
+        .await
+        .ok()
+        .filter(|_| tokio::time::Instant::now() <= deadline);
+    let response = match ran {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
             return failed(state, &facts, &decision, ApiError::from(e)).await;
         }
-        Err(_) => {
+        None => {
             let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
             return failed(state, &facts, &decision, ApiError::Timeout(ms)).await;
         }
