@@ -115,6 +115,8 @@ pub struct LedgerConfig {
     /// How long the writer waits for more entries once it has one; zero takes only what is
     /// already waiting (appends that arrive during a flush form the next block).
     pub max_wait: Duration,
+    /// What stamps each block with its time (the system clock unless a test pins it).
+    pub clock: crate::sources::Clock,
 }
 
 impl Default for LedgerConfig {
@@ -122,6 +124,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             max_batch: 4096,
             max_wait: Duration::ZERO,
+            clock: crate::sources::Clock::system(),
         }
     }
 }
@@ -269,6 +272,7 @@ impl Ledger {
             head: Arc::clone(&head),
             max_batch: config.max_batch.max(1),
             max_wait: config.max_wait,
+            clock: config.clock.clone(),
             last_batch: 0,
             on_commit,
         };

@@ -13,7 +13,6 @@
 //! until it chooses to open the commitment.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use rand::RngCore as _;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -97,8 +96,7 @@ pub async fn admit(
             audit_receipt: None,
         });
     }
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce = state.nonces.next32();
     let target = format!("{} {}", req.method(), req.uri());
     let draft = audit_draft(
         req,

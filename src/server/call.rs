@@ -7,7 +7,6 @@
 //!
 //! It knows nothing of HTTP or gRPC.
 
-use rand::RngCore as _;
 use serde_json::{Map, Value};
 
 use super::auth::Authenticated;
@@ -50,7 +49,7 @@ impl RecordedCall {
 
 /// How a call ended. `T` is the transport's encoded answer, made by its `encode` step.
 pub(super) enum Outcome<T> {
-    /// Bench only (`Limits::bare`): run without policy and ledger.
+    /// Bench only (`Limits::bare`, in a `bench-bare` build): run without policy and ledger.
     Bare(InferResponse),
     /// Allowed and answered; `obligations` go back with the answer.
     Allowed {
@@ -162,12 +161,12 @@ pub(super) async fn run<T>(
     let version = Some(vmanifest.version.as_str());
     let request_id = request.id.clone();
     let context = CallContext::from_parameters(&parameters)?;
-    if !state.limits.bare {
+    if !state.limits.bare() {
         super::body::check_recorded_texts(request_id.as_deref(), context.purpose())?;
     }
     let prepared = state.registry.prepare(name, version, request)?;
 
-    if state.limits.bare {
+    if state.limits.bare() {
         return Ok(Outcome::Bare(prepared.run().await?));
     }
 
@@ -178,10 +177,9 @@ pub(super) async fn run<T>(
     };
     let context = context.with_pii(pii).with_input_bytes(input_bytes);
     // The nonce hides the commitments: it must be unpredictable, not fresh from the kernel.
-    // The thread's generator is a CSPRNG seeded (and reseeded) from the OS; drawing from it
-    // spares a system call per call. Keys are still drawn from the OS directly.
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
+    // `Nonces::system` is the thread's generator, a CSPRNG seeded (and reseeded) from the OS;
+    // drawing from it spares a system call per call. Keys are still drawn from the OS directly.
+    let nonce = state.nonces.next32();
     let sha256 =
         Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let facts = Facts {

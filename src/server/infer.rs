@@ -147,7 +147,7 @@ async fn call(
         inputs_jcs,
         binary,
         binary_outputs,
-    } = body::decode(req.headers(), &raw, !state.limits.bare)?;
+    } = body::decode(req.headers(), &raw, !state.limits.bare())?;
     let parameters = request.parameters.take().unwrap_or_default();
     // H(nonce ‖ JCS(inputs) ‖ binary part): the caller opens it from exactly what it sent.
     let input_parts: [&[u8]; 2] = [inputs_jcs.as_deref().unwrap_or_default(), &binary];

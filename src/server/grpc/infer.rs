@@ -69,7 +69,7 @@ async fn call(state: &AppState, req: Request<ModelInferRequest>) -> Answer {
         header,
         raw,
         raw_mode,
-    } = convert::decode(msg, !state.limits.bare).map_err(unrecorded)?;
+    } = convert::decode(msg, !state.limits.bare()).map_err(unrecorded)?;
     // H(nonce ‖ JCS(inputs header) ‖ raw_input_contents…): see commitment.rs.
     let mut input_parts: Vec<&[u8]> = Vec::with_capacity(raw.len() + 1);
     input_parts.push(&header);
