@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, Internal};
 use super::AppState;
 use crate::inference::{top_probability, InferRequest, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{
@@ -42,7 +42,7 @@ impl RecordedCall {
         let mut out = Vec::with_capacity(1024);
         self.appended
             .write_receipt_json(Some(&self.nonce), &mut out)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(Internal::from)?;
         Ok(out)
     }
 }
@@ -127,7 +127,7 @@ pub(super) async fn append(state: &AppState, draft: EntryDraft) -> Result<Append
         .ledger
         .append(draft)
         .await
-        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))
+        .map_err(ApiError::Unrecorded)
 }
 
 pub(super) async fn record(
@@ -180,8 +180,7 @@ pub(super) async fn run<T>(
     // `Nonces::system` is the thread's generator, a CSPRNG seeded (and reseeded) from the OS;
     // drawing from it spares a system call per call. Keys are still drawn from the OS directly.
     let nonce = state.nonces.next32();
-    let sha256 =
-        Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sha256 = Hash::from_hex(prepared.sha256()).map_err(Internal::from)?;
     let facts = Facts {
         request_id: request_id.clone(),
         caller: auth.caller.id().as_str().to_string(),

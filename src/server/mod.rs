@@ -28,7 +28,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 pub use audit::entries_page;
-pub use error::ApiError;
+pub use error::{ApiError, Internal, NotFound, QueryError};
 pub use metrics::Metrics;
 pub use service::{Config, LoadError, Service};
 
