@@ -52,6 +52,8 @@ pub use keyfile::{
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
+/// For the fuzz target of the blocks file's records (`src/fuzzing.rs`).
+pub(crate) use store::reread_record;
 pub use store::{Store, StoreError};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,

@@ -54,6 +54,7 @@ pub(crate) use keys::{
     TIME,
 };
 pub(crate) use read::trusted_header;
+pub(crate) use record::reread_record;
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
