@@ -27,10 +27,13 @@ build: setup
 run: build
 	./target/release/vouch serve --demo --data data --bind 127.0.0.1:8080 --grpc-bind 127.0.0.1:8081
 
-# Every test, then every fuzz target for TEST_FUZZ_SECONDS (two at a time, on the stable
+# Formatting and lints (clippy with -D warnings: the panic lints of Cargo.toml are errors), every
+# test, then every fuzz target for TEST_FUZZ_SECONDS (two at a time, on the stable
 # toolchain; the first run installs cargo-fuzz and builds the instrumented targets, some 3 min).
 TEST_FUZZ_SECONDS ?= 30
 test: setup $(TEST_VENV)/.installed
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
 	VOUCH_TEST_PYTHON=$(TEST_VENV)/bin/python cargo test
 	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) FUZZ_BUILD=dev scripts/fuzz/run.sh
 

@@ -4,17 +4,19 @@
 //!
 //! Each function takes arbitrary bytes and must return without panicking, whatever they are; the
 //! few `assert!`s check properties that hold for every input (a parsed checkpoint prints back to
-//! itself, a proof built from a tree verifies against that tree's root).
-//!
+//! itself, a proof built from a tree verifies against that tree's root). Set-up that cannot fail
+//! (a fixed key, the roots of a tree just built) says so with `unreachable!`: a fuzz target
+//! reports a broken assumption by panicking, which is what the fuzzer looks for.
+#![allow(clippy::unreachable)]
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::inference::validate::{check_inputs, check_outputs, CheckedSpec};
 use crate::inference::{Datatype, InputLimits, TensorData};
 use crate::ledger::{
-    consistency_proof, inclusion_proof, leaf_hash, proof_from_stored_nodes, root, BlockHeader,
-    Checkpoint, ConsistencyProof, EntriesTree, Entry, EntryProof, Hash, InclusionProof,
-    MemoryNodes, Receipt, SignerKey, VerifierKey,
+    consistency_proof, inclusion_proof, leaf_hash, proof_from_stored_nodes, reread_record, root,
+    BlockHeader, Checkpoint, ConsistencyProof, EntriesTree, Entry, EntryProof, Hash,
+    InclusionProof, MemoryNodes, Receipt, SignerKey, Store, VerifierKey,
 };
 use crate::policy::{detect, CallContext};
 use crate::server::body;
@@ -32,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("checkpoint", checkpoint),
     ("detectors", detectors),
     ("export", export),
+    ("blocks_record", blocks_record),
 ];
 
 /// The name of the log the fuzz corpora's receipts and checkpoints are signed for.
@@ -277,5 +280,117 @@ pub fn export(data: &[u8]) {
                 let _ = crate::ledger::verify_export(data, &key, Some((&cp, note)), &mut |_| {});
             }
         }
+    }
+}
+
+/// The blocks file's records, which opening a store reads from untrusted bytes (`docs/LEDGER.md`,
+/// "Storage"): the input as one record's payload, and as a whole blocks file walked by the store
+/// (read-only, as `vouch verify --data` walks it; opening for the server walks the same way)
+/// against a plain reading of the format beside it.
+pub fn blocks_record(data: &[u8]) {
+    if let Some((_, _, record)) = reread_record(data) {
+        // What parses, the writer writes again to these very bytes, under a head holding their
+        // length and CRC-32; a byte less or more does not parse.
+        assert_eq!(record.get(8..), Some(data));
+        let len = u32::try_from(data.len()).ok().map(u32::to_be_bytes);
+        assert_eq!(record.get(..4), len.as_ref().map(|l| &l[..]));
+        assert_eq!(
+            record.get(4..8),
+            Some(&crc32fast::hash(data).to_be_bytes()[..])
+        );
+        assert!(reread_record(data.get(..data.len() - 1).unwrap_or_default()).is_none());
+        assert!(reread_record(&[data, &[0]].concat()).is_none());
+    }
+    blocks_file(data);
+}
+
+/// What a plain reading of a blocks file finds: the keys of each whole record from the start (a
+/// length and CRC-32 that hold, then a payload that parses at the next height), where the first
+/// record that is not whole starts, whether a record passed its CRC yet could not be taken, and
+/// whether what follows the last whole record is damage rather than a torn write.
+struct FileReading {
+    records: Vec<std::collections::BTreeSet<Vec<u8>>>,
+    end: usize,
+    refused: bool,
+    damaged: bool,
+}
+
+fn read_blocks_file(file: &[u8]) -> FileReading {
+    let mut reading = FileReading {
+        records: Vec::new(),
+        end: 0,
+        refused: false,
+        damaged: false,
+    };
+    let be = |at: usize| {
+        file.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
+    while let (Some(len), Some(crc)) = (be(reading.end), be(reading.end + 4)) {
+        let (at, len) = (reading.end, len as usize);
+        let Some(payload) = file.get(at + 8..at + 8 + len).filter(|_| len >= 12) else {
+            break;
+        };
+        if crc32fast::hash(payload) != crc {
+            // Damage, not a torn write, when bytes follow the record the head claims.
+            reading.damaged = file.len() > at + 8 + len;
+            break;
+        }
+        match reread_record(payload) {
+            Some((height, pairs, record)) if height == reading.records.len() as u64 => {
+                // A record taken is exactly its bytes, its checksum theirs.
+                assert_eq!(file.get(at..at + 8 + len), Some(record.as_slice()));
+                reading
+                    .records
+                    .push(pairs.into_iter().map(|(k, _)| k).collect());
+                reading.end = at + 8 + len;
+            }
+            _ => {
+                reading.refused = true;
+                break;
+            }
+        }
+    }
+    reading
+}
+
+/// The input as a store's blocks file, walked with [`Store::open_snapshot`] and
+/// [`Store::advance`]: the store takes exactly the records the plain reading takes, with their
+/// keys, refuses where it refuses, and tells damage from a torn last record as it does.
+fn blocks_file(data: &[u8]) {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vouch-fuzz-blocks-{}-{n}", std::process::id()));
+    let opened = std::fs::create_dir_all(dir.join("ledger"))
+        .and_then(|()| std::fs::write(dir.join("ledger").join("blocks"), data))
+        .map_err(crate::ledger::StoreError::Io)
+        .and_then(|()| Store::open_snapshot(&dir));
+    // The store holds the file open; nothing is left behind.
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok(store) = opened else {
+        return;
+    };
+    let expected = read_blocks_file(data);
+    let mut taken = 0usize;
+    let refused = loop {
+        match store.advance(taken as u64) {
+            Ok(true) => {
+                let keys = store.record_keys().unwrap_or_default();
+                let keys: std::collections::BTreeSet<Vec<u8>> =
+                    keys.iter().map(|k| k.to_vec()).collect();
+                assert_eq!(expected.records.get(taken), Some(&keys), "record {taken}");
+                taken += 1;
+            }
+            Ok(false) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert_eq!(taken, expected.records.len());
+    assert_eq!(refused, expected.refused);
+    if !refused {
+        assert_eq!(store.unfinished_tail(), (data.len() - expected.end) as u64);
+        let damage = store.tail_damage().ok().flatten();
+        assert_eq!(damage.is_some(), expected.damaged);
     }
 }

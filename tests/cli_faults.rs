@@ -276,10 +276,7 @@ fn receipts_of_denied_and_timed_out_calls_verify_with_request_and_response() {
     let mut big = breast_cancer_request(triage());
     big["inputs"][0]["shape"] = json!([rows, 30]);
     big["inputs"][0]["data"] = json!(breast_cancer_row().repeat(rows));
-    let (status, body) = (0..5)
-        .map(|_| s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &big))
-        .find(|(status, _)| *status != 200)
-        .expect("a 0 ms timeout answers 504 at least once in five calls");
+    let (status, body) = s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &big);
     assert_eq!(status, 504, "{body}");
     let big_bytes = serde_json::to_vec(&big).unwrap();
     let out = receipt_verify(

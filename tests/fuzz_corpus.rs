@@ -12,7 +12,7 @@ use serde_json::json;
 use vouch::fuzzing::{signer, TARGETS};
 use vouch::ledger::{
     consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Decision, EntryContext, EntryDraft,
-    Hash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt,
+    Hash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Store,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -88,6 +88,29 @@ fn the_seeds_are_valid_inputs() {
             p.display()
         );
     }
+    let blocks: Vec<_> = seeds("blocks_record")
+        .into_iter()
+        .map(|(p, b)| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, b.len() as u64, walk_blocks(&b))
+        })
+        .collect();
+    let walked = |name: &str| {
+        let seed = blocks.iter().find(|(n, _, _)| n == name);
+        seed.unwrap_or_else(|| panic!("no seed {name}")).clone()
+    };
+    assert_eq!(walked("seed-whole.bin").2, Some((5, 0, false)));
+    assert_eq!(walked("seed-one.bin").2, Some((1, 0, false)));
+    let (_, len, torn) = walked("seed-torn.bin");
+    let ends = record_ends(&std::fs::read(corpus("blocks_record").join("seed-whole.bin")).unwrap());
+    assert_eq!(torn, Some((4, len - ends[3] as u64, false)));
+    let (_, len, damaged) = walked("seed-damaged.bin");
+    assert_eq!(damaged, Some((1, len - ends[0] as u64, true)));
+    assert_eq!(walked("seed-wrong-height.bin").2, None);
+    for name in ["seed-payload.bin", "seed-garbage.bin"] {
+        let (_, len, walk) = walked(name);
+        assert_eq!(walk, Some((0, len, false)), "{name}");
+    }
     for (p, b) in seeds("request_json") {
         let v: serde_json::Value =
             serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -131,6 +154,32 @@ fn draft(i: u64) -> EntryDraft {
         },
         policy: Some(Hash::digest(b"policy")),
     }
+}
+
+/// Where each record of a blocks file ends (a record: payload length, u32; CRC-32; payload).
+fn record_ends(file: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while let Some(head) = file.get(at..at + 4) {
+        at += 8 + u32::from_be_bytes(head.try_into().unwrap()) as usize;
+        ends.push(at);
+    }
+    ends
+}
+
+/// A blocks file walked by the store as `vouch verify --data` walks it: the records taken, the
+/// bytes left after them and whether those are damage; `None` if the store refuses the file.
+fn walk_blocks(bytes: &[u8]) -> Option<(u64, u64, bool)> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("ledger")).unwrap();
+    std::fs::write(dir.path().join("ledger/blocks"), bytes).unwrap();
+    let store = Store::open_snapshot(dir.path()).unwrap();
+    let mut records = 0;
+    while store.advance(records).ok()? {
+        records += 1;
+    }
+    let damaged = store.tail_damage().unwrap().is_some();
+    Some((records, store.unfinished_tail(), damaged))
 }
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -260,6 +309,25 @@ fn write_seed_corpus() {
         }
     }
     write("receipt", "block.json", &receipts[4].block);
+    // The same ledger's blocks file (five records), and what a crash, damage or a stray file
+    // leave: a record alone, a torn last record, a damaged one with records after it, a record
+    // at the wrong height, a payload without its head, garbage.
+    let file = std::fs::read(dir.path().join("ledger/blocks")).unwrap();
+    let ends = record_ends(&file);
+    assert_eq!(ends.len(), 5);
+    write("blocks_record", "whole.bin", &file);
+    write("blocks_record", "one.bin", &file[..ends[0]]);
+    write("blocks_record", "torn.bin", &file[..file.len() - 10]);
+    let mut damaged = file[..ends[2]].to_vec();
+    damaged[ends[0] + 40] ^= 1;
+    write("blocks_record", "damaged.bin", &damaged);
+    write("blocks_record", "wrong-height.bin", &file[ends[0]..ends[1]]);
+    write("blocks_record", "payload.bin", &file[8..ends[0]]);
+    write(
+        "blocks_record",
+        "garbage.bin",
+        b"\xff\xff\xff\xf0 not a record: its head claims more than there is\x00\x01",
+    );
     for (i, r) in receipts.iter().take(3).enumerate() {
         write(
             "checkpoint",

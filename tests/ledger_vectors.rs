@@ -2,7 +2,9 @@
 //!
 //! RFC 9162 vectors: the eight leaves, the roots of trees of 1..8 leaves, and the inclusion and
 //! consistency proofs published as test data of the transparency-dev Merkle library
-//! (`proof/verify_test.go`), which implements RFC 6962/9162 independently of this project.
+//! (`proof/verify_test.go`), which implements RFC 6962/9162 independently of this project. The
+//! C2SP signed-note example's values were made by `scripts/golden/make_vectors.py` (Python), as
+//! were the vectors of every other format v1 structure, which `tests/golden.rs` checks.
 
 use vouch::ledger::*;
 
@@ -292,57 +294,48 @@ fn jcs_bytes_of_a_sample_entry() {
     ));
 }
 
+/// The C2SP `signed-note` example, its expected values literal: made by
+/// `scripts/golden/make_vectors.py` (Python `hashlib` and `cryptography`, from the C2SP text, not
+/// with the crates vouch signs with) and kept as `c2sp_example` in `tests/golden/vectors.json`.
 #[test]
 fn a_c2sp_signed_note_checked_by_hand() {
-    use base64::Engine as _;
-    use ed25519_dalek::Signer as _;
-    use sha2::Digest as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let seed = [7u8; 32];
-    let name = "example.org/log";
-    let key = SignerKey::from_seed(name, &seed).unwrap();
-
-    // Key id: first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), big-endian.
-    let dalek = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let public = dalek.verifying_key().to_bytes();
-    let mut pre = name.as_bytes().to_vec();
-    pre.extend_from_slice(&[0x0a, 0x01]);
-    pre.extend_from_slice(&public);
-    let digest = sha2::Sha256::digest(&pre);
-    let id = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    assert_eq!(key.id(), id);
-
-    // Verifier key string: <name>+<id hex>+<base64(0x01 ‖ public key)>.
-    let mut typed = vec![0x01];
-    typed.extend_from_slice(&public);
-    let vkey = format!("{name}+{id:08x}+{}", b64.encode(&typed));
-    assert_eq!(key.verifier().to_string(), vkey);
-    let parsed: VerifierKey = vkey.parse().unwrap();
+    // Seed 07 × 32, key name "example.org/log"; a checkpoint of 17 leaves with root 09 × 32.
+    const NAME: &str = "example.org/log";
+    // First 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), public key
+    // ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c.
+    const KEY_ID: u32 = 0x5e2c_ef00;
+    // <name>+<id hex>+<base64(0x01 ‖ public key)>.
+    const VERIFIER_KEY: &str =
+        "example.org/log+5e2cef00+AepKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+    // PRIVATE+KEY+<name>+<id hex>+<base64(0x01 ‖ seed)>.
+    const PRIVATE_KEY: &str =
+        "PRIVATE+KEY+example.org/log+5e2cef00+AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH";
+    // The checkpoint body, a blank line, "— <name> base64(key id ‖ Ed25519 signature)".
+    const NOTE: &str = concat!(
+        "example.org/log\n17\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n",
+        "\n",
+        "\u{2014} example.org/log XizvAOZrPOqqSUIv3QO8m8/nJ/IRKERVEyTYBKou1NWjujj+fgEC61opkJXHFzi",
+        "drp+wZHd+WWRFsIJsUCJEhyvAQg8=\n",
+    );
+    let key = SignerKey::from_seed(NAME, &[7u8; 32]).unwrap();
+    assert_eq!(key.id(), KEY_ID);
+    assert_eq!(key.verifier().to_string(), VERIFIER_KEY);
+    let parsed: VerifierKey = VERIFIER_KEY.parse().unwrap();
     assert_eq!(parsed, key.verifier());
 
-    // A checkpoint body and its signed note: text, blank line, "— name base64(id ‖ sig)".
     let root = Hash([9; 32]);
-    let text = format!("{name}\n17\n{}\n", b64.encode(root.0));
-    let sig = dalek.sign(text.as_bytes()).to_bytes();
-    let mut blob = id.to_be_bytes().to_vec();
-    blob.extend_from_slice(&sig);
-    let expected = format!("{text}\n\u{2014} {name} {}\n", b64.encode(&blob));
-    let note = Checkpoint {
-        origin: name.into(),
+    let checkpoint = Checkpoint {
+        origin: NAME.into(),
         size: 17,
         root,
-    }
-    .sign(&key)
-    .unwrap();
-    assert_eq!(note, expected);
+    };
     assert_eq!(
-        Checkpoint::open(&note, &parsed).unwrap(),
-        Checkpoint {
-            origin: name.into(),
-            size: 17,
-            root
-        }
+        checkpoint.body(),
+        "example.org/log\n17\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n"
     );
+    let note = checkpoint.sign(&key).unwrap();
+    assert_eq!(note, NOTE);
+    assert_eq!(Checkpoint::open(NOTE, &parsed).unwrap(), checkpoint);
 
     // A changed body, a changed signature, or another key fails.
     assert!(Checkpoint::open(&note.replace("\n17\n", "\n18\n"), &parsed).is_err());
@@ -350,16 +343,16 @@ fn a_c2sp_signed_note_checked_by_hand() {
     let n = bad.len();
     bad[n - 6] = if bad[n - 6] == b'A' { b'B' } else { b'A' };
     assert!(Checkpoint::open(std::str::from_utf8(&bad).unwrap(), &parsed).is_err());
-    let other = SignerKey::from_seed(name, &[8u8; 32]).unwrap().verifier();
+    let other = SignerKey::from_seed(NAME, &[8u8; 32]).unwrap().verifier();
     assert!(matches!(
         Checkpoint::open(&note, &other),
         Err(NoteError::NoSignature { .. })
     ));
 
-    // The private key string round-trips.
+    // The private key string is the literal one and round-trips.
     let private = key.to_private_string();
-    assert!(private.starts_with(&format!("PRIVATE+KEY+{name}+{id:08x}+")));
-    let back = SignerKey::from_private_string(&private).unwrap();
+    assert_eq!(private.as_str(), PRIVATE_KEY);
+    let back = SignerKey::from_private_string(PRIVATE_KEY).unwrap();
     assert_eq!(back.verifier(), key.verifier());
 }
 

@@ -77,10 +77,8 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
 }
 
 /// A call the policy allows whose model overruns the per-call timeout is recorded as an error and
-/// answered 504 with a receipt. The timeout is 0 ms (it fires at the runtime's next timer tick,
-/// within a millisecond) and the call runs 10,000 rows on the blocking pool, which takes longer;
-/// on a machine so busy that the HTTP worker only looks at its timer after the model is done the
-/// call answers 200, so it is tried up to five times.
+/// answered 504 with a receipt. The timeout is 0 ms: whenever the model answers, it is past the
+/// deadline, so the very first call overruns, however busy the machine.
 #[test]
 fn a_call_that_overruns_its_timeout_is_recorded_as_an_error_with_a_receipt() {
     let s = start_with(Options {
@@ -89,15 +87,11 @@ fn a_call_that_overruns_its_timeout_is_recorded_as_an_error_with_a_receipt() {
             .to_vec(),
         ..Options::default()
     });
-    let rows = 10_000;
-    let mut req = breast_cancer_request(triage());
-    req["inputs"][0]["shape"] = json!([rows, 30]);
-    req["inputs"][0]["data"] = json!(breast_cancer_row().repeat(rows));
-    let mut answers =
-        (0..5).map(|_| s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &req));
-    let (status, body) = answers
-        .find(|(status, _)| *status != 200)
-        .expect("a 0 ms timeout answers 504 at least once in five calls");
+    let (status, body) = s.post(
+        "/v2/models/breast-cancer/infer",
+        Some(&s.caller_key),
+        &breast_cancer_request(triage()),
+    );
     assert_eq!(status, 504, "{}", body["error"]);
     assert!(body["error"].as_str().unwrap().contains("0 ms"), "{body}");
     let v = receipt_of(&body).verify(&s.verifier).unwrap();

@@ -34,6 +34,7 @@ fn open(dir: &Path, per_block: u64) -> Ledger {
     let config = LedgerConfig {
         max_batch: per_block as usize,
         max_wait: std::time::Duration::from_secs(2),
+        ..LedgerConfig::default()
     };
     Ledger::open(dir, common::signer(), config).unwrap()
 }

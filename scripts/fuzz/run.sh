@@ -19,7 +19,7 @@ secs="${FUZZ_SECONDS:-60}"
 jobs="${FUZZ_JOBS:-2}"
 build="${FUZZ_BUILD:-dev}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(request_json request_binary receipt proofs checkpoint detectors export)
+[ ${#targets[@]} -gt 0 ] || targets=(request_json request_binary receipt proofs checkpoint detectors export blocks_record)
 
 # Under a deadline, skip rather than overrun it: a cold build of the targets has taken 170–215 s
 # here, and the shortest run is 10 s a target. The corpora are still replayed by

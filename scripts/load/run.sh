@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Load test: audited calls (policy + ledger + receipt) against bare calls (the same server binary
 # and model with policy and ledger switched off), side by side in one run, at 32 and 256
-# connections. Needs wrk (`apt-get install wrk`) and a release build (`make build`).
-# Usage: scripts/load/run.sh [seconds per run, default 15]; VOUCH_BIN picks another binary (A/B).
+# connections. Needs wrk (`apt-get install wrk`). The bare mode exists only in a build with the
+# `bench-bare` feature, which this script makes (target/release/vouch-bench-bare); the product's
+# build has no such switch.
+# Usage: scripts/load/run.sh [seconds per run, default 15]; VOUCH_BIN picks another binary (A/B),
+# which must have been built with `--features bench-bare`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-15}"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
-bin="${VOUCH_BIN:-./target/release/vouch}"
-[ -x "$bin" ] || { echo "build first: make build" >&2; exit 2; }
+if [ -z "${VOUCH_BIN:-}" ]; then
+  cargo build --release --quiet --features bench-bare
+  cp target/release/vouch target/release/vouch-bench-bare
+fi
+bin="${VOUCH_BIN:-./target/release/vouch-bench-bare}"
+[ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 2; }
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$PWD/.ort/lib/libonnxruntime.so.1.32.0}"
 
 run_server() { # $1 = data dir, $2.. = extra flags; prints the URL

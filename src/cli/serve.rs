@@ -1,8 +1,7 @@
-//! `vouch serve`: load the rules, the callers and the models, open the ledger, and serve until
-//! SIGINT or SIGTERM; then stop accepting, finish the calls in flight, and close the ledger.
-//!
-//! Settings come from flags, then `VOUCH_*` environment variables, then the `--config` TOML file,
-//! then the defaults below.
+//! `vouch serve`: turn flags, `VOUCH_*` environment variables, the `--config` TOML file and the
+//! defaults below (in that order) into a [`server::Config`], bind the listeners, and run the
+//! library's [`server::Service`] until SIGINT or SIGTERM; SIGHUP reloads the callers. Loading and
+//! serving are the library's; this file only parses, binds, catches signals and prints.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -12,10 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{demo, ExitCode};
-use crate::inference::{Registry, RegistryConfig};
-use crate::ledger::{read_signer_key, Ledger, LedgerConfig, PRIVATE_KEY_FILE};
-use crate::policy::{CallerRegistry, PolicyEngine};
-use crate::server::{self, AppState, Limits, Metrics};
+use crate::ledger::{LedgerConfig, PRIVATE_KEY_FILE};
+use crate::policy::PolicyEngine;
+use crate::server::{self, Limits, Service};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -83,8 +81,10 @@ pub struct Args {
     /// runs), printed with a working example call.
     #[arg(long)]
     pub demo: bool,
-    /// Benchmarks only: serve without policy and ledger, to measure what auditing costs.
-    #[arg(long, hide = true)]
+    /// Load tests only (a build with the `bench-bare` feature): serve without policy and
+    /// ledger, to measure what auditing costs.
+    #[cfg(feature = "bench-bare")]
+    #[arg(long)]
     pub bench_bare: bool,
 }
 
@@ -117,18 +117,9 @@ pub struct Settings {
     pub bind: String,
     /// The gRPC listener's address; `None`: no gRPC.
     pub grpc_bind: Option<String>,
-    pub data: PathBuf,
-    pub models: PathBuf,
-    pub policies: PathBuf,
-    pub callers: PathBuf,
-    pub key: PathBuf,
-    pub workers: usize,
-    pub limits: Limits,
-    pub ledger: LedgerConfig,
-    pub inline_below: Duration,
-    /// The certificate chain and private key to serve HTTPS with.
-    pub tls: Option<(PathBuf, PathBuf)>,
     pub demo: bool,
+    /// What the library's service is made of.
+    pub service: server::Config,
 }
 
 /// Longest inline bound accepted, in microseconds: an HTTP worker must not be held longer.
@@ -209,161 +200,72 @@ fn settings(args: Args) -> Result<Settings, String> {
         100,
         MAX_INLINE_BELOW_US,
     )?;
+    let data_key = data.join(PRIVATE_KEY_FILE);
     Ok(Settings {
-        inline_below,
         bind: args
             .bind
             .or(file.bind)
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
         grpc_bind: args.grpc_bind.or(file.grpc_bind),
-        models: args
-            .models
-            .or(file.models)
-            .unwrap_or_else(|| PathBuf::from("models")),
-        policies: args
-            .policies
-            .or(file.policies)
-            .unwrap_or_else(|| PathBuf::from("policies")),
-        callers: args.callers.or(file.callers).unwrap_or(default_callers),
-        key: args
-            .key
-            .or(file.key)
-            .unwrap_or_else(|| data.join(PRIVATE_KEY_FILE)),
-        workers,
-        limits: Limits {
-            max_body: args.max_body.or(file.max_body).unwrap_or(8 * 1024 * 1024),
-            call_timeout: Duration::from_millis(
-                args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
-            ),
-            body_timeout: Duration::from_millis(body_timeout_ms),
-            max_connections,
-            max_exports,
-            bare: args.bench_bare,
-        },
-        ledger: LedgerConfig {
-            max_wait: commit_wait,
-            ..LedgerConfig::default()
-        },
-        tls,
         demo,
-        data,
-    })
-}
-
-/// Everything a running service needs, loaded and checked.
-pub struct Loaded {
-    pub state: Arc<AppState>,
-    /// The HTTPS configuration, when the service serves TLS.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The same certificate for the gRPC listener.
-    pub grpc_tls: Option<tonic::transport::ServerTlsConfig>,
-    pub settings: Settings,
-}
-
-/// Loads rules, callers, models, key and ledger; errors name the file at fault.
-pub fn load(settings: Settings) -> Result<Loaded, (ExitCode, String)> {
-    let bad = |e: String| (ExitCode::BadInput, e);
-    let policy =
-        PolicyEngine::load(&settings.policies).map_err(|e| bad(format!("policies: {e}")))?;
-    if settings.demo {
-        demo::provision(&settings.data, &settings.callers, &policy)
-            .map_err(|e| (ExitCode::Io, e))?;
-    }
-    let callers =
-        CallerRegistry::load(&settings.callers).map_err(|e| bad(format!("callers: {e}")))?;
-    let registry = Registry::load(
-        &settings.models,
-        RegistryConfig {
-            inline_below: settings.inline_below,
-            ..RegistryConfig::default()
+        service: server::Config {
+            inline_below,
+            models: args
+                .models
+                .or(file.models)
+                .unwrap_or_else(|| PathBuf::from("models")),
+            policies: args
+                .policies
+                .or(file.policies)
+                .unwrap_or_else(|| PathBuf::from("policies")),
+            callers: args.callers.or(file.callers).unwrap_or(default_callers),
+            key: args.key.or(file.key).unwrap_or(data_key),
+            workers,
+            limits: Limits {
+                max_body: args.max_body.or(file.max_body).unwrap_or(8 * 1024 * 1024),
+                call_timeout: Duration::from_millis(
+                    args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
+                ),
+                body_timeout: Duration::from_millis(body_timeout_ms),
+                max_connections,
+                max_exports,
+                #[cfg(feature = "bench-bare")]
+                bare: args.bench_bare,
+            },
+            ledger: LedgerConfig {
+                max_wait: commit_wait,
+                ..LedgerConfig::default()
+            },
+            tls,
+            nonces: crate::sources::Nonces::system(),
+            data,
         },
-    )
-    .map_err(|e| bad(format!("models: {e}")))?;
-    for (what, why) in registry.refused() {
-        tracing::error!(model = %what, error = %why, "model refused");
-    }
-    if let Some(e) = registry.unavailable() {
-        tracing::error!("{e}");
-    }
-    let facts = server::model_facts(&registry).map_err(|e| bad(format!("models: {e}")))?;
-    if !settings.key.exists() {
-        return Err(bad(format!(
-            "no log key at {}: create one with `vouch keygen --name <origin> --out {}`, pass \
-             --key, or try `vouch serve --demo`",
-            settings.key.display(),
-            settings
-                .key
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| ".".into(), |p| p.display().to_string()),
-        )));
-    }
-    let signer = read_signer_key(&settings.key).map_err(|e| bad(e.to_string()))?;
-    let tls = match &settings.tls {
-        None => None,
-        Some((cert, key)) => Some(
-            crate::tls::server_config(cert, key, &[b"http/1.1"])
-                .map_err(|e| bad(format!("TLS: {e}")))?,
-        ),
-    };
-    // The gRPC listener serves the same certificate (checked above), through tonic's rustls.
-    let grpc_tls = match &settings.tls {
-        Some((cert, key)) if settings.grpc_bind.is_some() => {
-            let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(|e| bad(format!("TLS: {}: {e}", p.display())))
-            };
-            Some(tonic::transport::ServerTlsConfig::new().identity(
-                tonic::transport::Identity::from_pem(read(cert)?, read(key)?),
-            ))
-        }
-        _ => None,
-    };
-    let metrics = Metrics::new().map_err(|e| (ExitCode::Io, e.to_string()))?;
-    let m = metrics.clone();
-    let ledger = Ledger::open_with(
-        &settings.data,
-        signer,
-        settings.ledger.clone(),
-        Some(Arc::new(move |s| m.on_commit(s))),
-    )
-    .map_err(|e| {
-        (
-            ExitCode::Io,
-            format!("ledger in {}: {e}", settings.data.display()),
-        )
-    })?;
-    let head = ledger.head();
-    metrics
-        .ledger_entries
-        .set(i64::try_from(head.entries).unwrap_or(i64::MAX));
-    metrics
-        .ledger_blocks
-        .set(i64::try_from(head.blocks).unwrap_or(i64::MAX));
-    let state = AppState {
-        registry: Arc::new(registry),
-        policy: Arc::new(policy),
-        callers: arc_swap::ArcSwap::from_pointee(callers),
-        facts,
-        ledger,
-        metrics,
-        exports: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_exports)),
-        limits: settings.limits.clone(),
-    };
-    Ok(Loaded {
-        state: Arc::new(state),
-        tls,
-        grpc_tls,
-        settings,
     })
 }
 
-/// Binds the gRPC listener (non-blocking, for tokio).
+/// Sets up the demo (keys and callers in the data folder, kept across runs), then loads the
+/// service.
+fn load(settings: &Settings) -> Result<Service, (ExitCode, String)> {
+    let config = &settings.service;
+    if settings.demo {
+        // The demo's callers accept the terms of the rules in force.
+        let policy = PolicyEngine::load(&config.policies)
+            .map_err(|e| (ExitCode::BadInput, format!("policies: {e}")))?;
+        demo::provision(&config.data, &config.callers, &policy).map_err(|e| (ExitCode::Io, e))?;
+    }
+    Service::load(config.clone()).map_err(|e| {
+        let code = if e.is_input() {
+            ExitCode::BadInput
+        } else {
+            ExitCode::Io
+        };
+        (code, e.to_string())
+    })
+}
+
+/// Binds the gRPC listener.
 fn bind_grpc(addr: &str) -> Result<TcpListener, String> {
-    let l =
-        TcpListener::bind(addr).map_err(|e| format!("cannot listen for gRPC on {addr}: {e}"))?;
-    l.set_nonblocking(true)
-        .map_err(|e| format!("gRPC listener on {addr}: {e}"))?;
-    Ok(l)
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen for gRPC on {addr}: {e}"))
 }
 
 async fn shutdown_signal() {
@@ -391,20 +293,12 @@ async fn shutdown_signal() {
 /// ones stop working; calls in flight finish as the registry was. A file that does not load is
 /// logged and the registry in force stays.
 #[cfg(unix)]
-async fn reload_on_hangup(
-    mut hangups: tokio::signal::unix::Signal,
-    state: Arc<AppState>,
-    path: PathBuf,
-) {
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, service: Arc<Service>) {
     while hangups.recv().await.is_some() {
-        match CallerRegistry::load(&path) {
-            Ok(callers) => {
-                let n = callers.callers().count();
-                state.callers.store(Arc::new(callers));
-                tracing::info!(callers = n, file = %path.display(), "SIGHUP: caller registry reloaded");
-            }
+        match service.reload_callers() {
+            Ok(n) => tracing::info!(callers = n, "SIGHUP: caller registry reloaded"),
             Err(e) => {
-                tracing::error!(error = %e, file = %path.display(), "SIGHUP: the caller registry did not load; the one in force stays")
+                tracing::error!(error = %e, "SIGHUP: the caller registry did not load; the one in force stays")
             }
         }
     }
@@ -418,24 +312,21 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::BadInput;
         }
     };
-    let loaded = match load(settings) {
-        Ok(l) => l,
+    let service = match load(&settings) {
+        Ok(l) => Arc::new(l),
         Err((code, e)) => {
             eprintln!("vouch serve: {e}");
             return code;
         }
     };
-    let listener = match TcpListener::bind(&loaded.settings.bind) {
+    let listener = match TcpListener::bind(&settings.bind) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "vouch serve: cannot listen on {}: {e}",
-                loaded.settings.bind
-            );
+            eprintln!("vouch serve: cannot listen on {}: {e}", settings.bind);
             return ExitCode::Io;
         }
     };
-    let grpc_listener = match loaded.settings.grpc_bind.as_deref().map(bind_grpc) {
+    let grpc_listener = match settings.grpc_bind.as_deref().map(bind_grpc) {
         None => None,
         Some(Ok(l)) => Some(l),
         Some(Err(e)) => {
@@ -468,68 +359,24 @@ pub fn run(args: Args) -> ExitCode {
         let _entered = rt.enter();
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(hangups) => {
-                rt.spawn(reload_on_hangup(
-                    hangups,
-                    Arc::clone(&loaded.state),
-                    loaded.settings.callers.clone(),
-                ));
+                rt.spawn(reload_on_hangup(hangups, Arc::clone(&service)));
             }
             Err(e) => tracing::warn!(error = %e, "cannot catch SIGHUP"),
         }
     }
-    if loaded.settings.demo {
-        demo::announce(&loaded.settings.data, &addr, grpc_addr.as_deref());
+    let data = &settings.service.data;
+    if settings.demo {
+        demo::announce(data, &addr, grpc_addr.as_deref());
     }
-    tracing::info!(address = %addr, grpc = grpc_addr.as_deref().unwrap_or("-"), data = %loaded.settings.data.display(), "serving");
+    tracing::info!(address = %addr, grpc = grpc_addr.as_deref().unwrap_or("-"), data = %data.display(), "serving");
     // The gRPC line first: whoever waits for the HTTP line has both addresses by then.
     if let Some(g) = &grpc_addr {
         println!("vouch serving gRPC on {g}");
     }
-    let scheme = if loaded.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if service.is_tls() { "https" } else { "http" };
     println!("vouch serving on {scheme}://{addr}");
-    let state = Arc::clone(&loaded.state);
-    let workers = loaded.settings.workers;
-    let tls = loaded.tls.clone();
-    let grpc_tls = loaded.grpc_tls.clone();
-    let result = rt.block_on(async move {
-        // One signal stops both listeners; a gRPC listener that fails stops the HTTP one too.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let stop = Arc::new(stop);
-        let on_signal = Arc::clone(&stop);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            on_signal.send_replace(true);
-        });
-        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let grpc = match grpc_listener {
-            None => None,
-            Some(l) => {
-                let l = tokio::net::TcpListener::from_std(l)?;
-                let (state, stop, rx) = (Arc::clone(&state), Arc::clone(&stop), stopped.clone());
-                Some(tokio::spawn(async move {
-                    let r = server::grpc::serve(l, state, grpc_tls, until_stopped(rx)).await;
-                    stop.send_replace(true);
-                    r
-                }))
-            }
-        };
-        let http = server::run(listener, tls, state, workers, until_stopped(stopped)).await;
-        if let Some(g) = grpc {
-            match g.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(std::io::Error::other(format!("gRPC: {e}"))),
-                Err(e) => return Err(std::io::Error::other(format!("gRPC: {e}"))),
-            }
-        }
-        http
-    });
-    loaded.state.ledger.close();
+    let result = rt.block_on(service.serve(listener, grpc_listener, shutdown_signal()));
+    service.close();
     match result {
         Ok(()) => {
             tracing::info!("stopped; ledger closed");

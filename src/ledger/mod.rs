@@ -54,6 +54,8 @@ pub use keyfile::{
 pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
+/// For the fuzz target of the blocks file's records (`src/fuzzing.rs`).
+pub(crate) use store::reread_record;
 pub use store::{Corruption, Store, StoreError, Stored, StoredLayout, TailDamage};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
@@ -71,6 +73,8 @@ pub struct LedgerConfig {
     /// How long the writer waits for more entries once it has one; zero takes only what is
     /// already waiting (appends that arrive during a flush form the next block).
     pub max_wait: Duration,
+    /// What stamps each block with its time (the system clock unless a test pins it).
+    pub clock: crate::sources::Clock,
 }
 
 impl Default for LedgerConfig {
@@ -78,6 +82,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             max_batch: 4096,
             max_wait: Duration::ZERO,
+            clock: crate::sources::Clock::system(),
         }
     }
 }
@@ -225,6 +230,7 @@ impl Ledger {
             head: Arc::clone(&head),
             max_batch: config.max_batch.max(1),
             max_wait: config.max_wait,
+            clock: config.clock.clone(),
             last_batch: 0,
             on_commit,
         };

@@ -160,6 +160,7 @@ pub(crate) struct Writer {
     pub(crate) head: Arc<RwLock<Head>>,
     pub(crate) max_batch: usize,
     pub(crate) max_wait: Duration,
+    pub(crate) clock: crate::sources::Clock,
     /// Entries in the last block taken.
     pub(crate) last_batch: usize,
     pub(crate) on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
@@ -303,7 +304,7 @@ impl Writer {
     ) -> Result<Option<Arc<SealedBlock>>, LedgerError> {
         let started = Instant::now();
         // Time never goes backwards in the log, even if the clock does.
-        let now = Utc::now().max(self.tail.last_time);
+        let now = self.clock.now().max(self.tail.last_time);
         let time = format_time(now);
         let first_seq = self.tail.next_seq;
 

@@ -13,12 +13,11 @@
 //! until it chooses to open the commitment.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use rand::RngCore as _;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authenticate, Authenticated};
-use super::error::ApiError;
+use super::error::{ApiError, Internal, NotFound, QueryError};
 use super::infer::{reasons, record};
 use super::AppState;
 use crate::ledger::{
@@ -90,15 +89,14 @@ pub async fn admit(
     let decision = state
         .policy
         .authorize_audit(&auth.caller)
-        .map_err(|e| Err(ApiError::Internal(e.to_string())))?;
+        .map_err(|e| Err(ApiError::Policy(e)))?;
     let allowed = decision.is_allowed();
     if allowed && recording == Recording::DenialsOnly {
         return Ok(Admitted {
             audit_receipt: None,
         });
     }
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce = state.nonces.next32();
     let target = format!("{} {}", req.method(), req.uri());
     let draft = audit_draft(
         req,
@@ -184,15 +182,15 @@ macro_rules! admit_or_answer {
 pub(super) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|e| ApiError::BadRequest(format!("query string: {e}")))
+        .map_err(|e| QueryError::QueryString(e).into())
 }
 
-fn parse_time(name: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
+fn parse_time(name: &'static str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(v) = value else { return Ok(None) };
-    let t = chrono::DateTime::parse_from_rfc3339(v).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "{name}={v:?} is not an RFC 3339 time (e.g. 2026-03-01T00:00:00Z): {e}"
-        ))
+    let t = chrono::DateTime::parse_from_rfc3339(v).map_err(|source| QueryError::NotTime {
+        name,
+        value: v.to_string(),
+        source,
     })?;
     Ok(Some(u64::try_from(t.timestamp_micros()).unwrap_or(0)))
 }
@@ -201,7 +199,7 @@ pub(super) fn snapshot(state: &AppState) -> Result<(Extent, String), ApiError> {
     state
         .ledger
         .snapshot()
-        .ok_or_else(|| ApiError::NotFound("the ledger is empty: no checkpoint yet".into()))
+        .ok_or(ApiError::NotFound(NotFound::NoCheckpoint))
 }
 
 /// The extent and checkpoint of the tree of `size` blocks (the latest when `None`): a client
@@ -220,28 +218,19 @@ fn extent_at(state: &AppState, size: Option<u64>) -> Result<(Extent, String), Ap
         .ledger
         .store()
         .first_seq(blocks)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(Internal::from)?;
     Ok((Extent { blocks, entries }, checkpoint))
 }
 
 fn ledger_error(e: LedgerError) -> ApiError {
-    match e {
-        LedgerError::NoEntry { .. } | LedgerError::NoBlock { .. } | LedgerError::NoSize { .. } => {
-            ApiError::NotFound(e.to_string())
-        }
-        LedgerError::SizeZero => ApiError::BadRequest(e.to_string()),
-        LedgerError::Proof(p) => ApiError::BadRequest(p.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    }
+    ApiError::Ledger(e)
 }
 
 /// Runs blocking store reads off the HTTP worker.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    web::block(f).await.map_err(Internal::from)?
 }
 
 /// Entry `seq` with its proofs against the tree of `extent.blocks` blocks.
@@ -252,7 +241,7 @@ async fn prove_one(state: &AppState, seq: u64, extent: Extent) -> Result<ProvenE
             .proven_at(&[seq], extent)
             .map_err(ledger_error)?
             .pop()
-            .ok_or_else(|| ApiError::NotFound(format!("no entry {seq}")))
+            .ok_or(ApiError::NotFound(NotFound::Entry(seq)))
     })
     .await
 }
@@ -283,11 +272,7 @@ impl EntriesParams {
                 name: m.clone(),
                 version: v.clone(),
             }),
-            (None, Some(_)) => {
-                return Err(ApiError::BadRequest(
-                    "`version` needs `model` (a version belongs to a model)".into(),
-                ))
-            }
+            (None, Some(_)) => return Err(QueryError::VersionWithoutModel.into()),
             (None, None) => {}
         }
         if let Some(d) = &self.decision {
@@ -295,11 +280,7 @@ impl EntriesParams {
                 "allow" => Recorded::Allow,
                 "deny" => Recorded::Deny,
                 "error" => Recorded::Error,
-                other => {
-                    return Err(ApiError::BadRequest(format!(
-                        "decision={other:?}: expected allow, deny or error"
-                    )))
-                }
+                other => return Err(QueryError::Decision(other.to_string()).into()),
             };
             filters.push(Filter::Decision(d));
         }
@@ -320,9 +301,11 @@ async fn entries(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let q = params.to_query()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "limit={limit}: between 1 and {MAX_PAGE}"
-        )));
+        return Err(QueryError::Limit {
+            limit,
+            max: MAX_PAGE,
+        }
+        .into());
     }
     let admitted = admit_or_answer!(&req, &state, Recording::All);
     let (extent, checkpoint) = extent_at(&state, params.size)?;
@@ -350,14 +333,19 @@ pub fn entries_page(
 ) -> Result<(Vec<ProvenEntry>, Option<u64>), ApiError> {
     let page = q
         .scan(ledger.store(), cursor, extent, limit)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(Internal::from)?;
     let items = ledger.proven_at(&page.seqs, extent).map_err(ledger_error)?;
     Ok((items, page.next))
 }
 
-fn parse_u64(what: &str, s: &str) -> Result<u64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::BadRequest(format!("{what} {s:?} is not a non-negative integer")))
+fn parse_u64(what: &'static str, s: &str) -> Result<u64, ApiError> {
+    s.parse().map_err(|_| {
+        QueryError::NotInteger {
+            what,
+            value: s.to_string(),
+        }
+        .into()
+    })
 }
 
 /// `GET /v1/entries/{seq}`: one entry with its proofs against the latest checkpoint.
@@ -388,19 +376,19 @@ async fn block(
     admit_or_answer!(&req, &state, Recording::DenialsOnly);
     let (extent, _) = snapshot(&state)?;
     if height >= extent.blocks {
-        return Err(ApiError::NotFound(format!(
-            "no block {height}: the log holds {} blocks",
-            extent.blocks
-        )));
+        return Err(NotFound::Block {
+            height,
+            blocks: extent.blocks,
+        }
+        .into());
     }
     let store = state.ledger.store();
-    let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+    let internal = |e: crate::ledger::StoreError| ApiError::from(Internal::from(e));
     let header = store
         .header(height)
         .map_err(internal)?
-        .ok_or_else(|| ApiError::Internal(format!("block {height} is missing")))?;
-    let fields: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| ApiError::Internal(e.to_string()))?;
+        .ok_or(ApiError::Internal(Internal::MissingBlock(height)))?;
+    let fields: serde_json::Value = serde_json::from_slice(&header).map_err(Internal::from)?;
     let checkpoint = store.checkpoint(height).map_err(internal)?;
     use base64::Engine as _;
     Ok(HttpResponse::Ok().json(json!({
@@ -473,10 +461,7 @@ async fn consistency(
     let (latest, _) = snapshot(&state)?;
     let to = p.to.unwrap_or(latest.blocks);
     if p.from == 0 || p.from > to {
-        return Err(ApiError::BadRequest(format!(
-            "from={} to={to}: need 1 ≤ from ≤ to",
-            p.from
-        )));
+        return Err(QueryError::Consistency { from: p.from, to }.into());
     }
     let proof = state
         .ledger
@@ -502,11 +487,7 @@ async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
         "caller" => Dimension::Caller,
         "decision" => Dimension::Decision,
         "rule" => Dimension::Rule,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "by={other:?}: expected model, caller, decision or rule"
-            )))
-        }
+        other => return Err(QueryError::Dimension(other.to_string()).into()),
     };
     let from = parse_time("from", p.from.as_deref())?;
     let to = parse_time("to", p.to.as_deref())?;
@@ -515,7 +496,7 @@ async fn usage(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
     let ledger = state.ledger.clone();
     let counts = blocking(move || {
         let store = ledger.store();
-        let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+        let internal = |e: crate::ledger::StoreError| ApiError::from(Internal::from(e));
         let (lo, hi) = heights_in_time(store, from, to, extent.blocks).map_err(internal)?;
         stats(store, dimension, lo, hi).map_err(internal)
     })

@@ -60,10 +60,8 @@ pub fn require(
     if roles.iter().any(|r| auth.caller.has_role(*r)) {
         Ok(auth)
     } else {
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::Forbidden(format!(
-            "this route needs the role {}",
-            names.join(" or ")
-        )))
+        Err(ApiError::NeedsRole(
+            roles.iter().map(|r| r.as_str()).collect(),
+        ))
     }
 }

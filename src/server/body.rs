@@ -45,8 +45,68 @@ impl BinaryOutputs {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
+/// Why an infer request's body, or what the ledger would keep of it, is refused (`400`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    #[error(
+        "the request id holds {0:?}: an id is recorded in the ledger as it is, so it must be an \
+         opaque token (letters, digits and . _ : / -), such as a UUID"
+    )]
+    IdNotToken(char),
+    #[error(
+        "the {what} looks like personal data ({}): it is recorded in the ledger as it is; use an \
+         opaque id",
+        kinds.join(", ")
+    )]
+    PersonalData {
+        what: &'static str,
+        kinds: Vec<&'static str>,
+    },
+    #[error("the request id is {0} bytes, more than the {MAX_REQUEST_ID} allowed")]
+    IdTooLong(usize),
+    #[error("Inference-Header-Content-Length is not a number")]
+    HeaderLengthNotNumber,
+    #[error("Inference-Header-Content-Length {header} exceeds the body's {body} bytes")]
+    HeaderLengthPastBody { header: usize, body: usize },
+    #[error("malformed JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error(
+        "the JSON part, the first {header} bytes as Inference-Header-Content-Length says, is \
+         malformed ({source}): does the header give the JSON part's length?"
+    )]
+    JsonPart {
+        header: usize,
+        source: serde_json::Error,
+    },
+    #[error("the request must be a JSON object")]
+    NotObject,
+    #[error("inputs: {0}")]
+    Inputs(#[source] crate::ledger::EntryError),
+    #[error("not an inference request: {0}")]
+    NotInferRequest(#[source] serde_json::Error),
+    #[error("input {0:?} has binary_data_size but the body has no binary part")]
+    NoBinaryPart(String),
+    #[error("input {0:?}: binary_data_size must be a non-negative integer")]
+    BadBinarySize(String),
+    #[error("input {input:?}: binary_data_size {size} exceeds the {left} bytes left")]
+    BinaryPastEnd {
+        input: String,
+        size: usize,
+        left: usize,
+    },
+    #[error("input {0:?} has both data and binary_data_size")]
+    DataAndBinary(String),
+    #[error("{0} bytes of binary data belong to no input")]
+    BinaryLeftOver(usize),
+    #[error("parameters.binary_data_output must be a boolean")]
+    BinaryDataOutputNotBool,
+    #[error("outputs[].parameters.binary_data must be a boolean")]
+    BinaryDataNotBool,
+}
+
+fn bad(e: BodyError) -> ApiError {
+    ApiError::Body(e)
 }
 
 /// Checks the content type: JSON, none, or anything with the binary header.
@@ -86,21 +146,17 @@ pub fn check_recorded_texts(id: Option<&str>, purpose: Option<&str>) -> Result<(
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
         {
-            return Err(bad(format!(
-                "the request id holds {c:?}: an id is recorded in the ledger as it is, so it must \
-                 be an opaque token (letters, digits and . _ : / -), such as a UUID"
-            )));
+            return Err(bad(BodyError::IdNotToken(c)));
         }
     }
     for (what, text) in [("request id", id), ("purpose", purpose)] {
         let Some(text) = text else { continue };
         let found = crate::policy::detect::scan([text]);
         if !found.is_empty() {
-            return Err(bad(format!(
-                "the {what} looks like personal data ({}): it is recorded in the ledger as it \
-                 is; use an opaque id",
-                found.kind_names().join(", ")
-            )));
+            return Err(bad(BodyError::PersonalData {
+                what,
+                kinds: found.kind_names(),
+            }));
         }
     }
     Ok(())
@@ -114,44 +170,36 @@ pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded,
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or_else(|| bad("Inference-Header-Content-Length is not a number"))?,
+                .ok_or(bad(BodyError::HeaderLengthNotNumber))?,
         ),
     };
     let (json, binary) = match json_len {
         None => (body, &[][..]),
         Some(n) if n <= body.len() => body.split_at(n),
         Some(n) => {
-            return Err(bad(format!(
-                "Inference-Header-Content-Length {n} exceeds the body's {} bytes",
-                body.len()
-            )))
+            return Err(bad(BodyError::HeaderLengthPastBody {
+                header: n,
+                body: body.len(),
+            }))
         }
     };
     let mut value: Value = serde_json::from_slice(json).map_err(|e| match json_len {
-        None => bad(format!("malformed JSON: {e}")),
-        Some(n) => bad(format!(
-            "the JSON part, the first {n} bytes as Inference-Header-Content-Length says, is \
-             malformed ({e}): does the header give the JSON part's length?"
-        )),
+        None => bad(BodyError::Json(e)),
+        Some(header) => bad(BodyError::JsonPart { header, source: e }),
     })?;
-    let obj = value
-        .as_object_mut()
-        .ok_or_else(|| bad("the request must be a JSON object"))?;
+    let obj = value.as_object_mut().ok_or(bad(BodyError::NotObject))?;
     let inputs_jcs = match commit {
         false => None,
         true => Some(
             crate::ledger::canonical_json(obj.get("inputs").unwrap_or(&Value::Null))
-                .map_err(|e| bad(format!("inputs: {e}")))?,
+                .map_err(|e| bad(BodyError::Inputs(e)))?,
         ),
     };
     let binary_outputs = binary_outputs(obj)?;
     let mut request: InferRequest =
-        serde_json::from_value(value).map_err(|e| bad(format!("not an inference request: {e}")))?;
+        serde_json::from_value(value).map_err(|e| bad(BodyError::NotInferRequest(e)))?;
     if let Some(id) = request.id.as_deref().filter(|id| id.len() > MAX_REQUEST_ID) {
-        return Err(bad(format!(
-            "the request id is {} bytes, more than the {MAX_REQUEST_ID} allowed",
-            id.len()
-        )));
+        return Err(bad(BodyError::IdTooLong(id.len())));
     }
     // Hand each binary input its bytes.
     let mut rest = binary;
@@ -162,42 +210,28 @@ pub fn decode(headers: &HeaderMap, body: &[u8], commit: bool) -> Result<Decoded,
             .and_then(|p| p.get("binary_data_size"));
         let Some(size) = size else { continue };
         if json_len.is_none() {
-            return Err(bad(format!(
-                "input {:?} has binary_data_size but the body has no binary part",
-                input.name
-            )));
+            return Err(bad(BodyError::NoBinaryPart(input.name.clone())));
         }
         let size = size
             .as_u64()
             .and_then(|s| usize::try_from(s).ok())
-            .ok_or_else(|| {
-                bad(format!(
-                    "input {:?}: binary_data_size must be a non-negative integer",
-                    input.name
-                ))
-            })?;
+            .ok_or_else(|| bad(BodyError::BadBinarySize(input.name.clone())))?;
         if size > rest.len() {
-            return Err(bad(format!(
-                "input {:?}: binary_data_size {size} exceeds the {} bytes left",
-                input.name,
-                rest.len()
-            )));
+            return Err(bad(BodyError::BinaryPastEnd {
+                input: input.name.clone(),
+                size,
+                left: rest.len(),
+            }));
         }
         if !matches!(input.data, TensorData::Json(Value::Null)) {
-            return Err(bad(format!(
-                "input {:?} has both data and binary_data_size",
-                input.name
-            )));
+            return Err(bad(BodyError::DataAndBinary(input.name.clone())));
         }
         let (mine, after) = rest.split_at(size);
         input.data = TensorData::Binary(mine.to_vec());
         rest = after;
     }
     if !rest.is_empty() {
-        return Err(bad(format!(
-            "{} bytes of binary data belong to no input",
-            rest.len()
-        )));
+        return Err(bad(BodyError::BinaryLeftOver(rest.len())));
     }
     Ok(Decoded {
         request,
@@ -213,7 +247,7 @@ fn binary_outputs(obj: &Map<String, Value>) -> Result<BinaryOutputs, ApiError> {
         match p.get("binary_data_output") {
             None | Some(Value::Null) => {}
             Some(Value::Bool(b)) => out.all = *b,
-            Some(_) => return Err(bad("parameters.binary_data_output must be a boolean")),
+            Some(_) => return Err(bad(BodyError::BinaryDataOutputNotBool)),
         }
     }
     if let Some(Value::Array(outputs)) = obj.get("outputs") {
@@ -226,7 +260,7 @@ fn binary_outputs(obj: &Map<String, Value>) -> Result<BinaryOutputs, ApiError> {
                         out.names.push(name.to_string());
                     }
                 }
-                Some(_) => return Err(bad("outputs[].parameters.binary_data must be a boolean")),
+                Some(_) => return Err(bad(BodyError::BinaryDataNotBool)),
             }
         }
     }

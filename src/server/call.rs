@@ -7,11 +7,10 @@
 //!
 //! It knows nothing of HTTP or gRPC.
 
-use rand::RngCore as _;
 use serde_json::{Map, Value};
 
 use super::auth::Authenticated;
-use super::error::ApiError;
+use super::error::{ApiError, Internal};
 use super::AppState;
 use crate::inference::{top_probability, InferRequest, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{
@@ -43,14 +42,14 @@ impl RecordedCall {
         let mut out = Vec::with_capacity(1024);
         self.appended
             .write_receipt_json(Some(&self.nonce), &mut out)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(Internal::from)?;
         Ok(out)
     }
 }
 
 /// How a call ended. `T` is the transport's encoded answer, made by its `encode` step.
 pub(super) enum Outcome<T> {
-    /// Bench only (`Limits::bare`): run without policy and ledger.
+    /// Bench only (`Limits::bare`, in a `bench-bare` build): run without policy and ledger.
     Bare(InferResponse),
     /// Allowed and answered; `obligations` go back with the answer.
     Allowed {
@@ -128,7 +127,7 @@ pub(super) async fn append(state: &AppState, draft: EntryDraft) -> Result<Append
         .ledger
         .append(draft)
         .await
-        .map_err(|e| ApiError::NotReady(format!("the ledger cannot record the call: {e}")))
+        .map_err(ApiError::Unrecorded)
 }
 
 pub(super) async fn record(
@@ -162,12 +161,12 @@ pub(super) async fn run<T>(
     let version = Some(vmanifest.version.as_str());
     let request_id = request.id.clone();
     let context = CallContext::from_parameters(&parameters)?;
-    if !state.limits.bare {
+    if !state.limits.bare() {
         super::body::check_recorded_texts(request_id.as_deref(), context.purpose())?;
     }
     let prepared = state.registry.prepare(name, version, request)?;
 
-    if state.limits.bare {
+    if state.limits.bare() {
         return Ok(Outcome::Bare(prepared.run().await?));
     }
 
@@ -178,12 +177,10 @@ pub(super) async fn run<T>(
     };
     let context = context.with_pii(pii).with_input_bytes(input_bytes);
     // The nonce hides the commitments: it must be unpredictable, not fresh from the kernel.
-    // The thread's generator is a CSPRNG seeded (and reseeded) from the OS; drawing from it
-    // spares a system call per call. Keys are still drawn from the OS directly.
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let sha256 =
-        Hash::from_hex(prepared.sha256()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // `Nonces::system` is the thread's generator, a CSPRNG seeded (and reseeded) from the OS;
+    // drawing from it spares a system call per call. Keys are still drawn from the OS directly.
+    let nonce = state.nonces.next32();
+    let sha256 = Hash::from_hex(prepared.sha256()).map_err(Internal::from)?;
     let facts = Facts {
         request_id: request_id.clone(),
         caller: auth.caller.id().as_str().to_string(),
@@ -232,13 +229,20 @@ pub(super) async fn run<T>(
         return deny(state, &facts, decision).await;
     }
 
-    let response = match tokio::time::timeout(state.limits.call_timeout, prepared.run()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    // The deadline holds to the nanosecond: an answer that comes after it (the timer only ticks
+    // every millisecond, and a busy worker may look at it late) is an overrun all the same.
+    let deadline = tokio::time::Instant::now() + state.limits.call_timeout;
+    let ran = tokio::time::timeout_at(deadline, prepared.run())
+        .await
+        .ok()
+        .filter(|_| tokio::time::Instant::now() <= deadline);
+    let response = match ran {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
             tracing::warn!(model = name, request_id = ?request_id, error = %e, "inference failed");
             return failed(state, &facts, &decision, ApiError::from(e)).await;
         }
-        Err(_) => {
+        None => {
             let ms = u64::try_from(state.limits.call_timeout.as_millis()).unwrap_or(u64::MAX);
             return failed(state, &facts, &decision, ApiError::Timeout(ms)).await;
         }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::audit::{admit, query, snapshot, Recording};
 use super::auth::authenticate;
-use super::error::ApiError;
+use super::error::{ApiError, Internal, NotFound, QueryError};
 use super::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -64,16 +64,11 @@ pub(super) async fn export(
     if (p.from_seq.is_some() || p.to_seq.is_some())
         && (p.from_height.is_some() || p.to_height.is_some())
     {
-        return Err(ApiError::BadRequest(
-            "give a range by seq or by height, not both".into(),
-        ));
+        return Err(QueryError::SeqAndHeight.into());
     }
     if let (Some(f), Some(t)) = (p.from_seq, p.to_seq) {
         if f >= t {
-            return Err(ApiError::BadRequest(format!(
-                "from_seq={f} to_seq={t}: from_seq is inclusive and to_seq exclusive, so \
-                 from_seq must be below to_seq"
-            )));
+            return Err(QueryError::SeqOrder { from: f, to: t }.into());
         }
     }
     // The cap is checked before the read is recorded: a refused export reveals nothing.
@@ -91,18 +86,19 @@ pub(super) async fn export(
     };
     let (extent, _) = snapshot(&state)?;
     let store = state.ledger.store();
-    let internal = |e: crate::ledger::StoreError| ApiError::Internal(e.to_string());
+    let internal = |e: crate::ledger::StoreError| ApiError::from(Internal::from(e));
     let height_of = |seq: u64| -> Result<u64, ApiError> {
         if seq >= extent.entries {
-            return Err(ApiError::NotFound(format!(
-                "no entry {seq}: the log holds {} entries",
-                extent.entries
-            )));
+            return Err(NotFound::EntryPastEnd {
+                seq,
+                entries: extent.entries,
+            }
+            .into());
         }
         store
             .block_of(seq)
             .map_err(internal)?
-            .ok_or_else(|| ApiError::Internal(format!("no block holds seq {seq}")))
+            .ok_or(ApiError::Internal(Internal::NoBlockFor(seq)))
     };
     let from = match (p.from_seq, p.from_height) {
         (Some(seq), _) => height_of(seq)?,
@@ -116,15 +112,14 @@ pub(super) async fn export(
         _ => extent.blocks,
     };
     if from > to {
-        return Err(ApiError::BadRequest(format!(
-            "from_height={from} to_height={to}: from_height must not be above to_height"
-        )));
+        return Err(QueryError::HeightOrder { from, to }.into());
     }
     if to > extent.blocks {
-        return Err(ApiError::BadRequest(format!(
-            "to_height={to}: the log holds {} blocks",
-            extent.blocks
-        )));
+        return Err(QueryError::PastEnd {
+            to,
+            blocks: extent.blocks,
+        }
+        .into());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(4);
     let ledger = state.ledger.clone();
@@ -143,7 +138,7 @@ pub(super) async fn export(
                 tracing::warn!(error = %e, from, to, "export stopped");
             }
         })
-        .map_err(|e| ApiError::Internal(format!("cannot start the export: {e}")))?;
+        .map_err(|e| ApiError::Internal(Internal::ExportStart(e)))?;
     // The permit goes with the stream: the export counts until the client has taken its last
     // line, or gone away.
     let body = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {

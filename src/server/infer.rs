@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use super::auth::authenticate;
 use super::body::{self, Decoded};
 use super::call::{self, CallRequest, Outcome, RecordedCall};
-use super::error::ApiError;
+use super::error::{ApiError, Internal};
 use super::AppState;
 use crate::inference::{InferResponse, Manifest, VersionManifest};
 use crate::ledger::{commit, Appended};
@@ -89,8 +89,7 @@ async fn read_body(
     let read = async {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
+            let chunk = chunk.map_err(ApiError::ReadBody)?;
             if body.len() + chunk.len() > limit {
                 return Err(ApiError::TooLarge { limit });
             }
@@ -147,7 +146,7 @@ async fn call(
         inputs_jcs,
         binary,
         binary_outputs,
-    } = body::decode(req.headers(), &raw, !state.limits.bare)?;
+    } = body::decode(req.headers(), &raw, !state.limits.bare())?;
     let parameters = request.parameters.take().unwrap_or_default();
     // H(nonce ‖ JCS(inputs) ‖ binary part): the caller opens it from exactly what it sent.
     let input_parts: [&[u8]; 2] = [inputs_jcs.as_deref().unwrap_or_default(), &binary];
@@ -162,7 +161,7 @@ async fn call(
     let encode = |response: InferResponse, nonce: &[u8; 32]| {
         let encoded = to_json(&response)?;
         let output = commit(nonce, encoded.get("outputs").unwrap_or(&Value::Null))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(Internal::from)?;
         Ok((output, (response, encoded)))
     };
     match call::run(state, &auth, model, request, encode).await? {
@@ -235,7 +234,7 @@ fn answer(
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
+    Ok(serde_json::to_value(v).map_err(Internal::from)?)
 }
 
 /// A JSON answer (a v2 response, a denial, an error) with the obligations (in `parameters`) and
@@ -255,13 +254,13 @@ fn finish_json(
             }
         }
     }
-    let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let internal = |e: serde_json::Error| ApiError::from(Internal::from(e));
     let mut out = serde_json::to_vec(&value).map_err(internal)?;
     // The receipt goes last, written straight from the sealed block rather than through a JSON
     // tree (the members its block shares are serialised once for all the block's receipts).
     if let Some((appended, nonce)) = receipt {
         if out.pop() != Some(b'}') {
-            return Err(ApiError::Internal("an answer is not a JSON object".into()));
+            return Err(Internal::AnswerNotObject.into());
         }
         out.extend_from_slice(if out.len() > 1 {
             b",\"receipt\":"

@@ -4,8 +4,8 @@
 //! nothing of file formats: it calls `ledger`, `policy` and `inference`. HTTP statuses and gRPC
 //! codes are chosen in one place, [`error::ApiError`].
 //!
-//! [`run`] takes the listener, the state and the shutdown signal, so tests bind `127.0.0.1:0` and
-//! drive the real server.
+//! [`Service`] loads everything `vouch serve` needs and serves it; [`run`] takes the listener, the
+//! state and the shutdown signal, so tests bind `127.0.0.1:0` and drive the real server in-process.
 
 mod audit;
 mod auth;
@@ -17,6 +17,7 @@ pub mod grpc;
 mod infer;
 mod metrics;
 mod routes;
+mod service;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,8 +28,9 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 pub use audit::entries_page;
-pub use error::ApiError;
+pub use error::{ApiError, Internal, NotFound, QueryError};
 pub use metrics::Metrics;
+pub use service::{Config, LoadError, Service};
 
 use crate::inference::Registry;
 use crate::ledger::Ledger;
@@ -47,8 +49,21 @@ pub struct Limits {
     pub max_connections: usize,
     /// Most exports streaming at once; more are answered `429`.
     pub max_exports: usize,
-    /// Bench only: serve without policy and ledger, to measure what auditing costs.
+    /// Load tests only, and only in a build with the `bench-bare` feature: serve without policy
+    /// and ledger, to measure what auditing costs. The product's build has no such switch.
+    #[cfg(feature = "bench-bare")]
     pub bare: bool,
+}
+
+impl Limits {
+    /// Whether calls skip policy and ledger (never, without the `bench-bare` feature).
+    #[inline]
+    pub fn bare(&self) -> bool {
+        #[cfg(feature = "bench-bare")]
+        return self.bare;
+        #[cfg(not(feature = "bench-bare"))]
+        false
+    }
 }
 
 impl Default for Limits {
@@ -59,6 +74,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_exports: 2,
+            #[cfg(feature = "bench-bare")]
             bare: false,
         }
     }
@@ -77,6 +93,8 @@ pub struct AppState {
     pub limits: Limits,
     /// One permit per export allowed to stream at once ([`Limits::max_exports`]).
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// Where the nonces of commitments and audit reads come from.
+    pub nonces: crate::sources::Nonces,
 }
 
 /// The rules' view of each served model version, by model name, then version (looked up by

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::auth::{authenticate, require};
-use super::error::ApiError;
+use super::error::{ApiError, Internal, NotFound, QueryError};
 use super::{infer, AppState};
 use crate::inference::Manifest;
 use crate::policy::Role;
@@ -87,11 +87,11 @@ async fn wrong_method(
 
 async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authenticate(&req, &state)?;
-    Err(ApiError::NotFound(format!(
-        "no route {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(NotFound::Route {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+    }
+    .into())
 }
 
 /// `GET /v2/health/live`: open to all (probes carry no key), and says nothing but its status.
@@ -240,20 +240,19 @@ async fn receipt(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authenticate(&req, &state)?;
-    let not_found = || ApiError::NotFound(format!("no receipt {}", path.as_str()));
+    let not_found = || ApiError::from(NotFound::Receipt(path.as_str().to_string()));
     let seq: u64 = path
         .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{:?} is not a seq", path.as_str())))?;
+        .map_err(|_| QueryError::NotSeq(path.as_str().to_string()))?;
     let receipt = state.ledger.receipt(seq).map_err(|_| not_found())?;
-    let entry = crate::ledger::Entry::from_bytes(&receipt.entry)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let entry = crate::ledger::Entry::from_bytes(&receipt.entry).map_err(Internal::from)?;
     if entry.caller.as_deref() == Some(auth.caller.id().as_str()) {
         return Ok(HttpResponse::Ok().json(receipt));
     }
     let allowed = state
         .policy
         .authorize_audit(&auth.caller)
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Policy)?
         .is_allowed();
     if !allowed {
         return Err(not_found());

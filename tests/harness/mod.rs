@@ -44,6 +44,15 @@ impl Reuse {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The clinic's key (a caller with oversight and a medical licence).
+    pub fn caller_key(&self) -> &str {
+        &self.caller_key
+    }
+
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
 }
 
 pub fn root() -> PathBuf {

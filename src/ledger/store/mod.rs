@@ -57,6 +57,7 @@ pub(crate) use keys::{
     TIME,
 };
 pub(crate) use read::trusted_header;
+pub(crate) use record::reread_record;
 
 /// The blocks file, in sled's folder.
 const BLOCKS_FILE: &str = "blocks";

@@ -338,7 +338,7 @@ mod tests {
             commit_block(&store, height);
         }
         let Index::Sled { tree, .. } = &store.index else {
-            unreachable!("Store::open opens sled")
+            panic!("Store::open opens sled")
         };
         for key in lost {
             tree.remove(key).unwrap();

@@ -224,6 +224,27 @@ impl BlockRecord {
     }
 }
 
+/// For the fuzz target `blocks_record` (`src/fuzzing.rs`): reads a record's payload (the bytes
+/// after its length and CRC-32) with [`BlockRecord::parse`], as opening the store does, and if it
+/// parses writes the record again with the writer's [`BlockRecord::finish`] from what was read —
+/// height, data and keys. Returns the height, the keys and the whole record (length, CRC-32,
+/// payload).
+pub(crate) fn reread_record(payload: &[u8]) -> Option<(u64, Pairs, Vec<u8>)> {
+    let (height, pairs) = BlockRecord::parse(payload)?;
+    let data_len = be_u32(payload.get(8..12)?)? as usize;
+    let mut bytes = vec![0u8; RECORD_HEAD as usize];
+    bytes.get_mut(8..16)?.copy_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(payload.get(12..12 + data_len)?);
+    let record = BlockRecord {
+        height,
+        offset: 0,
+        bytes,
+        pairs,
+    };
+    let (bytes, pairs) = record.finish().ok()?;
+    Some((height, pairs, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::keys::{key_u64, BLOCK};

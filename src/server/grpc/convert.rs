@@ -18,10 +18,38 @@ use crate::inference::{
     Datatype, InferInput, InferRequest, InferResponse, RequestedOutput, TensorData, TensorValues,
 };
 use crate::server::body::MAX_REQUEST_ID;
-use crate::server::ApiError;
+use crate::server::{ApiError, Internal};
 
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
+/// Why a `ModelInferRequest` is refused (`INVALID_ARGUMENT`), or an answer cannot be sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    #[error("the request id is {0} bytes, more than the {MAX_REQUEST_ID} allowed")]
+    IdTooLong(usize),
+    #[error("raw_input_contents has {raw} entries for {inputs} inputs: it needs one per input")]
+    RawCount { raw: usize, inputs: usize },
+    #[error(
+        "input {0:?} has contents, but the request carries raw_input_contents: use one or the other"
+    )]
+    ContentsAndRaw(String),
+    #[error(transparent)]
+    Commitment(#[from] super::commitment::CommitmentError),
+    #[error(
+        "input {name:?}: datatype {datatype:?} cannot travel in contents (send raw_input_contents)"
+    )]
+    NoContentsFor { name: String, datatype: String },
+    #[error("input {name:?}: a {datatype} tensor's contents go in its own typed field only")]
+    ContentsElsewhere { name: String, datatype: String },
+    #[error("input {name:?}: element {index} does not fit {datatype}")]
+    DoesNotFit {
+        name: String,
+        index: usize,
+        datatype: String,
+    },
+}
+
+fn bad(e: ConvertError) -> ApiError {
+    ApiError::Grpc(e)
 }
 
 /// A decoded `ModelInferRequest`, with what its input commitment covers.
@@ -59,29 +87,22 @@ fn request_parameters(
 /// Decodes a request; with `commit`, also the canonical bytes of its inputs header.
 pub(super) fn decode(msg: ModelInferRequest, commit: bool) -> Result<Decoded, ApiError> {
     if msg.id.len() > MAX_REQUEST_ID {
-        return Err(bad(format!(
-            "the request id is {} bytes, more than the {MAX_REQUEST_ID} allowed",
-            msg.id.len()
-        )));
+        return Err(bad(ConvertError::IdTooLong(msg.id.len())));
     }
     let raw_mode = !msg.raw_input_contents.is_empty();
     if raw_mode {
         if msg.raw_input_contents.len() != msg.inputs.len() {
-            return Err(bad(format!(
-                "raw_input_contents has {} entries for {} inputs: it needs one per input",
-                msg.raw_input_contents.len(),
-                msg.inputs.len()
-            )));
+            return Err(bad(ConvertError::RawCount {
+                raw: msg.raw_input_contents.len(),
+                inputs: msg.inputs.len(),
+            }));
         }
         if let Some(t) = msg.inputs.iter().find(|t| t.contents.is_some()) {
-            return Err(bad(format!(
-                "input {:?} has contents, but the request carries raw_input_contents: use one or the other",
-                t.name
-            )));
+            return Err(bad(ConvertError::ContentsAndRaw(t.name.clone())));
         }
     }
     let header = if commit {
-        commitment::inputs_header(&msg).map_err(|e| bad(e.to_string()))?
+        commitment::inputs_header(&msg).map_err(|e| bad(e.into()))?
     } else {
         Vec::new()
     };
@@ -128,9 +149,10 @@ pub(super) fn decode(msg: ModelInferRequest, commit: bool) -> Result<Decoded, Ap
 /// Only the field of the tensor's datatype may hold elements; narrow integers must fit.
 fn pack(name: &str, datatype: &str, c: &InferTensorContents) -> Result<Vec<u8>, ApiError> {
     let dt: Datatype = datatype.parse().map_err(|_| {
-        bad(format!(
-            "input {name:?}: datatype {datatype:?} cannot travel in contents (send raw_input_contents)"
-        ))
+        bad(ConvertError::NoContentsFor {
+            name: name.to_string(),
+            datatype: datatype.to_string(),
+        })
     })?;
     let total = c.bool_contents.len()
         + c.int_contents.len()
@@ -151,14 +173,17 @@ fn pack(name: &str, datatype: &str, c: &InferTensorContents) -> Result<Vec<u8>, 
         Datatype::Bytes => c.bytes_contents.len(),
     };
     if mine != total {
-        return Err(bad(format!(
-            "input {name:?}: a {datatype} tensor's contents go in its own typed field only"
-        )));
+        return Err(bad(ConvertError::ContentsElsewhere {
+            name: name.to_string(),
+            datatype: datatype.to_string(),
+        }));
     }
-    let range = |i: usize| {
-        bad(format!(
-            "input {name:?}: element {i} does not fit {datatype}"
-        ))
+    let range = |index: usize| {
+        bad(ConvertError::DoesNotFit {
+            name: name.to_string(),
+            index,
+            datatype: datatype.to_string(),
+        })
     };
     let mut out = Vec::with_capacity(total.saturating_mul(dt.element_size().unwrap_or(8)));
     match dt {
@@ -284,10 +309,7 @@ pub(super) fn encode(response: InferResponse, raw: bool) -> Result<ModelInferRes
         let values = match o.data {
             TensorData::Values(v) => v,
             TensorData::Binary(_) | TensorData::Json(_) => {
-                return Err(ApiError::Internal(format!(
-                    "output {:?} holds no typed values",
-                    o.name
-                )))
+                return Err(Internal::OutputNotTyped(o.name).into())
             }
         };
         let contents = if raw {

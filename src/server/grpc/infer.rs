@@ -16,7 +16,7 @@ use super::proto::{ModelInferRequest, ModelInferResponse};
 use super::service::version;
 use crate::server::auth::authenticate_bearer;
 use crate::server::call::{self, CallRequest, Outcome, RecordedCall};
-use crate::server::{ApiError, AppState};
+use crate::server::{ApiError, AppState, Internal};
 
 /// The trailing metadata key of a denied or failed call's receipt.
 pub const RECEIPT_METADATA: &str = "vouch-receipt";
@@ -69,7 +69,7 @@ async fn call(state: &AppState, req: Request<ModelInferRequest>) -> Answer {
         header,
         raw,
         raw_mode,
-    } = convert::decode(msg, !state.limits.bare).map_err(unrecorded)?;
+    } = convert::decode(msg, !state.limits.bare()).map_err(unrecorded)?;
     // H(nonce ‖ JCS(inputs header) ‖ raw_input_contents…): see commitment.rs.
     let mut input_parts: Vec<&[u8]> = Vec::with_capacity(raw.len() + 1);
     input_parts.push(&header);
@@ -82,8 +82,7 @@ async fn call(state: &AppState, req: Request<ModelInferRequest>) -> Answer {
     };
     let encode = |response, nonce: &[u8; 32]| {
         let answer = convert::encode(response, raw_mode)?;
-        let output = commitment::output_commitment(nonce, &answer)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let output = commitment::output_commitment(nonce, &answer).map_err(Internal::from)?;
         Ok((output, answer))
     };
     let outcome = call::run(state, &auth, model, request, encode)
@@ -101,8 +100,8 @@ async fn call(state: &AppState, req: Request<ModelInferRequest>) -> Answer {
             obligations,
         } => {
             let receipt = recorded.receipt_json().map_err(unrecorded)?;
-            let receipt = String::from_utf8(receipt)
-                .map_err(|e| unrecorded(ApiError::Internal(e.to_string())))?;
+            let receipt =
+                String::from_utf8(receipt).map_err(|e| unrecorded(Internal::from(e).into()))?;
             answer
                 .parameters
                 .insert("receipt".into(), string_parameter(receipt));
@@ -124,7 +123,7 @@ async fn call(state: &AppState, req: Request<ModelInferRequest>) -> Answer {
                 .iter()
                 .map(|r| format!("{} ({})", r.id, r.reason))
                 .collect();
-            let error = ApiError::Forbidden(format!("denied by policy: {}", why.join("; ")));
+            let error = ApiError::Denied(why);
             Err((with_receipt(error, &recorded), decision))
         }
         Outcome::Failed {

@@ -15,6 +15,9 @@
 
 pub mod commitment;
 mod convert;
+
+pub use commitment::CommitmentError;
+pub use convert::ConvertError;
 mod infer;
 pub mod proto;
 mod service;
