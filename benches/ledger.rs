@@ -114,7 +114,7 @@ fn proofs(c: &mut Criterion) {
     group.bench_function("receipt (entry + block proof, from the store)", |b| {
         b.iter(|| {
             seq = (seq + 7_919) % n;
-            ledger.receipt(seq).unwrap()
+            ledger.receipt(Seq::new(seq)).unwrap()
         })
     });
     let blocks = head.blocks;
@@ -124,7 +124,7 @@ fn proofs(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 h = (h + 31) % blocks;
-                ledger.inclusion_proof(h, blocks).unwrap()
+                ledger.inclusion_proof(Height::new(h), blocks).unwrap()
             })
         },
     );
@@ -157,7 +157,7 @@ fn proofs(c: &mut Criterion) {
         });
     }
     let key = ledger.verifier().clone();
-    let receipt = ledger.receipt(n / 2).unwrap();
+    let receipt = ledger.receipt(Seq::new(n / 2)).unwrap();
     group.bench_function("verify a receipt", |b| {
         b.iter(|| receipt.verify(&key).unwrap())
     });

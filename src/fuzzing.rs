@@ -374,7 +374,7 @@ fn blocks_file(data: &[u8]) {
     let expected = read_blocks_file(data);
     let mut taken = 0usize;
     let refused = loop {
-        match store.advance(taken as u64) {
+        match store.advance(crate::ledger::Height::new(taken as u64)) {
             Ok(true) => {
                 let keys = store.record_keys().unwrap_or_default();
                 let keys: std::collections::BTreeSet<Vec<u8>> =

@@ -14,6 +14,7 @@
 //! | [`sources`] | the clock and the nonce source, passed in so tests can pin them | everything else |
 //! | [`tls`] | TLS configurations (rustls) for the service's listeners and the CLI's clients | HTTP, the ledger |
 //! | [`cli`] | the `vouch` subcommands: parse, call the library, print, choose the exit code | — |
+//! | [`ids`] | the caller, credential and rule ids the policy issues and the ledger records | the modules that use them |
 //! | [`fuzzing`] | the bodies of the fuzz targets, replayed over their corpora by the tests | — |
 //!
 //! `docs/ARCHITECTURE.md` walks through the path of one call; the ledger format is specified in
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod fuzzing;
+pub mod ids;
 pub mod inference;
 pub mod ledger;
 pub mod policy;

@@ -110,15 +110,15 @@ fn mixed_block(s: &Server) -> bool {
     let mut by_time: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for item in page["entries"].as_array().unwrap() {
         let e = verify_item(item, cp, s);
-        by_time.entry(e.time.clone()).or_default().push(e);
+        by_time.entry(e.time().to_string()).or_default().push(e);
     }
     by_time.values().any(|b| {
         b.iter().any(|x| {
             b.iter().any(|y| {
-                x.caller != y.caller
-                    && x.decision != y.decision
-                    && x.model.is_some()
-                    && y.model.is_some()
+                x.caller() != y.caller()
+                    && x.decision() != y.decision()
+                    && x.model().is_some()
+                    && y.model().is_some()
             })
         })
     })
@@ -135,7 +135,7 @@ fn verify_item(item: &Value, checkpoint: &str, s: &Server) -> Entry {
     let verified = receipt
         .verify(&s.verifier)
         .expect("every served proof verifies");
-    assert_eq!(verified.entry.seq, seq);
+    assert_eq!(verified.entry.seq().get(), seq);
     verified.entry
 }
 
@@ -156,10 +156,10 @@ fn walk(s: &Server, query: &str, limit: usize, size: u64) -> Vec<Entry> {
         for item in items {
             let e = verify_item(item, cp, s);
             assert!(
-                out.last().is_none_or(|l| l.seq < e.seq),
+                out.last().is_none_or(|l| l.seq() < e.seq()),
                 "{query}: seq {} after {:?}: each entry once, in order",
-                e.seq,
-                out.last().map(|l| l.seq)
+                e.seq(),
+                out.last().map(|l| l.seq())
             );
             out.push(e);
         }
@@ -172,7 +172,7 @@ fn walk(s: &Server, query: &str, limit: usize, size: u64) -> Vec<Entry> {
 }
 
 fn seqs(v: &[Entry]) -> Vec<u64> {
-    v.iter().map(|e| e.seq).collect()
+    v.iter().map(|e| e.seq().get()).collect()
 }
 
 #[test]
@@ -193,26 +193,26 @@ fn filters_match_brute_force_and_pages_yield_each_entry_once() {
             "limit {limit}"
         );
     }
-    let mid = &all[all.len() / 3].time;
-    let late = &all[2 * all.len() / 3].time;
+    let mid = all[all.len() / 3].time().to_string();
+    let late = all[2 * all.len() / 3].time().to_string();
     let rule = all
         .iter()
-        .find(|e| e.decision == vouch::ledger::Decision::Deny)
-        .and_then(|e| e.rules.first())
+        .find(|e| e.decision() == vouch::ledger::Decision::Deny)
+        .and_then(|e| e.rules().first())
         .unwrap()
         .clone();
     type Pred = Box<dyn Fn(&Entry) -> bool>;
     let model = |n: &'static str| -> Pred {
-        Box::new(move |e: &Entry| e.model.as_ref().is_some_and(|m| m.name == n))
+        Box::new(move |e: &Entry| e.model().as_ref().is_some_and(|m| m.name == n))
     };
     let cases: Vec<(String, Pred)> = vec![
         (
             "&caller=clinic".into(),
-            Box::new(|e| e.caller.as_deref() == Some("clinic")),
+            Box::new(|e| e.caller().map(|c| c.as_str()) == Some("clinic")),
         ),
         (
             "&caller=startup".into(),
-            Box::new(|e| e.caller.as_deref() == Some("startup")),
+            Box::new(|e| e.caller().map(|c| c.as_str()) == Some("startup")),
         ),
         ("&caller=nobody".into(), Box::new(|_| false)),
         ("&model=breast-cancer".into(), model("breast-cancer")),
@@ -220,54 +220,66 @@ fn filters_match_brute_force_and_pages_yield_each_entry_once() {
         (
             "&model=support-intent&version=1".into(),
             Box::new(|e| {
-                e.model
+                e.model()
                     .as_ref()
                     .is_some_and(|m| m.name == "support-intent" && m.version == "1")
             }),
         ),
         (
             "&decision=deny".into(),
-            Box::new(|e| e.decision.as_str() == "deny"),
+            Box::new(|e| e.decision().as_str() == "deny"),
         ),
         (
             "&decision=allow".into(),
-            Box::new(|e| e.decision.as_str() == "allow"),
+            Box::new(|e| e.decision().as_str() == "allow"),
         ),
         (format!("&rule={rule}"), {
             let r = rule.clone();
-            Box::new(move |e| e.rules.contains(&r))
+            Box::new(move |e| e.rules().contains(&r))
         }),
         (
             "&caller=startup&decision=deny".into(),
-            Box::new(|e| e.caller.as_deref() == Some("startup") && e.decision.as_str() == "deny"),
+            Box::new(|e| {
+                e.caller().map(|c| c.as_str()) == Some("startup") && e.decision().as_str() == "deny"
+            }),
         ),
         (
             "&caller=clinic&model=support-intent&decision=allow".into(),
             Box::new(|e| {
-                e.caller.as_deref() == Some("clinic")
-                    && e.decision.as_str() == "allow"
-                    && e.model.as_ref().is_some_and(|m| m.name == "support-intent")
+                e.caller().map(|c| c.as_str()) == Some("clinic")
+                    && e.decision().as_str() == "allow"
+                    && e.model()
+                        .as_ref()
+                        .is_some_and(|m| m.name == "support-intent")
             }),
         ),
         (format!("&decision=deny&rule={rule}"), {
             let r = rule.clone();
-            Box::new(move |e| e.decision.as_str() == "deny" && e.rules.contains(&r))
+            Box::new(move |e| e.decision().as_str() == "deny" && e.rules().contains(&r))
         }),
         (format!("&from={mid}"), {
             let m = mid.clone();
-            Box::new(move |e| e.time >= m)
+            Box::new(move |e| e.time() >= m.as_str())
         }),
         (format!("&to={late}"), {
             let l = late.clone();
-            Box::new(move |e| e.time < l)
+            Box::new(move |e| e.time() < l.as_str())
         }),
         (format!("&from={mid}&to={late}&caller=clinic"), {
             let (m, l) = (mid.clone(), late.clone());
-            Box::new(move |e| e.time >= m && e.time < l && e.caller.as_deref() == Some("clinic"))
+            Box::new(move |e| {
+                e.time() >= m.as_str()
+                    && e.time() < l.as_str()
+                    && e.caller().map(|c| c.as_str()) == Some("clinic")
+            })
         }),
     ];
     for (query, pred) in &cases {
-        let expected: Vec<u64> = all.iter().filter(|e| pred(e)).map(|e| e.seq).collect();
+        let expected: Vec<u64> = all
+            .iter()
+            .filter(|e| pred(e))
+            .map(|e| e.seq().get())
+            .collect();
         for limit in [2, 1000] {
             let got = seqs(&walk(&s, query, limit, size));
             assert_eq!(got, expected, "{query} (limit {limit})");
@@ -286,10 +298,10 @@ fn filters_match_brute_force_and_pages_yield_each_entry_once() {
         let mut expected: BTreeMap<String, u64> = BTreeMap::new();
         for e in &all {
             let keys: Vec<String> = match by {
-                "caller" => e.caller.clone().into_iter().collect(),
-                "model" => e.model.iter().map(|m| m.name.clone()).collect(),
-                "decision" => vec![e.decision.as_str().to_string()],
-                _ => e.rules.clone(),
+                "caller" => e.caller().iter().map(|c| c.to_string()).collect(),
+                "model" => e.model().iter().map(|m| m.name.clone()).collect(),
+                "decision" => vec![e.decision().as_str().to_string()],
+                _ => e.rules().iter().map(|r| r.to_string()).collect(),
             };
             for k in keys {
                 *expected.entry(k).or_default() += 1;
@@ -346,7 +358,7 @@ fn proofs_blocks_and_checkpoints_verify() {
     assert_eq!(st, 200, "{r}");
     let r: Receipt = serde_json::from_value(r).unwrap();
     let v = r.verify(&s.verifier).unwrap();
-    assert_eq!((v.entry.seq, v.checkpoint.size), (0, 1));
+    assert_eq!((v.entry.seq().get(), v.checkpoint.size), (0, 1));
     let (st, _) = s.get("/v1/proofs/inclusion?seq=999999", Some(&s.regulator_key));
     assert_eq!(st, 404);
 
@@ -365,7 +377,7 @@ fn proofs_blocks_and_checkpoints_verify() {
     let (st, e) = s.get("/v1/entries/0", Some(&s.regulator_key));
     assert_eq!(st, 200);
     let entry = verify_item(&e["entry"], e["checkpoint"].as_str().unwrap(), &s);
-    assert_eq!(entry.seq, 0);
+    assert_eq!(entry.seq().get(), 0);
 }
 
 #[test]
@@ -383,8 +395,8 @@ fn callers_are_denied_every_audit_route_and_reads_are_recorded() {
             // The denial is recorded, with a receipt that verifies.
             let r: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
             let v = r.verify(&s.verifier).unwrap();
-            assert_eq!(v.entry.decision.as_str(), "deny");
-            assert_eq!(v.entry.context.purpose.as_deref(), Some("audit"));
+            assert_eq!(v.entry.decision().as_str(), "deny");
+            assert_eq!(v.entry.context().purpose.as_deref(), Some("audit"));
         }
         let (st, _) = s.get(route, None);
         assert_eq!(st, 401, "{route}");
@@ -397,13 +409,20 @@ fn callers_are_denied_every_audit_route_and_reads_are_recorded() {
     assert_eq!(st, 200);
     let r: Receipt = serde_json::from_value(page["audit_receipt"].clone()).unwrap();
     let v = r.verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.caller.as_deref(), Some("regulator"));
-    assert_eq!(v.entry.decision.as_str(), "allow");
-    assert_eq!(v.entry.rules, vec!["access.audit".to_string()]);
-    assert!(v.entry.model.is_none());
+    assert_eq!(v.entry.caller().map(|c| c.as_str()), Some("regulator"));
+    assert_eq!(v.entry.decision().as_str(), "allow");
+    assert_eq!(
+        v.entry
+            .rules()
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>(),
+        ["access.audit"]
+    );
+    assert!(v.entry.model().is_none());
     let opened =
         vouch::ledger::commit_parts(&r.nonce.unwrap(), &[format!("GET {target}").as_bytes()]);
-    assert_eq!(v.entry.input, Some(opened));
+    assert_eq!(v.entry.input(), Some(opened));
     // Checkpoint reads are not recorded: the log does not grow when a witness polls it.
     let (_, a) = s.get("/v1/checkpoint", Some(&s.regulator_key));
     let (_, b) = s.get("/v1/checkpoint", Some(&s.regulator_key));

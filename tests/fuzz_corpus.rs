@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use vouch::fuzzing::{signer, TARGETS};
+use vouch::ids::{CallerId, CredentialId, RuleId};
 use vouch::ledger::{
     consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Decision, EntryContext, EntryDraft,
-    Hash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Store,
+    Hash, Height, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Seq, Store,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -127,8 +128,8 @@ fn the_seeds_are_valid_inputs() {
 fn draft(i: u64) -> EntryDraft {
     EntryDraft {
         request_id: Some(format!("req-{i}")),
-        caller: Some("clinic".into()),
-        credential: Some("cred-1".into()),
+        caller: CallerId::parse("clinic"),
+        credential: CredentialId::parse("c0ffee01"),
         model: Some(ModelRef {
             name: "breast-cancer".into(),
             version: "1".into(),
@@ -144,7 +145,9 @@ fn draft(i: u64) -> EntryDraft {
         rules: if i.is_multiple_of(2) {
             vec![]
         } else {
-            vec!["privacy.consent-required".into()]
+            RuleId::parse("privacy.consent-required")
+                .into_iter()
+                .collect()
         },
         obligations: vec![],
         context: EntryContext {
@@ -175,7 +178,7 @@ fn walk_blocks(bytes: &[u8]) -> Option<(u64, u64, bool)> {
     std::fs::write(dir.path().join("ledger/blocks"), bytes).unwrap();
     let store = Store::open_snapshot(dir.path()).unwrap();
     let mut records = 0;
-    while store.advance(records).ok()? {
+    while store.advance(Height::new(records)).ok()? {
         records += 1;
     }
     let damaged = store.tail_damage().unwrap().is_some();
@@ -284,7 +287,7 @@ fn write_seed_corpus() {
     let mut with_nonce = receipts[0].clone();
     with_nonce.nonce = Some([9; 32]);
     receipts.push(with_nonce);
-    receipts.push(ledger.receipt(1).unwrap());
+    receipts.push(ledger.receipt(Seq::new(1)).unwrap());
     for (i, r) in receipts.iter().enumerate() {
         write(
             "receipt",

@@ -155,12 +155,12 @@ fn block_headers_have_the_bytes_and_hashes_of_the_spec_and_chain() {
         );
         assert_eq!(BlockHeader::from_bytes(&bytes), Ok(header.clone()));
         assert_eq!(block_hash(&bytes), hash(&b["block_hash"]), "block {height}");
-        assert_eq!(header.height, height);
+        assert_eq!(header.height.get(), height);
         assert_eq!(
             header.prev, prev,
             "block {height} links to block {height} − 1"
         );
-        assert_eq!(header.first_seq, next_seq);
+        assert_eq!(header.first_seq.get(), next_seq);
         assert_eq!(header.entries_root, hash(&b["entries_root"]));
         prev = block_hash(&bytes);
         next_seq += header.count;
@@ -287,7 +287,7 @@ fn build_receipt(seq: u64, size: u64, nonce: Option<[u8; 32]>) -> Receipt {
         .map(entry_bytes)
         .collect();
     let leaves: Vec<Hash> = entries.iter().map(|e| entry_leaf(e)).collect();
-    let index = seq - header.first_seq;
+    let index = seq - header.first_seq.get();
     let history: Vec<Hash> = blocks().iter().map(|b| hash(&b["block_hash"])).collect();
     let nodes = MemoryNodes::from_leaves(&history);
     let checkpoint = Checkpoint {
@@ -300,7 +300,7 @@ fn build_receipt(seq: u64, size: u64, nonce: Option<[u8; 32]>) -> Receipt {
         entry: entries[index as usize].clone(),
         entry_proof: EntriesTree::build(&leaves).proof(index).unwrap(),
         block: header.to_bytes().unwrap(),
-        block_proof: inclusion_proof(&nodes, header.height, size).unwrap(),
+        block_proof: inclusion_proof(&nodes, header.height.get(), size).unwrap(),
         checkpoint: checkpoint.sign(&signer()).unwrap(),
         nonce,
     }
@@ -347,11 +347,11 @@ fn the_receipts_are_those_vouch_makes_and_verify() {
             "{file}"
         );
         let verified = receipt.verify(&verifier).unwrap();
-        assert_eq!(verified.entry.seq, seq);
+        assert_eq!(verified.entry.seq().get(), seq);
         assert_eq!(verified.checkpoint.size, 4);
         if nonce.is_some() {
-            assert_eq!(verified.entry.input, Some(input));
-            assert_eq!(verified.entry.output, Some(output));
+            assert_eq!(verified.entry.input(), Some(input));
+            assert_eq!(verified.entry.output(), Some(output));
         }
 
         // One byte changed anywhere but in the nonce (which no signature covers; it only opens

@@ -100,7 +100,7 @@ fn good_call_seq(s: &Server) -> u64 {
     let (status, body) = s.post(BC, Some(&s.caller_key), &breast_cancer_request(triage()));
     assert_eq!(status, 200, "{body}");
     let r: Receipt = serde_json::from_value(body["receipt"].clone()).unwrap();
-    r.verify(&s.verifier).unwrap().entry.seq
+    r.verify(&s.verifier).unwrap().entry.seq().get()
 }
 
 /// `req` with the member or element at `pointer` set to `value` (a member is added if missing).

@@ -160,7 +160,11 @@ fn files_digest(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Hash)> {
 
 /// The stored bytes of the entry at `seq` of a closed ledger.
 fn stored_entry(dir: &std::path::Path, seq: u64) -> Vec<u8> {
-    Store::open(dir).unwrap().entry(seq).unwrap().unwrap()
+    Store::open(dir)
+        .unwrap()
+        .entry(Seq::new(seq))
+        .unwrap()
+        .unwrap()
 }
 
 fn entry_key(seq: u64) -> Vec<u8> {

@@ -19,13 +19,13 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
                 // checkpoint that covers it.
                 let head = l.head();
                 assert!(
-                    head.entries > a.seq,
+                    head.entries > a.seq.get(),
                     "{} not past seq {}",
                     head.entries,
                     a.seq
                 );
                 let height = BlockHeader::from_bytes(&a.receipt().block).unwrap().height;
-                assert!(head.blocks > height);
+                assert!(head.blocks > height.get());
                 a
             })
         })
@@ -34,10 +34,10 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
     for t in tasks {
         let a = t.await.unwrap();
         let v = a.receipt().verify(ledger.verifier()).unwrap();
-        assert_eq!(v.entry.seq, a.seq);
+        assert_eq!(v.entry.seq(), a.seq);
         // The receipt written straight to JSON (the members its block shares serialised once)
         // is byte for byte what serde writes for the receipt, with a nonce and without.
-        let nonce = [a.seq as u8; 32];
+        let nonce = [a.seq.get() as u8; 32];
         let mut with_nonce = a.receipt();
         with_nonce.nonce = Some(nonce);
         for (nonce, receipt) in [(Some(&nonce), with_nonce), (None, a.receipt())] {
@@ -48,7 +48,7 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
                 serde_json::to_string(&receipt).unwrap()
             );
         }
-        seqs.push(a.seq);
+        seqs.push(a.seq.get());
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (0..1000).collect::<Vec<_>>());
@@ -60,7 +60,7 @@ async fn a_thousand_concurrent_appends_are_gap_free_verified_and_grouped() {
     );
     let biggest = (0..head.blocks)
         .map(|h| {
-            BlockHeader::from_bytes(&ledger.store().header(h).unwrap().unwrap())
+            BlockHeader::from_bytes(&ledger.store().header(Height::new(h)).unwrap().unwrap())
                 .unwrap()
                 .count
         })
@@ -87,7 +87,7 @@ async fn closing_answers_every_append_it_took() {
     let tasks: Vec<_> = (0..400u64)
         .map(|i| {
             let l = ledger.clone();
-            tokio::spawn(async move { l.append(common::draft(i)).await.ok().map(|a| a.seq) })
+            tokio::spawn(async move { l.append(common::draft(i)).await.ok().map(|a| a.seq.get()) })
         })
         .collect();
     // Let some appends reach the writer, then close with the rest in flight.
@@ -126,7 +126,7 @@ async fn reopening_resumes_the_log_where_it_stopped() {
     assert_eq!(ledger.head().entries, 5);
     assert_eq!(ledger.head().checkpoint, first.checkpoint);
     let a = ledger.append(common::draft(5)).await.unwrap();
-    assert_eq!(a.seq, 5);
+    assert_eq!(a.seq, Seq::new(5));
     // The new checkpoint is consistent with the one before the restart.
     let key = ledger.verifier().clone();
     let old = Checkpoint::open(first.checkpoint.as_ref().unwrap(), &key).unwrap();
@@ -161,7 +161,10 @@ fn an_oversized_entry_is_refused_without_using_a_seq() {
         ledger.append_blocking(big),
         Err(LedgerError::Entry(EntryError::TooLarge(_)))
     ));
-    assert_eq!(ledger.append_blocking(common::draft(1)).unwrap().seq, 0);
+    assert_eq!(
+        ledger.append_blocking(common::draft(1)).unwrap().seq,
+        Seq::new(0)
+    );
     ledger.close();
 }
 

@@ -102,10 +102,10 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
         });
         let acknowledged = receipts
             .iter()
-            .map(|r| Entry::from_bytes(&r.entry).unwrap().seq)
+            .map(|r| Entry::from_bytes(&r.entry).unwrap().seq())
             .max();
         assert!(
-            acknowledged.is_none_or(|m| m < left.entries),
+            acknowledged.is_none_or(|m| m.get() < left.entries),
             "round {round}"
         );
         let ledger = Ledger::open(dir.path(), common::signer(), LedgerConfig::default())
@@ -127,12 +127,12 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
                 let v = r.verify(&key).unwrap();
                 sizes.insert(v.checkpoint.size, v.checkpoint.root);
             }
-            let stored = ledger.store().entry(entry.seq).unwrap();
+            let stored = ledger.store().entry(entry.seq()).unwrap();
             assert_eq!(
                 stored.as_deref(),
                 Some(r.entry.as_slice()),
                 "round {round}: seq {} changed or lost",
-                entry.seq
+                entry.seq()
             );
         }
         let latest = latest.as_ref();
@@ -147,7 +147,7 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
         ledger.close();
         drop(ledger);
         let summary = verify_store(dir.path(), &key, &mut |_| {}).unwrap();
-        assert!(acknowledged.is_none_or(|m| m < summary.entries));
+        assert!(acknowledged.is_none_or(|m| m.get() < summary.entries));
         println!(
             "round {round}: {} receipts acknowledged ({} this round), log holds {} entries",
             receipts.len(),
@@ -199,8 +199,8 @@ fn a_torn_record_is_cut_and_lost_blocks_are_refused() {
     }
     let ledger = common::open(dir.path());
     let a = ledger.append_blocking(common::draft(5)).unwrap();
-    assert_eq!(a.receipt().verify(&key).unwrap().entry.seq, 5);
-    let stored = ledger.store().entry(5).unwrap().unwrap();
+    assert_eq!(a.receipt().verify(&key).unwrap().entry.seq(), Seq::new(5));
+    let stored = ledger.store().entry(Seq::new(5)).unwrap().unwrap();
     assert_eq!(stored, a.receipt().entry);
     ledger.close();
     drop(ledger);

@@ -38,18 +38,18 @@ proptest! {
         let mut model: Vec<Option<Entry>> = vec![None; total];
         for (draft, a) in &appended {
             let entry = Entry::from_bytes(a.entry_bytes()).unwrap();
-            prop_assert_eq!(entry.seq, a.seq);
-            prop_assert_eq!(&entry.request_id, &draft.request_id);
-            prop_assert!(model[a.seq as usize].replace(entry).is_none(), "seq {} given twice", a.seq);
+            prop_assert_eq!(entry.seq(), a.seq);
+            prop_assert_eq!(entry.request_id(), draft.request_id.as_deref());
+            prop_assert!(model[a.seq.get() as usize].replace(entry).is_none(), "seq {} given twice", a.seq);
             let v = a.receipt().verify(ledger.verifier()).unwrap();
-            prop_assert_eq!(v.entry.seq, a.seq);
+            prop_assert_eq!(v.entry.seq(), a.seq);
         }
         prop_assert!(model.iter().all(Option::is_some), "a gap in the seqs");
         for (seq, e) in model.iter().enumerate() {
-            let stored = ledger.store().entry(seq as u64).unwrap().unwrap();
+            let stored = ledger.store().entry(Seq::new(seq as u64)).unwrap().unwrap();
             prop_assert_eq!(&Entry::from_bytes(&stored).unwrap(), e.as_ref().unwrap());
             // A fresh receipt against the latest checkpoint verifies too.
-            ledger.receipt(seq as u64).unwrap().verify(ledger.verifier()).unwrap();
+            ledger.receipt(Seq::new(seq as u64)).unwrap().verify(ledger.verifier()).unwrap();
         }
         let head = ledger.head();
         prop_assert_eq!(head.entries, total as u64);
@@ -78,8 +78,8 @@ proptest! {
             }
             // Inclusion of every block below `old` in the tree of `new` blocks.
             let h = (a * old as f64) as u64 % old;
-            let header = ledger.store().header(h).unwrap().unwrap();
-            ledger.inclusion_proof(h, new).unwrap().verify(block_hash(&header), c_new.root).unwrap();
+            let header = ledger.store().header(Height::new(h)).unwrap().unwrap();
+            ledger.inclusion_proof(Height::new(h), new).unwrap().verify(block_hash(&header), c_new.root).unwrap();
         }
         ledger.close();
     }
@@ -139,7 +139,7 @@ fn audit_indexes_match_a_brute_force_filter() {
     let (ledger, _) = build(dir.path(), &[7, 1, 13, 4, 25]);
     let n = ledger.head().entries;
     let all: Vec<Entry> = (0..n)
-        .map(|s| Entry::from_bytes(&ledger.store().entry(s).unwrap().unwrap()).unwrap())
+        .map(|s| Entry::from_bytes(&ledger.store().entry(Seq::new(s)).unwrap().unwrap()).unwrap())
         .collect();
     let filters = vec![
         Filter::Caller("caller-3".into()),
@@ -158,14 +158,14 @@ fn audit_indexes_match_a_brute_force_filter() {
         let expected: Vec<u64> = all
             .iter()
             .filter(|e| match &f {
-                Filter::Caller(c) => e.caller.as_deref() == Some(c),
-                Filter::Model { name, version } => e.model.as_ref().is_some_and(|m| {
+                Filter::Caller(c) => e.caller().map(|c| c.as_str()) == Some(c.as_str()),
+                Filter::Model { name, version } => e.model().as_ref().is_some_and(|m| {
                     &m.name == name && version.as_ref().is_none_or(|v| &m.version == v)
                 }),
-                Filter::Decision(d) => e.decision == *d,
-                Filter::Rule(r) => e.rules.contains(r),
+                Filter::Decision(d) => e.decision() == *d,
+                Filter::Rule(r) => e.rules().iter().any(|rule| rule.as_str() == r),
             })
-            .map(|e| e.seq)
+            .map(|e| e.seq().get())
             .collect();
         assert!(
             !expected.is_empty(),
@@ -173,10 +173,10 @@ fn audit_indexes_match_a_brute_force_filter() {
         );
         // Page through three at a time.
         let mut got: Vec<u64> = vec![];
-        let mut from = 0;
+        let mut from = Seq::new(0);
         loop {
             let page = f.scan(ledger.store(), from, 3).unwrap();
-            got.extend(&page.seqs);
+            got.extend(page.seqs.iter().map(|s| s.get()));
             match page.next {
                 Some(n) => from = n,
                 None => break,

@@ -6,6 +6,7 @@
 //! C2SP signed-note example's values were made by `scripts/golden/make_vectors.py` (Python), as
 //! were the vectors of every other format v1 structure, which `tests/golden.rs` checks.
 
+use vouch::ids::{CallerId, RuleId};
 use vouch::ledger::*;
 
 fn h(s: &str) -> Hash {
@@ -239,13 +240,11 @@ fn rfc9162_consistency_proofs() {
 
 #[test]
 fn jcs_bytes_of_a_sample_entry() {
-    let entry = Entry {
-        v: 1,
-        seq: 42,
-        time: "2026-11-29T10:04:43.123456Z".into(),
+    let entry = EntryDraft {
         request_id: Some("req-1 \"é\"\n".into()),
-        caller: Some("acme-clinic".into()),
-        credential: Some("k1".into()),
+        caller: CallerId::parse("acme-clinic"),
+        // An id as a log may hold it: read back as written, not judged again.
+        credential: Some(serde_json::from_value(serde_json::json!("k1")).unwrap()),
         model: Some(ModelRef {
             name: "breast-cancer".into(),
             version: "1".into(),
@@ -254,7 +253,9 @@ fn jcs_bytes_of_a_sample_entry() {
         input: Some(Hash([1; 32])),
         output: None,
         decision: Decision::Deny,
-        rules: vec!["privacy.consent-required".into()],
+        rules: RuleId::parse("privacy.consent-required")
+            .into_iter()
+            .collect(),
         obligations: vec![],
         context: EntryContext {
             purpose: Some("medical-triage".into()),
@@ -262,7 +263,9 @@ fn jcs_bytes_of_a_sample_entry() {
             pii: vec!["email".into()],
         },
         policy: Some(Hash([2; 32])),
-    };
+    }
+    .into_entry(Seq::new(42), "2026-11-29T10:04:43.123456Z".into());
+    assert_eq!(entry.version(), 1);
     let ab = "ab".repeat(32);
     let one = "01".repeat(32);
     let two = "02".repeat(32);
@@ -318,7 +321,7 @@ fn a_c2sp_signed_note_checked_by_hand() {
         "drp+wZHd+WWRFsIJsUCJEhyvAQg8=\n",
     );
     let key = SignerKey::from_seed(NAME, &[7u8; 32]).unwrap();
-    assert_eq!(key.id(), KEY_ID);
+    assert_eq!(key.id(), KeyId::new(KEY_ID));
     assert_eq!(key.verifier().to_string(), VERIFIER_KEY);
     let parsed: VerifierKey = VERIFIER_KEY.parse().unwrap();
     assert_eq!(parsed, key.verifier());

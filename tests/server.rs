@@ -47,11 +47,14 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
 
     let receipt = receipt_of(&body);
     let v = receipt.verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Allow);
-    assert_eq!(v.entry.caller.as_deref(), Some("clinic"));
-    assert_eq!(v.entry.request_id.as_deref(), Some("req-bc"));
-    assert_eq!(v.entry.model.as_ref().unwrap().name, "breast-cancer");
-    assert_eq!(v.entry.context.data_categories, vec!["health".to_string()]);
+    assert_eq!(v.entry.decision(), Decision::Allow);
+    assert_eq!(v.entry.caller().map(|c| c.as_str()), Some("clinic"));
+    assert_eq!(v.entry.request_id().as_deref(), Some("req-bc"));
+    assert_eq!(v.entry.model().as_ref().unwrap().name, "breast-cancer");
+    assert_eq!(
+        v.entry.context().data_categories,
+        vec!["health".to_string()]
+    );
 
     // The CLI verifies it offline and opens both commitments.
     let dir = s.data();
@@ -95,9 +98,9 @@ fn a_call_that_overruns_its_timeout_is_recorded_as_an_error_with_a_receipt() {
     assert_eq!(status, 504, "{}", body["error"]);
     assert!(body["error"].as_str().unwrap().contains("0 ms"), "{body}");
     let v = receipt_of(&body).verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Error);
-    assert_eq!(v.entry.output, None);
-    assert_eq!(v.entry.caller.as_deref(), Some("clinic"));
+    assert_eq!(v.entry.decision(), Decision::Error);
+    assert_eq!(v.entry.output(), None);
+    assert_eq!(v.entry.caller().map(|c| c.as_str()), Some("clinic"));
 }
 
 #[test]
@@ -123,12 +126,13 @@ fn a_denied_call_names_the_rule_and_still_gets_a_receipt() {
         .contains("privacy.consent-required"));
     assert!(body.get("outputs").is_none());
     let v = receipt_of(&body).verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Deny);
-    assert!(v.entry.output.is_none());
+    assert_eq!(v.entry.decision(), Decision::Deny);
+    assert!(v.entry.output().is_none());
     assert!(v
         .entry
-        .rules
-        .contains(&"privacy.consent-required".to_string()));
+        .rules()
+        .iter()
+        .any(|r| r.as_str() == "privacy.consent-required"));
 
     // A caller without human oversight may not use a high-risk model.
     let (status, body) = s.post(
@@ -151,7 +155,7 @@ fn a_denied_call_names_the_rule_and_still_gets_a_receipt() {
     );
     assert_eq!(status, 403, "{body}");
     let v = receipt_of(&body).verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.context.pii, vec!["phone".to_string()]);
+    assert_eq!(v.entry.context().pii, vec!["phone".to_string()]);
 }
 
 #[test]
@@ -229,7 +233,8 @@ fn every_error_status_is_produced() {
             .verify(&s.verifier)
             .unwrap()
             .entry
-            .seq,
+            .seq()
+            .get(),
         0
     );
     assert_eq!(
@@ -267,7 +272,7 @@ fn receipts_can_be_fetched_later_by_their_caller_only() {
         Some(&s.caller_key),
         &breast_cancer_request(triage()),
     );
-    let seq = receipt_of(&body).verify(&s.verifier).unwrap().entry.seq;
+    let seq = receipt_of(&body).verify(&s.verifier).unwrap().entry.seq();
     s.post(
         "/v2/models/support-intent/infer",
         Some(&s.caller_key),
@@ -278,7 +283,7 @@ fn receipts_can_be_fetched_later_by_their_caller_only() {
     let fresh: Receipt = serde_json::from_value(fresh).unwrap();
     assert!(fresh.nonce.is_none(), "the nonce is never stored");
     let v = fresh.verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.seq, seq);
+    assert_eq!(v.entry.seq(), seq);
     assert!(
         v.checkpoint.size >= 2,
         "proved against the latest checkpoint"

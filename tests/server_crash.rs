@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use vouch::ledger::{Entry, Receipt, Store};
+use vouch::ledger::{Entry, Receipt, Seq, Store};
 
 use harness::*;
 
@@ -166,7 +166,7 @@ fn sigkill_under_load_loses_no_acknowledged_call() {
         let v = r
             .verify(&server.verifier)
             .unwrap_or_else(|e| panic!("an acknowledged receipt no longer verifies: {e}"));
-        let seq = v.entry.seq;
+        let seq = v.entry.seq();
         assert!(
             by_seq.insert(seq, ()).is_none(),
             "two acknowledged calls got seq {seq}"
@@ -177,14 +177,15 @@ fn sigkill_under_load_loses_no_acknowledged_call() {
     }
     // Gap-free: every seq below the last one holds an entry that parses with its own seq.
     let last = store.last_seq().unwrap().expect("the log is not empty");
-    for seq in 0..=last {
+    for seq in (0..=last.get()).map(Seq::new) {
         let bytes = store
             .entry(seq)
             .unwrap()
             .unwrap_or_else(|| panic!("seq {seq} missing below the last seq {last}"));
-        assert_eq!(Entry::from_bytes(&bytes).unwrap().seq, seq);
+        assert_eq!(Entry::from_bytes(&bytes).unwrap().seq(), seq);
     }
     assert!(store.entry(last + 1).unwrap().is_none());
+    let last = last.get();
     drop(store);
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))

@@ -142,8 +142,8 @@ async fn two_services_with_the_same_clock_nonces_and_key_give_the_same_receipt()
     );
     let receipt: Receipt = serde_json::from_value(receipts[0].clone()).unwrap();
     let v = receipt.verify(&verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Allow);
-    assert_eq!(v.entry.time, "2026-03-04T05:06:07.000000Z");
+    assert_eq!(v.entry.decision(), Decision::Allow);
+    assert_eq!(v.entry.time(), "2026-03-04T05:06:07.000000Z");
     // The first nonce of the counting source blinds the first call.
     let mut one = [0u8; 32];
     one[31] = 1;

@@ -177,13 +177,17 @@ fn the_v2_grpc_client_calls_and_its_receipts_open() {
     let denied: Receipt =
         serde_json::from_slice(&std::fs::read(dir.join("denied_receipt.json")).unwrap()).unwrap();
     let v = denied.verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Deny);
+    assert_eq!(v.entry.decision(), Decision::Deny);
     assert!(v
         .entry
-        .rules
-        .contains(&"privacy.consent-required".to_string()));
-    assert_eq!(v.entry.output, None);
-    assert_eq!(v.entry.context.data_categories, vec!["health".to_string()]);
+        .rules()
+        .iter()
+        .any(|r| r.as_str() == "privacy.consent-required"));
+    assert_eq!(v.entry.output(), None);
+    assert_eq!(
+        v.entry.context().data_categories,
+        vec!["health".to_string()]
+    );
     let (code, report) = verify(
         &s,
         dir,
@@ -363,7 +367,7 @@ async fn hostile_grpc_messages_are_refused_without_harm() {
     };
     let receipt: Receipt = serde_json::from_str(&receipt).unwrap();
     assert_eq!(
-        receipt.verify(&s.verifier).unwrap().entry.decision,
+        receipt.verify(&s.verifier).unwrap().entry.decision(),
         Decision::Allow
     );
 }
@@ -402,7 +406,7 @@ async fn a_call_that_overruns_its_time_is_recorded_and_its_receipt_trails_the_st
         .unwrap();
     let receipt: Receipt = serde_json::from_str(receipt).unwrap();
     let v = receipt.verify(&s.verifier).unwrap();
-    assert_eq!(v.entry.decision, Decision::Error);
-    assert_eq!(v.entry.output, None);
-    assert_eq!(v.entry.caller.as_deref(), Some("clinic"));
+    assert_eq!(v.entry.decision(), Decision::Error);
+    assert_eq!(v.entry.output(), None);
+    assert_eq!(v.entry.caller().map(|c| c.as_str()), Some("clinic"));
 }

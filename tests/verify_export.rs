@@ -94,7 +94,7 @@ impl Fixture {
     fn multi_entry_block(&self) -> BlockHeader {
         (0..self.blocks())
             .map(|h| self.header(h))
-            .find(|h| h.count >= 2 && h.height >= 1)
+            .find(|h| h.count >= 2 && h.height.get() >= 1)
             .expect("a block of several entries")
     }
 
@@ -203,7 +203,7 @@ fn changed_dropped_reordered_and_duplicated_entries_are_caught_at_their_seq() {
     let f = Fixture::new();
     let b = f.multi_entry_block();
     let s = b.first_seq;
-    let i = f.find("entry", "seq", s);
+    let i = f.find("entry", "seq", s.get());
 
     // A field of an entry changed, still canonical: only the block's Merkle root can tell.
     let mut lines = f.lines.clone();
@@ -236,9 +236,9 @@ fn changed_dropped_reordered_and_duplicated_entries_are_caught_at_their_seq() {
     assert_eq!(r["found"], s.to_string());
 
     // The last entry of the block dropped: one entry short.
-    let last = b.first_seq + b.count - 1;
+    let last = b.first_seq + (b.count - 1);
     let mut lines = f.lines.clone();
-    lines.remove(f.find("entry", "seq", last));
+    lines.remove(f.find("entry", "seq", last.get()));
     f.assert_fault(&lines, &format!("seq {last}"), "entry");
 
     // An entry line whose seq agrees with its position but whose bytes say another seq.
@@ -253,8 +253,8 @@ fn changed_headers_links_checkpoints_and_signatures_are_caught_at_their_height()
     let b = f.multi_entry_block();
     let h = b.height;
     let at = format!("height {h}");
-    let bi = f.find("block", "height", h);
-    let ci = f.find("checkpoint", "height", h);
+    let bi = f.find("block", "height", h.get());
+    let ci = f.find("checkpoint", "height", h.get());
 
     // A header field: the entries_root (canonical header, wrong root).
     let mut changed = b.clone();
@@ -334,7 +334,7 @@ fn truncation_anywhere_and_lines_out_of_place_are_faults() {
 
     // Cut in the middle of a line.
     let b = f.multi_entry_block();
-    let i = f.find("entry", "seq", b.first_seq + 1);
+    let i = f.find("entry", "seq", b.first_seq.get() + 1);
     let path = f.dir.path().join("cut.jsonl");
     let mut text = f.lines[..i].join("\n") + "\n";
     text.push_str(&f.lines[i][..f.lines[i].len() / 2]);
@@ -393,7 +393,7 @@ fn a_block_appended_by_another_key_is_caught() {
     let header = BlockHeader {
         v: 1,
         log: common::ORIGIN.into(),
-        height: blocks,
+        height: Height::new(blocks),
         first_seq: seq,
         count: 1,
         time: last.time.clone(),

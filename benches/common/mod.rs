@@ -1,5 +1,6 @@
 //! The ledger workload shared by `benches/ledger.rs` and `examples/export_bench.rs`.
 
+use vouch::ids::{CallerId, CredentialId, RuleId};
 use vouch::ledger::*;
 
 /// The bench log's key (a fixed seed).
@@ -12,8 +13,8 @@ pub fn signer() -> SignerKey {
 pub fn draft(i: u64) -> EntryDraft {
     EntryDraft {
         request_id: Some(format!("req-{i}")),
-        caller: Some(format!("caller-{}", i % 100)),
-        credential: Some(format!("cred-{}", i % 100)),
+        caller: CallerId::parse(&format!("caller-{}", i % 100)),
+        credential: CredentialId::parse(&format!("c0ffee{:02x}", i % 100)),
         model: Some(ModelRef {
             name: "breast-cancer".into(),
             version: "1".into(),
@@ -27,9 +28,13 @@ pub fn draft(i: u64) -> EntryDraft {
             Decision::Allow
         },
         rules: if i.is_multiple_of(10) {
-            vec!["privacy.consent-required".into()]
+            RuleId::parse("privacy.consent-required")
+                .into_iter()
+                .collect()
         } else {
-            vec!["access.registered-caller".into()]
+            RuleId::parse("access.registered-caller")
+                .into_iter()
+                .collect()
         },
         obligations: vec![],
         context: EntryContext {

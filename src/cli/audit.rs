@@ -307,15 +307,15 @@ fn check_recorded(
         Failure::Verification("the receipt of this query has no nonce to open it".into())
     })?;
     let expected = commit_parts(&nonce, &[format!("GET {target}").as_bytes()]);
-    if verified.entry.input != Some(expected)
-        || verified.entry.context.purpose.as_deref() != Some("audit")
+    if verified.entry.input() != Some(expected)
+        || verified.entry.context().purpose.as_deref() != Some("audit")
     {
         return Err(Failure::Verification(format!(
             "the ledger entry recorded for this query (seq {}) does not commit to it",
-            verified.entry.seq
+            verified.entry.seq()
         )));
     }
-    Ok(verified.entry.seq)
+    Ok(verified.entry.seq().get())
 }
 
 fn audit(args: &Args) -> Result<(), Failure> {
@@ -403,19 +403,19 @@ fn audit(args: &Args) -> Result<(), Failure> {
                 .verify(&cp)
                 .map_err(|e| Failure::Verification(format!("entry {}: {e}", item.seq)))?;
             let entry = verified.entry;
-            if entry.seq < cursor {
+            if entry.seq().get() < cursor {
                 return Err(Failure::Verification(format!(
                     "entry {} repeats or goes back (expected seq ≥ {cursor})",
-                    entry.seq
+                    entry.seq()
                 )));
             }
             if let Some(why) = mismatch(args, &entry, &verified.header.time) {
                 return Err(Failure::Verification(format!(
                     "entry {} does not match the query: {why}",
-                    entry.seq
+                    entry.seq()
                 )));
             }
-            cursor = entry.seq + 1;
+            cursor = entry.seq().get() + 1;
             rows.push(entry);
         }
         if pinned.is_empty() {
@@ -450,15 +450,15 @@ fn audit(args: &Args) -> Result<(), Failure> {
 /// Why a verified entry does not satisfy the query's filters, if it does not.
 fn mismatch(args: &Args, e: &Entry, time: &str) -> Option<String> {
     if let Some(c) = &args.caller {
-        if e.caller.as_deref() != Some(c.as_str()) {
+        if e.caller().map(|c| c.as_str()) != Some(c.as_str()) {
             return Some(format!(
                 "caller {}",
-                e.caller.as_deref().unwrap_or("(none)")
+                e.caller().map_or("(none)", |c| c.as_str())
             ));
         }
     }
     if let Some(m) = &args.model {
-        let model = e.model.as_ref();
+        let model = e.model();
         if model.map(|m| m.name.as_str()) != Some(m.as_str())
             || args
                 .version
@@ -475,13 +475,13 @@ fn mismatch(args: &Args, e: &Entry, time: &str) -> Option<String> {
         }
     }
     if let Some(d) = &args.decision {
-        if e.decision.as_str() != d {
-            return Some(format!("decision {}", e.decision.as_str()));
+        if e.decision().as_str() != d {
+            return Some(format!("decision {}", e.decision().as_str()));
         }
     }
     if let Some(r) = &args.rule {
-        if !e.rules.contains(r) {
-            return Some(format!("rules [{}]", e.rules.join(", ")));
+        if !e.rules().iter().any(|rule| rule.as_str() == r) {
+            return Some(format!("rules [{}]", e.rules().join(", ")));
         }
     }
     let at = chrono::DateTime::parse_from_rfc3339(time).ok()?;

@@ -24,19 +24,18 @@ pub(super) fn print_entries(
             println!("seq,time,caller,model,version,decision,rules,obligations,purpose");
             for e in rows {
                 let (m, v) = e
-                    .model
-                    .as_ref()
+                    .model()
                     .map_or(("", ""), |m| (m.name.as_str(), m.version.as_str()));
                 let cells = [
-                    e.seq.to_string(),
-                    e.time.clone(),
-                    e.caller.clone().unwrap_or_default(),
+                    e.seq().to_string(),
+                    e.time().to_string(),
+                    e.caller().map(|c| c.to_string()).unwrap_or_default(),
                     m.to_string(),
                     v.to_string(),
-                    e.decision.as_str().to_string(),
-                    e.rules.join(" "),
-                    e.obligations.join(" "),
-                    e.context.purpose.clone().unwrap_or_default(),
+                    e.decision().as_str().to_string(),
+                    e.rules().join(" "),
+                    e.obligations().join(" "),
+                    e.context().purpose.clone().unwrap_or_default(),
                 ];
                 let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
                 println!("{}", cells.join(","));
@@ -46,26 +45,25 @@ pub(super) fn print_entries(
             let models: Vec<String> = rows
                 .iter()
                 .map(|e| {
-                    e.model
-                        .as_ref()
+                    e.model()
                         .map_or_else(|| "-".to_string(), |m| format!("{}@{}", m.name, m.version))
                 })
                 .collect();
             let callers: Vec<&str> = rows
                 .iter()
-                .map(|e| e.caller.as_deref().unwrap_or("-"))
+                .map(|e| e.caller().map_or("-", |c| c.as_str()))
                 .collect();
             // Each column as wide as its widest value, so long ids keep the table a table.
             let width = |header: &str, cells: &mut dyn Iterator<Item = usize>| {
                 cells.fold(header.chars().count(), usize::max)
             };
-            let seq_w = width("SEQ", &mut rows.iter().map(|e| e.seq.to_string().len()));
-            let time_w = width("TIME", &mut rows.iter().map(|e| e.time.chars().count()));
+            let seq_w = width("SEQ", &mut rows.iter().map(|e| e.seq().to_string().len()));
+            let time_w = width("TIME", &mut rows.iter().map(|e| e.time().chars().count()));
             let caller_w = width("CALLER", &mut callers.iter().map(|c| c.chars().count()));
             let model_w = width("MODEL", &mut models.iter().map(|m| m.chars().count()));
             let decision_w = width(
                 "DECISION",
-                &mut rows.iter().map(|e| e.decision.as_str().len()),
+                &mut rows.iter().map(|e| e.decision().as_str().len()),
             );
             println!(
                 "{:>seq_w$}  {:<time_w$}  {:<caller_w$}  {:<model_w$}  {:<decision_w$}  RULES",
@@ -74,12 +72,12 @@ pub(super) fn print_entries(
             for ((e, caller), model) in rows.iter().zip(&callers).zip(&models) {
                 let line = format!(
                     "{:>seq_w$}  {:<time_w$}  {:<caller_w$}  {:<model_w$}  {:<decision_w$}  {}",
-                    e.seq,
-                    e.time,
+                    e.seq(),
+                    e.time(),
                     caller,
                     model,
-                    e.decision.as_str(),
-                    e.rules.join(",")
+                    e.decision().as_str(),
+                    e.rules().join(",")
                 );
                 println!("{}", line.trim_end());
             }

@@ -10,7 +10,7 @@ use super::counted;
 use super::ExitCode;
 use crate::ledger::{
     read_verifier_key, verify_blocks_from, verify_consistency, verify_export, verify_store_from,
-    Checkpoint, ConsistencyProof, NoteError, Place, StoreError, VerifierKey, VerifyError,
+    Checkpoint, ConsistencyProof, Height, NoteError, Place, StoreError, VerifierKey, VerifyError,
     VerifySummary, WalkError,
 };
 
@@ -150,7 +150,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(Outcome::RolledBack { trusted, size }) => {
             if json {
                 let out = serde_json::json!({
-                    "verified": false, "place": Place::Height(size).to_string(),
+                    "verified": false, "place": Place::Height(Height::new(size)).to_string(),
                     "field": "tree size", "rolled_back": true,
                     "expected": format!("at least {trusted} (the trusted checkpoint)"),
                     "found": size.to_string(),

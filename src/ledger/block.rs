@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::{JsonError, FORMAT_VERSION};
 use super::hash::{leaf_hash, node_hash, Hash};
+use super::position::{Height, Seq};
 
 /// The CBMT merge of format v1: H(0x01 ‖ left ‖ right).
 pub struct MergeNodes;
@@ -31,8 +32,8 @@ pub struct BlockHeader {
     pub v: u8,
     /// The log's origin, as in its checkpoints.
     pub log: String,
-    pub height: u64,
-    pub first_seq: u64,
+    pub height: Height,
+    pub first_seq: Seq,
     pub count: u64,
     /// RFC 3339 UTC with microseconds: when the block was sealed (its entries carry the same).
     pub time: String,

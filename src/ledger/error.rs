@@ -7,6 +7,7 @@ use super::block::HeaderError;
 use super::entry::EntryError;
 use super::history::{ProofRangeError, ProofRequestError};
 use super::note::NoteError;
+use super::position::{Height, Seq};
 use super::store::StoreError;
 
 /// Errors of the ledger.
@@ -48,9 +49,9 @@ pub enum LedgerError {
     #[error("writing the block failed: {0}")]
     WriteFailed(Arc<LedgerError>),
     #[error("no entry {seq}: the log holds {size} entries")]
-    NoEntry { seq: u64, size: u64 },
+    NoEntry { seq: Seq, size: u64 },
     #[error("no block {height}: the log holds {size} blocks")]
-    NoBlock { height: u64, size: u64 },
+    NoBlock { height: Height, size: u64 },
     #[error("no tree of {size} blocks: the log holds {blocks} blocks")]
     NoSize { size: u64, blocks: u64 },
     #[error("a tree size is at least 1 block (0 has no checkpoint)")]

@@ -15,6 +15,7 @@ mod hash;
 mod history;
 mod keyfile;
 mod note;
+mod position;
 mod query;
 mod receipt;
 mod recover;
@@ -51,7 +52,8 @@ pub use keyfile::{
     read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError,
     PRIVATE_KEY_FILE, VERIFIER_KEY_FILE,
 };
-pub use note::{key_id, Checkpoint, NoteError, SignerKey, VerifierKey};
+pub use note::{key_id, Checkpoint, KeyId, NoteError, SignerKey, VerifierKey};
+pub use position::{Height, Seq};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
 /// For the fuzz target of the blocks file's records (`src/fuzzing.rs`).
@@ -90,7 +92,7 @@ impl Default for LedgerConfig {
 /// An appended entry: its seq and the block it was sealed in (for the receipt).
 #[derive(Debug, Clone)]
 pub struct Appended {
-    pub seq: u64,
+    pub seq: Seq,
     pub block: Arc<SealedBlock>,
     index: usize,
 }
@@ -327,9 +329,9 @@ impl Ledger {
     }
 
     /// A fresh receipt for the entry at `seq`, against the latest checkpoint.
-    pub fn receipt(&self, seq: u64) -> Result<Receipt, LedgerError> {
+    pub fn receipt(&self, seq: Seq) -> Result<Receipt, LedgerError> {
         let head = self.head();
-        if seq >= head.entries {
+        if seq.get() >= head.entries {
             return Err(LedgerError::NoEntry {
                 seq,
                 size: head.entries,
@@ -358,12 +360,12 @@ impl Ledger {
     /// The entries `seqs` with their proofs, all against the tree of `extent.blocks` blocks
     /// (whose checkpoint the caller pairs with them). Blocks shared by several entries are read
     /// and proven once.
-    pub fn proven_at(&self, seqs: &[u64], extent: Extent) -> Result<Vec<ProvenEntry>, LedgerError> {
+    pub fn proven_at(&self, seqs: &[Seq], extent: Extent) -> Result<Vec<ProvenEntry>, LedgerError> {
         let store = &self.inner.store;
         let mut out = Vec::with_capacity(seqs.len());
-        let mut block: Option<(u64, sled::IVec, u64, Vec<u8>, InclusionProof)> = None;
+        let mut block: Option<(Height, sled::IVec, Seq, Vec<u8>, InclusionProof)> = None;
         for &seq in seqs {
-            if seq >= extent.entries {
+            if seq.get() >= extent.entries {
                 return Err(LedgerError::NoEntry {
                     seq,
                     size: extent.entries,
@@ -379,14 +381,14 @@ impl Ledger {
                 let nodes = store
                     .cbmt_bytes(height)?
                     .ok_or_else(|| corrupt("the CBMT"))?;
-                let proof = inclusion_proof(store, height, extent.blocks)
+                let proof = inclusion_proof(store, height.get(), extent.blocks)
                     .map_err(LedgerError::from_proof)?;
                 block = Some((height, header, first_seq, nodes, proof));
             }
             let Some((_, header, first_seq, nodes, block_proof)) = &block else {
                 return Err(corrupt("the block"));
             };
-            let entry_proof = block::proof_from_stored_nodes(nodes, seq - first_seq)
+            let entry_proof = block::proof_from_stored_nodes(nodes, seq - *first_seq)
                 .ok_or_else(|| corrupt("the entry proof"))?;
             let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
             out.push(ProvenEntry {
@@ -408,17 +410,21 @@ impl Ledger {
         }
         self.inner
             .store
-            .checkpoint(size - 1)?
+            .checkpoint(Height::new(size - 1))?
             .ok_or(LedgerError::NoBlock {
-                height: size - 1,
+                height: Height::new(size - 1),
                 size: blocks,
             })
     }
 
     /// RFC 9162 inclusion proof of block `height` in the tree of `size` blocks.
-    pub fn inclusion_proof(&self, height: u64, size: u64) -> Result<InclusionProof, LedgerError> {
+    pub fn inclusion_proof(
+        &self,
+        height: Height,
+        size: u64,
+    ) -> Result<InclusionProof, LedgerError> {
         self.blocks_up_to(size)?;
-        inclusion_proof(&self.inner.store, height, size).map_err(LedgerError::from_proof)
+        inclusion_proof(&self.inner.store, height.get(), size).map_err(LedgerError::from_proof)
     }
 
     /// RFC 9162 consistency proof between the trees of `old` and `new` blocks.
@@ -431,7 +437,7 @@ impl Ledger {
 /// Builds the receipt of `seq` against the tree of `blocks` blocks whose checkpoint is given.
 fn receipt_at(
     store: &Store,
-    seq: u64,
+    seq: Seq,
     blocks: u64,
     checkpoint: String,
 ) -> Result<Receipt, LedgerError> {
@@ -448,7 +454,8 @@ fn receipt_at(
         .entry_proof(height, seq - header.first_seq)?
         .ok_or_else(|| corrupt("the entry proof"))?;
     let entry = store.entry(seq)?.ok_or_else(|| corrupt("the entry"))?;
-    let block_proof = inclusion_proof(store, height, blocks).map_err(LedgerError::from_proof)?;
+    let block_proof =
+        inclusion_proof(store, height.get(), blocks).map_err(LedgerError::from_proof)?;
     Ok(Receipt {
         v: FORMAT_VERSION,
         entry: entry.to_vec(),

@@ -40,11 +40,11 @@ pub enum NoteError {
     #[error("malformed private key: {0}")]
     PrivateKey(&'static str),
     #[error("the key id {found:08x} does not match the key (expected {expected:08x})")]
-    KeyIdMismatch { expected: u32, found: u32 },
+    KeyIdMismatch { expected: KeyId, found: KeyId },
     #[error("malformed note: {0}")]
     Malformed(&'static str),
     #[error("the note carries no signature by {name} (key id {id:08x})")]
-    NoSignature { name: String, id: u32 },
+    NoSignature { name: String, id: KeyId },
     #[error("the signature by {name} does not verify")]
     BadSignature { name: String },
     #[error("malformed checkpoint: {0}")]
@@ -73,21 +73,56 @@ fn check_name(name: &str) -> Result<(), NoteError> {
     Ok(())
 }
 
+/// A C2SP `signed-note` key id: the first 4 bytes of H(key name ‖ 0x0A ‖ signature algorithm ‖
+/// public key), big-endian. Written as 8 lowercase hex digits in keys, and as its 4 bytes before
+/// each signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(u32);
+
+impl KeyId {
+    pub const fn new(id: u32) -> KeyId {
+        KeyId(id)
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The 4 bytes a signature line starts with.
+    pub const fn to_be_bytes(self) -> [u8; 4] {
+        self.0.to_be_bytes()
+    }
+}
+
+/// The 8 lowercase hex digits of keys (`{:08x}`).
+impl std::fmt::LowerHex for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+/// As keys write it: 8 lowercase hex digits.
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
 /// The C2SP key id of an Ed25519 key.
-pub fn key_id(name: &str, public: &VerifyingKey) -> u32 {
+pub fn key_id(name: &str, public: &VerifyingKey) -> KeyId {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update([b'\n', ALG_ED25519]);
     h.update(public.as_bytes());
     let d: [u8; 32] = h.finalize().into();
-    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) // PANIC SAFETY: a SHA-256 digest has 32 bytes
+    KeyId(u32::from_be_bytes([d[0], d[1], d[2], d[3]])) // PANIC SAFETY: a SHA-256 digest has 32 bytes
 }
 
 /// A log's signing key: a name (the log's origin) and an Ed25519 key.
 pub struct SignerKey {
     name: String,
     key: SigningKey,
-    id: u32,
+    id: KeyId,
 }
 
 impl std::fmt::Debug for SignerKey {
@@ -175,7 +210,7 @@ impl SignerKey {
         &self.name
     }
 
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> KeyId {
         self.id
     }
 
@@ -202,11 +237,11 @@ impl SignerKey {
     }
 }
 
-fn parse_id(s: &str) -> Option<u32> {
+fn parse_id(s: &str) -> Option<KeyId> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    u32::from_str_radix(s, 16).ok()
+    u32::from_str_radix(s, 16).ok().map(KeyId)
 }
 
 fn check_text(text: &str) -> Result<(), NoteError> {
@@ -228,7 +263,7 @@ fn check_text(text: &str) -> Result<(), NoteError> {
 pub struct VerifierKey {
     name: String,
     key: VerifyingKey,
-    id: u32,
+    id: KeyId,
 }
 
 impl std::fmt::Debug for VerifierKey {
@@ -296,7 +331,7 @@ impl VerifierKey {
         &self.name
     }
 
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> KeyId {
         self.id
     }
 
@@ -336,8 +371,9 @@ impl VerifierKey {
                 return Err(NoteError::Malformed("a signature is too short"));
             }
             let (id, sig) = blob.split_at(4);
-            let id =
-                super::hash::be_u32(id).ok_or(NoteError::Malformed("a signature is too short"))?;
+            let id = super::hash::be_u32(id)
+                .map(KeyId)
+                .ok_or(NoteError::Malformed("a signature is too short"))?;
             if name != self.name || id != self.id {
                 continue;
             }

@@ -2,6 +2,7 @@
 //! decision or one rule, in seq order, from a starting seq — each a prefix scan, never a full scan.
 
 use super::entry::Decision;
+use super::position::{Height, Seq};
 use super::store::{self, push_str, seq_suffix, Corruption, Store, StoreError};
 
 /// One indexed filter.
@@ -19,8 +20,8 @@ pub enum Filter {
 /// A page of seqs and where the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    pub seqs: Vec<u64>,
-    pub next: Option<u64>,
+    pub seqs: Vec<Seq>,
+    pub next: Option<Seq>,
 }
 
 impl Filter {
@@ -61,12 +62,12 @@ impl Filter {
 
     /// Up to `limit` seqs ≥ `from` that match, in seq order, over the whole store, and the seq
     /// the next page starts at: a [`Query`] of this one filter.
-    pub fn scan(&self, store: &Store, from: u64, limit: usize) -> Result<Page, StoreError> {
+    pub fn scan(&self, store: &Store, from: Seq, limit: usize) -> Result<Page, StoreError> {
         let blocks = match store.last(store::BLOCK)? {
             Some((k, _)) => seq_suffix(&k).map_or(0, |h| h + 1),
             None => 0,
         };
-        let entries = store.last_seq()?.map_or(0, |s| s + 1);
+        let entries = store.last_seq()?.map_or(0, |s| s.get() + 1);
         Query {
             filters: vec![self.clone()],
             ..Query::default()
@@ -165,10 +166,11 @@ impl Query {
     pub fn scan(
         &self,
         store: &Store,
-        cursor: u64,
+        cursor: Seq,
         extent: Extent,
         limit: usize,
     ) -> Result<Page, StoreError> {
+        let cursor = cursor.get();
         let (h_lo, h_hi) = heights_in_time(store, self.from_micros, self.to_micros, extent.blocks)?;
         if h_lo >= h_hi {
             return Ok(Page {
@@ -176,11 +178,11 @@ impl Query {
                 next: None,
             });
         }
-        let seq_lo = cursor.max(store.first_seq(h_lo)?);
+        let seq_lo = cursor.max(store.first_seq(Height::new(h_lo))?.get());
         let seq_hi = if h_hi == extent.blocks {
             extent.entries
         } else {
-            store.first_seq(h_hi)?
+            store.first_seq(Height::new(h_hi))?.get()
         };
         if seq_lo >= seq_hi {
             return Ok(Page {
@@ -193,13 +195,16 @@ impl Query {
         let Some((driver, others)) = filters.split_first() else {
             let end = seq_hi.min(seq_lo.saturating_add(limit as u64));
             return Ok(Page {
-                seqs: (seq_lo..end).collect(),
-                next: (end < seq_hi).then_some(end),
+                seqs: (seq_lo..end).map(Seq::new).collect(),
+                next: (end < seq_hi).then_some(Seq::new(end)),
             });
         };
         let other_prefixes: Vec<Vec<u8>> = others.iter().map(|f| f.prefix()).collect();
         let prefix = driver.prefix();
-        let start_height = store.block_of(seq_lo)?.unwrap_or(0).max(h_lo);
+        let start_height = store
+            .block_of(Seq::new(seq_lo))?
+            .map_or(0, Height::get)
+            .max(h_lo);
         let mut start = prefix.clone();
         start.extend_from_slice(&start_height.to_be_bytes());
         let mut seqs = Vec::new();
@@ -227,7 +232,7 @@ impl Query {
                     continue 'blocks;
                 }
             }
-            let first_seq = store.first_seq(height)?;
+            let first_seq = store.first_seq(Height::new(height))?.get();
             for o in matched {
                 let seq = first_seq + u64::from(o);
                 if seq < seq_lo {
@@ -239,10 +244,10 @@ impl Query {
                 if seqs.len() == limit {
                     return Ok(Page {
                         seqs,
-                        next: Some(seq),
+                        next: Some(Seq::new(seq)),
                     });
                 }
-                seqs.push(seq);
+                seqs.push(Seq::new(seq));
             }
         }
         Ok(Page { seqs, next: None })

@@ -15,6 +15,7 @@ use super::entry::{entry_leaf, Entry, EntryError, FORMAT_VERSION};
 use super::hash::Hash;
 use super::history::{HistoryProofError, InclusionProof};
 use super::note::{Checkpoint, NoteError, VerifierKey};
+use super::position::{Height, Seq};
 
 /// The receipt of one ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +44,7 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvenEntry {
-    pub seq: u64,
+    pub seq: Seq,
     /// The entry's bytes, base64.
     #[serde(with = "b64")]
     pub entry: Vec<u8>,
@@ -79,9 +80,9 @@ fn verify_proofs(
             header: header.count,
         });
     }
-    if header.first_seq.checked_add(p.index) != Some(entry.seq) {
+    if header.first_seq.checked_add(p.index) != Some(entry.seq()) {
         return Err(ReceiptError::SeqMismatch {
-            seq: entry.seq,
+            seq: entry.seq(),
             first_seq: header.first_seq,
             index: p.index,
         });
@@ -96,7 +97,7 @@ fn verify_proofs(
         });
     }
     let bp = block_proof;
-    if bp.index != header.height {
+    if bp.index != header.height.get() {
         return Err(ReceiptError::HeightMismatch {
             proof: bp.index,
             header: header.height,
@@ -128,10 +129,10 @@ impl ProvenEntry {
             &self.block_proof,
             checkpoint.clone(),
         )?;
-        if v.entry.seq != self.seq {
+        if v.entry.seq() != self.seq {
             return Err(ReceiptError::ServedAs {
                 served: self.seq,
-                seq: v.entry.seq,
+                seq: v.entry.seq(),
             });
         }
         Ok(v)
@@ -176,14 +177,14 @@ pub enum ReceiptError {
     CountMismatch { proof: u64, header: u64 },
     #[error("entry {seq} is not at index {index} of a block starting at seq {first_seq}")]
     SeqMismatch {
-        seq: u64,
-        first_seq: u64,
+        seq: Seq,
+        first_seq: Seq,
         index: u64,
     },
     #[error("the entry leads to entries_root {computed}, the block header says {expected}")]
     EntriesRoot { computed: Hash, expected: Hash },
     #[error("block proof is for height {proof}, the header is at height {header}")]
-    HeightMismatch { proof: u64, header: u64 },
+    HeightMismatch { proof: u64, header: Height },
     #[error("block proof is against a tree of {proof} blocks, the checkpoint's has {checkpoint}")]
     TreeSizeMismatch { proof: u64, checkpoint: u64 },
     #[error("block is from log {header:?}, the checkpoint from {checkpoint:?}")]
@@ -191,7 +192,7 @@ pub enum ReceiptError {
     #[error("block proof: {0}")]
     BlockProof(HistoryProofError),
     #[error("entry served as seq {served} is seq {seq}")]
-    ServedAs { served: u64, seq: u64 },
+    ServedAs { served: Seq, seq: Seq },
 }
 
 impl Receipt {

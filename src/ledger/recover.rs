@@ -21,14 +21,14 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
             ));
         }
         let tail = Tail {
-            next_seq: 0,
+            next_seq: Seq::new(0),
             prev: ZERO,
             range: CompactRange::empty(),
             last_time: chrono::DateTime::<chrono::Utc>::MIN_UTC,
         };
         return Ok((tail, Head::default()));
     };
-    let height = store::seq_suffix(&k).unwrap_or(0);
+    let height = Height::new(store::seq_suffix(&k).unwrap_or(0));
     let header = BlockHeader::from_bytes(&header_bytes).map_err(LedgerError::Header)?;
     if header.height != height {
         return Err(tail_err(
@@ -38,16 +38,18 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
         ));
     }
     let next_seq = header.first_seq + header.count;
+    // A header read with `from_bytes` counts at least one entry.
+    let last = header.first_seq + (header.count - 1);
     let last_entry = store.last_seq()?;
-    if last_entry != Some(next_seq - 1) {
+    if last_entry != Some(last) {
         return Err(tail_err(
             "last entry",
-            (next_seq - 1).to_string(),
+            last.to_string(),
             format!("{last_entry:?}"),
         ));
     }
     let mut leaves = Vec::with_capacity(usize::try_from(header.count).unwrap_or(0));
-    for seq in header.first_seq..next_seq {
+    for seq in (header.first_seq.get()..next_seq.get()).map(Seq::new) {
         let e = store
             .entry(seq)?
             .ok_or_else(|| tail_err("entry", format!("seq {seq}"), "nothing".into()))?;
@@ -61,9 +63,9 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
             root.to_hex(),
         ));
     }
-    let size = height + 1;
+    let size = height.tree_size();
     let hash = block_hash(&header_bytes);
-    let leaf = store.node(0, height)?;
+    let leaf = store.node(0, height.get())?;
     if leaf != hash {
         return Err(tail_err(
             "history leaf of the last block",
@@ -99,7 +101,7 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| tail_err("last block time", "RFC 3339".into(), header.time.clone()))?;
     let head = Head {
-        entries: next_seq,
+        entries: next_seq.get(),
         blocks: size,
         checkpoint: Some(note),
     };

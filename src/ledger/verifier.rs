@@ -17,14 +17,15 @@ use super::entry::{entry_leaf, read_canonical};
 use super::hash::{Hash, ZERO};
 use super::history::{CompactRange, ConsistencyProof, HistoryProofError};
 use super::note::{Checkpoint, NoteError, VerifierKey};
+use super::position::{Height, Seq};
 
 /// Where a fault is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
     /// In the entry with this seq.
-    Seq(u64),
+    Seq(Seq),
     /// In the block (header, history node or checkpoint) at this height.
-    Height(u64),
+    Height(Height),
 }
 
 impl std::fmt::Display for Place {
@@ -116,7 +117,7 @@ pub(crate) struct Chain<'k> {
     prev: Hash,
     /// The seq the next block must start at; `None` when resuming mid-log, where the first
     /// header's `first_seq` is authenticated by the first checkpoint instead.
-    next_seq: Option<u64>,
+    next_seq: Option<Seq>,
     last_time: Option<String>,
     pub summary: VerifySummary,
 }
@@ -128,7 +129,7 @@ impl<'k> Chain<'k> {
             key,
             range: CompactRange::empty(),
             prev: ZERO,
-            next_seq: Some(0),
+            next_seq: Some(Seq::new(0)),
             last_time: None,
             summary: VerifySummary::default(),
         }
@@ -136,7 +137,7 @@ impl<'k> Chain<'k> {
 
     /// A chain continuing after the tree `range`, whose last leaf is `prev`.
     pub fn resume(key: &'k VerifierKey, range: CompactRange, prev: Hash) -> Chain<'k> {
-        let next_seq = (range.size() == 0).then_some(0);
+        let next_seq = (range.size() == 0).then_some(Seq::new(0));
         Chain {
             key,
             range,
@@ -148,12 +149,12 @@ impl<'k> Chain<'k> {
     }
 
     /// The height of the next block (the number of blocks so far).
-    pub fn height(&self) -> u64 {
-        self.range.size()
+    pub fn height(&self) -> Height {
+        Height::new(self.range.size())
     }
 
     /// The seq the next block starts at, if known.
-    pub fn next_seq(&self) -> Option<u64> {
+    pub fn next_seq(&self) -> Option<Seq> {
         self.next_seq
     }
 
@@ -294,11 +295,11 @@ impl Chain<'_> {
     /// When the tree has reached the trusted checkpoint's size, its root must be the trusted one.
     pub fn consistent_with(&self, trusted: Option<&Checkpoint>) -> Result<(), Fault> {
         match trusted {
-            Some(cp) if cp.size == self.height() => {
+            Some(cp) if cp.size == self.height().get() => {
                 let root = self.root().unwrap_or_default();
                 if root != cp.root {
                     return Err(fault(
-                        Place::Height(cp.size.saturating_sub(1)),
+                        Place::Height(Height::new(cp.size.saturating_sub(1))),
                         "consistency with the trusted checkpoint",
                         cp.root,
                         root,
@@ -313,9 +314,9 @@ impl Chain<'_> {
     /// At the end: the log must have reached the trusted checkpoint's size.
     pub fn reached(&self, trusted: Option<&Checkpoint>) -> Result<(), VerifyError> {
         match trusted {
-            Some(cp) if self.height() < cp.size => Err(VerifyError::Shorter {
+            Some(cp) if self.height().get() < cp.size => Err(VerifyError::Shorter {
                 trusted: cp.size,
-                size: self.height(),
+                size: self.height().get(),
             }),
             _ => Ok(()),
         }
@@ -323,7 +324,7 @@ impl Chain<'_> {
 }
 
 /// Checks one entry: canonical format-v1 bytes, its seq and the block's time. Returns its leaf.
-pub(crate) fn check_entry(bytes: &[u8], seq: u64, time: &str) -> Result<Hash, Fault> {
+pub(crate) fn check_entry(bytes: &[u8], seq: Seq, time: &str) -> Result<Hash, Fault> {
     let at = Place::Seq(seq);
     let entry =
         read_canonical(bytes).map_err(|e| fault(at, "entry", "a canonical format-v1 entry", e))?;

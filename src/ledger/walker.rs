@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::hash::Hash;
 use super::history::NodeSource;
 use super::note::{Checkpoint, VerifierKey};
+use super::position::{Height, Seq};
 use super::store::{self, Store, StoreError};
 use super::verifier::{fault, Chain, Fault, Place, VerifyError, VerifySummary};
 
@@ -111,8 +112,8 @@ fn check_postings(
     store: &Store,
     record_keys: Option<&[sled::IVec]>,
     entries: &[Vec<u8>],
-    height: u64,
-    first_seq: u64,
+    height: Height,
+    first_seq: Seq,
 ) -> Result<(), WalkError> {
     let mut index = store::BlockIndex::default();
     for (offset, bytes) in entries.iter().enumerate() {
@@ -123,7 +124,7 @@ fn check_postings(
         let model = e.model.as_ref().map(|m| (&*m.name, &*m.version));
         index.add_entry(e.caller.as_deref(), model, &e.decision, &e.rules, offset);
     }
-    let expected: BTreeMap<Vec<u8>, Vec<u8>> = index.pairs(height).collect();
+    let expected: BTreeMap<Vec<u8>, Vec<u8>> = index.pairs(height.get()).collect();
     let at = Place::Height(height);
     for (key, offsets) in &expected {
         match store.get(key)? {
@@ -171,7 +172,14 @@ fn ledger_dir(dir: &Path) -> Result<&Path, WalkError> {
 /// and first seq (in `[first_seq, end)`), its header, CBMT nodes, checkpoint, time and audit
 /// postings (ending in its height), and the history nodes its append completed. A record with
 /// other keys would put them into the server's index when replayed.
-fn belongs(key: &[u8], height: u64, first_seq: u64, end: u64, history: &[(u8, u64, Hash)]) -> bool {
+fn belongs(
+    key: &[u8],
+    height: Height,
+    first_seq: Seq,
+    end: Seq,
+    history: &[(u8, u64, Hash)],
+) -> bool {
+    let (height, first_seq, end) = (height.get(), first_seq.get(), end.get());
     let suffix = store::seq_suffix(key);
     match key.first().copied() {
         Some(store::ENTRY | store::SEQ_BLOCK) => {
@@ -218,12 +226,12 @@ pub fn walk(
         let next_seq = header.first_seq;
         let end = next_seq + header.count; // Chain::header checked that it fits.
                                            // The block's entries are stored as chunks of up to CHUNK, starting at first_seq.
-        let expected: Vec<(u64, usize)> = (next_seq..end)
+        let expected: Vec<(Seq, usize)> = (next_seq.get()..end.get())
             .step_by(store::CHUNK)
             .map(|s| {
                 (
-                    s,
-                    usize::try_from((end - s).min(store::CHUNK as u64)).unwrap_or(0),
+                    Seq::new(s),
+                    usize::try_from((end.get() - s).min(store::CHUNK as u64)).unwrap_or(0),
                 )
             })
             .collect();
@@ -303,11 +311,11 @@ pub fn walk(
             .ok_or_else(|| fault(at, "checkpoint", "present", "missing"))?;
         chain.checkpoint(&header, &header_bytes, &note)?;
         chain.consistent_with(trusted)?;
-        progress(end);
+        progress(end.get());
     }
     chain.reached(trusted)?;
     let height = chain.height();
-    let next_seq = chain.next_seq().unwrap_or(0);
+    let next_seq = chain.next_seq().unwrap_or_default();
     // Nothing may lie beyond the last block.
     if let Some(seq) = store.last_seq()? {
         if seq >= next_seq {
@@ -321,18 +329,21 @@ pub fn walk(
         }
     }
     if let Some((k, _)) = store.last(store::CHECKPOINT)? {
-        let h = store::seq_suffix(&k).unwrap_or(u64::MAX);
+        let h = Height::new(store::seq_suffix(&k).unwrap_or(u64::MAX));
         if h >= height {
             return Err(fault(
                 Place::Height(h),
                 "checkpoint",
-                format!("no checkpoint beyond height {}", height.saturating_sub(1)),
+                format!(
+                    "no checkpoint beyond height {}",
+                    height.get().saturating_sub(1)
+                ),
                 "one",
             )
             .into());
         }
     }
-    if store.get(&store::key_history(0, height))?.is_some() {
+    if store.get(&store::key_history(0, height.get()))?.is_some() {
         return Err(fault(
             Place::Height(height),
             "history node (0, h)",

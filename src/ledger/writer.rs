@@ -18,9 +18,11 @@ use super::entry::{entry_leaf, SealedDraft, FORMAT_VERSION};
 use super::hash::Hash;
 use super::history::{CompactRange, InclusionProof};
 use super::note::{Checkpoint, SignerKey};
+use super::position::{Height, Seq};
 use super::receipt::Receipt;
 use super::store::{self, key_history, key_u64, Store};
 use super::LedgerError;
+use crate::ids::CallerId;
 
 /// One sealed, durable block, shared by the appenders it answers; each builds its own receipt.
 #[derive(Debug)]
@@ -81,7 +83,7 @@ pub(crate) enum Msg {
 
 /// What the writer knows of the tail of the log.
 pub(crate) struct Tail {
-    pub(crate) next_seq: u64,
+    pub(crate) next_seq: Seq,
     pub(crate) prev: Hash,
     pub(crate) range: CompactRange,
     pub(crate) last_time: DateTime<Utc>,
@@ -320,7 +322,7 @@ impl Writer {
                 .model
                 .as_ref()
                 .map(|m| (m.name.as_str(), m.version.as_str()));
-            let caller = d.caller.as_deref();
+            let caller = d.caller.as_ref().map(CallerId::as_str);
             index.add_entry(caller, model, d.decision.as_str(), &d.rules, offset);
             leaves.push(entry_leaf(&bytes));
             entries.push(bytes);
@@ -329,8 +331,9 @@ impl Writer {
             return Ok(None);
         }
 
-        let height = self.tail.range.size();
-        let mut record = self.store.begin_block(height);
+        let height = Height::new(self.tail.range.size());
+        let h = height.get();
+        let mut record = self.store.begin_block(h);
         let tree = EntriesTree::build(&leaves);
         let header = BlockHeader {
             v: FORMAT_VERSION,
@@ -352,27 +355,27 @@ impl Writer {
         let root = range.root().unwrap_or_default();
         let checkpoint = Checkpoint {
             origin: self.signer.name().to_string(),
-            size: height + 1,
+            size: height.tree_size(),
             root,
         }
         .sign(&self.signer)
         .map_err(LedgerError::Key)?;
 
-        for (key, offsets) in index.pairs(height) {
+        for (key, offsets) in index.pairs(h) {
             record.insert(key, offsets);
         }
-        record.insert(key_u64(store::BLOCK, height), header_bytes.as_slice());
-        record.insert(key_u64(store::CHECKPOINT, height), checkpoint.as_bytes());
-        record.insert(key_u64(store::SEQ_BLOCK, first_seq), height.to_be_bytes());
+        record.insert(key_u64(store::BLOCK, h), header_bytes.as_slice());
+        record.insert(key_u64(store::CHECKPOINT, h), checkpoint.as_bytes());
+        record.insert(key_u64(store::SEQ_BLOCK, first_seq.get()), h.to_be_bytes());
         let micros = u64::try_from(now.timestamp_micros()).unwrap_or(0);
         let mut tkey = key_u64(store::TIME, micros).to_vec();
-        tkey.extend_from_slice(&height.to_be_bytes());
+        tkey.extend_from_slice(&h.to_be_bytes());
         record.insert(tkey, Vec::new());
 
         let chunks = entries.chunks(store::CHUNK).enumerate();
         record
             .put_entries(
-                chunks.map(|(i, chunk)| (first_seq + (i * store::CHUNK) as u64, chunk)),
+                chunks.map(|(i, chunk)| (first_seq.get() + (i * store::CHUNK) as u64, chunk)),
                 tree.nodes(),
             )
             .map_err(LedgerError::Store)?;
@@ -387,8 +390,8 @@ impl Writer {
         };
         if let Ok(mut head) = self.head.write() {
             *head = Head {
-                entries: self.tail.next_seq,
-                blocks: height + 1,
+                entries: self.tail.next_seq.get(),
+                blocks: height.tree_size(),
                 checkpoint: Some(checkpoint.clone()),
             };
         }

@@ -23,57 +23,7 @@ const KEY_PREFIX: &str = "vk_";
 /// Largest caller file read (a guard).
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
-/// A caller's id, as recorded in ledger entries (`caller`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct CallerId(String);
-
-impl CallerId {
-    /// `[a-z0-9][a-z0-9._-]*`, at most 64 characters.
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
-        });
-        (ok && !s.is_empty() && s.len() <= 64).then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CallerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The id of one API key, as recorded in ledger entries (`credential`); never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct CredentialId(String);
-
-impl CredentialId {
-    /// 8 to 32 lowercase hex digits.
-    pub fn parse(s: &str) -> Option<Self> {
-        let ok = (8..=32).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CredentialId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::ids::{CallerId, CredentialId};
 
 #[derive(
     Debug,
@@ -261,7 +211,7 @@ impl ApiKey {
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut id);
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        let credential = CredentialId(hex::encode(id));
+        let credential = CredentialId::from_random(id);
         let key = format!("{KEY_PREFIX}{credential}_{}", hex::encode(secret));
         Self { credential, key }
     }

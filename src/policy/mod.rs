@@ -42,26 +42,7 @@ pub use engine::PolicyEngine;
 pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
 pub use facts::ModelFacts;
 
-/// The id of a rule, from its `@id("…")` annotation (e.g. `privacy.consent-required`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct RuleId(String);
-
-impl RuleId {
-    pub(crate) fn new(id: String) -> Self {
-        Self(id)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::ids::RuleId;
 
 /// The concern a rule answers, from its `@category("…")` annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -22,8 +22,9 @@ use super::infer::{reasons, record};
 use super::AppState;
 use crate::ledger::{
     commit_parts, heights_in_time, stats, Decision as Recorded, Dimension, EntryContext,
-    EntryDraft, Extent, Filter, Hash, LedgerError, ProvenEntry, Query, Receipt,
+    EntryDraft, Extent, Filter, Hash, Height, LedgerError, ProvenEntry, Query, Receipt, Seq,
 };
+use crate::policy::RuleId;
 
 /// Most entries on one page.
 pub const MAX_PAGE: usize = 1000;
@@ -67,7 +68,7 @@ impl Admitted {
             use base64::Engine as _;
             if let (Ok(entry), Some(nonce)) = (crate::ledger::Entry::from_bytes(&r.entry), r.nonce)
             {
-                response.insert_header(("Vouch-Audit-Seq", entry.seq.to_string()));
+                response.insert_header(("Vouch-Audit-Seq", entry.seq().to_string()));
                 response.insert_header((
                     "Vouch-Audit-Nonce",
                     base64::engine::general_purpose::STANDARD.encode(nonce),
@@ -107,11 +108,7 @@ pub async fn admit(
         } else {
             Recorded::Deny
         },
-        decision
-            .rules
-            .iter()
-            .map(|r| r.as_str().to_string())
-            .collect(),
+        decision.rules.clone(),
         commit_parts(&nonce, &[target.as_bytes()]),
     );
     let receipt = record(state, draft, nonce).await.map_err(Err)?;
@@ -138,7 +135,7 @@ fn audit_draft(
     state: &AppState,
     auth: &Authenticated,
     decision: Recorded,
-    rules: Vec<String>,
+    rules: Vec<RuleId>,
     input: Hash,
 ) -> EntryDraft {
     EntryDraft {
@@ -149,8 +146,8 @@ fn audit_draft(
             // Kept verbatim, so only an opaque token without personal data is kept at all.
             .filter(|v| v.len() <= 128 && super::body::check_recorded_texts(Some(v), None).is_ok())
             .map(str::to_string),
-        caller: Some(auth.caller.id().as_str().to_string()),
-        credential: Some(auth.credential.as_str().to_string()),
+        caller: Some(auth.caller.id().clone()),
+        credential: Some(auth.credential.clone()),
         model: None,
         input: Some(input),
         output: None,
@@ -217,8 +214,9 @@ fn extent_at(state: &AppState, size: Option<u64>) -> Result<(Extent, String), Ap
     let entries = state
         .ledger
         .store()
-        .first_seq(blocks)
-        .map_err(Internal::from)?;
+        .first_seq(Height::new(blocks))
+        .map_err(Internal::from)?
+        .get();
     Ok((Extent { blocks, entries }, checkpoint))
 }
 
@@ -238,7 +236,7 @@ async fn prove_one(state: &AppState, seq: u64, extent: Extent) -> Result<ProvenE
     let ledger = state.ledger.clone();
     blocking(move || {
         ledger
-            .proven_at(&[seq], extent)
+            .proven_at(&[Seq::new(seq)], extent)
             .map_err(ledger_error)?
             .pop()
             .ok_or(ApiError::NotFound(NotFound::Entry(seq)))
@@ -332,10 +330,10 @@ pub fn entries_page(
     limit: usize,
 ) -> Result<(Vec<ProvenEntry>, Option<u64>), ApiError> {
     let page = q
-        .scan(ledger.store(), cursor, extent, limit)
+        .scan(ledger.store(), Seq::new(cursor), extent, limit)
         .map_err(Internal::from)?;
     let items = ledger.proven_at(&page.seqs, extent).map_err(ledger_error)?;
-    Ok((items, page.next))
+    Ok((items, page.next.map(Seq::get)))
 }
 
 fn parse_u64(what: &'static str, s: &str) -> Result<u64, ApiError> {
@@ -385,11 +383,11 @@ async fn block(
     let store = state.ledger.store();
     let internal = |e: crate::ledger::StoreError| ApiError::from(Internal::from(e));
     let header = store
-        .header(height)
+        .header(Height::new(height))
         .map_err(internal)?
         .ok_or(ApiError::Internal(Internal::MissingBlock(height)))?;
     let fields: serde_json::Value = serde_json::from_slice(&header).map_err(Internal::from)?;
-    let checkpoint = store.checkpoint(height).map_err(internal)?;
+    let checkpoint = store.checkpoint(Height::new(height)).map_err(internal)?;
     use base64::Engine as _;
     Ok(HttpResponse::Ok().json(json!({
         "height": height,

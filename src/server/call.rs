@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::auth::Authenticated;
 use super::error::{ApiError, Internal};
 use super::AppState;
+use crate::ids::{CallerId, CredentialId};
 use crate::inference::{top_probability, InferRequest, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{
     commit_parts, Appended, Decision as Entered, EntryContext, EntryDraft, Hash, ModelRef, Receipt,
@@ -87,8 +88,8 @@ impl<T> Outcome<T> {
 /// commitments and receipt use.
 struct Facts {
     request_id: Option<String>,
-    caller: String,
-    credential: String,
+    caller: CallerId,
+    credential: CredentialId,
     model: ModelRef,
     input: Hash,
     context: EntryContext,
@@ -106,11 +107,7 @@ impl Facts {
             input: Some(self.input),
             output,
             decision,
-            rules: judged
-                .rules
-                .iter()
-                .map(|r| r.as_str().to_string())
-                .collect(),
+            rules: judged.rules.clone(),
             obligations: if decision == Entered::Allow {
                 judged.obligations.clone()
             } else {
@@ -183,8 +180,8 @@ pub(super) async fn run<T>(
     let sha256 = Hash::from_hex(prepared.sha256()).map_err(Internal::from)?;
     let facts = Facts {
         request_id: request_id.clone(),
-        caller: auth.caller.id().as_str().to_string(),
-        credential: auth.credential.as_str().to_string(),
+        caller: auth.caller.id().clone(),
+        credential: auth.credential.clone(),
         model: ModelRef {
             name: prepared.model().to_string(),
             version: prepared.version().to_string(),

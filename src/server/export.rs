@@ -96,8 +96,9 @@ pub(super) async fn export(
             .into());
         }
         store
-            .block_of(seq)
+            .block_of(crate::ledger::Seq::new(seq))
             .map_err(internal)?
+            .map(crate::ledger::Height::get)
             .ok_or(ApiError::Internal(Internal::NoBlockFor(seq)))
     };
     let from = match (p.from_seq, p.from_height) {

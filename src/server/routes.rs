@@ -244,9 +244,12 @@ async fn receipt(
     let seq: u64 = path
         .parse()
         .map_err(|_| QueryError::NotSeq(path.as_str().to_string()))?;
-    let receipt = state.ledger.receipt(seq).map_err(|_| not_found())?;
+    let receipt = state
+        .ledger
+        .receipt(crate::ledger::Seq::new(seq))
+        .map_err(|_| not_found())?;
     let entry = crate::ledger::Entry::from_bytes(&receipt.entry).map_err(Internal::from)?;
-    if entry.caller.as_deref() == Some(auth.caller.id().as_str()) {
+    if entry.caller() == Some(auth.caller.id()) {
         return Ok(HttpResponse::Ok().json(receipt));
     }
     let allowed = state

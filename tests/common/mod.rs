@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use vouch::ids::{CallerId, CredentialId, RuleId};
 use vouch::ledger::*;
 
 pub const ORIGIN: &str = "test.vouch/log";
@@ -24,8 +25,8 @@ pub fn draft(i: u64) -> EntryDraft {
     };
     EntryDraft {
         request_id: Some(format!("req-{i}")),
-        caller: Some(format!("caller-{}", i % 5)),
-        credential: Some(format!("cred-{}", i % 5)),
+        caller: CallerId::parse(&format!("caller-{}", i % 5)),
+        credential: CredentialId::parse(&format!("c0ffee{:02x}", i % 5)),
         model: Some(ModelRef {
             name: ["breast-cancer", "seed-mlp"][(i % 2) as usize].into(),
             version: "1".into(),
@@ -35,7 +36,9 @@ pub fn draft(i: u64) -> EntryDraft {
         output: (decision == Decision::Allow).then(|| Hash::digest(&(i + 1).to_be_bytes())),
         decision,
         rules: if decision == Decision::Deny {
-            vec![format!("privacy.rule-{}", i % 4)]
+            RuleId::parse(&format!("privacy.rule-{}", i % 4))
+                .into_iter()
+                .collect()
         } else {
             vec![]
         },

@@ -120,18 +120,18 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
     let receipt: Receipt =
         serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
     let v = receipt.verify(&key).map_err(|e| failed(e.to_string()))?;
-    let decision = v.entry.decision.as_str();
+    let decision = v.entry.decision().as_str();
     let mut report = serde_json::json!({
         "verified": true,
-        "seq": v.entry.seq,
+        "seq": v.entry.seq(),
         "height": v.header.height,
         "checkpoint_size": v.checkpoint.size,
-        "time": v.entry.time,
+        "time": v.entry.time(),
         "decision": decision,
-        "model": v.entry.model.as_ref().map(|m| format!("{}:{}", m.name, m.version)),
-        "caller": v.entry.caller,
-        "rules": v.entry.rules,
-        "obligations": v.entry.obligations,
+        "model": v.entry.model().map(|m| format!("{}:{}", m.name, m.version)),
+        "caller": v.entry.caller(),
+        "rules": v.entry.rules(),
+        "obligations": v.entry.obligations(),
     });
     let needs_nonce = args.request.is_some() || args.response.is_some();
     let nonce = match (needs_nonce, receipt.nonce) {
@@ -150,7 +150,7 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         } else {
             saved.input_commitment(&nonce).map_err(bad)?
         };
-        match v.entry.input {
+        match v.entry.input() {
             Some(recorded) if recorded == computed => {}
             Some(recorded) => {
                 return Err(failed(format!(
@@ -175,7 +175,7 @@ fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
         } else {
             saved.output_commitment(&nonce).map_err(bad)?
         };
-        let opened = match (v.entry.output, computed) {
+        let opened = match (v.entry.output(), computed) {
             (Some(recorded), Some(computed)) if recorded == computed => Value::Bool(true),
             (Some(recorded), Some(computed)) => {
                 return Err(failed(format!(

@@ -9,12 +9,12 @@ use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, Entry, EntryError, FORMAT_VERSION, MAX_ENTRY_BYTES};
+use super::{Decision, Entry, EntryError, Seq, FORMAT_VERSION, MAX_ENTRY_BYTES};
 
 /// The `seq` and `time` of an entry read with [`read_canonical`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EntryFacts<'a> {
-    pub seq: u64,
+    pub seq: Seq,
     pub time: Cow<'a, str>,
 }
 
@@ -51,7 +51,7 @@ fn read_sorted(bytes: &[u8]) -> Option<EntryFacts<'_>> {
         return None;
     }
     Some(EntryFacts {
-        seq: view.seq,
+        seq: Seq::new(view.seq),
         time: view.time.0,
     })
 }
@@ -302,7 +302,7 @@ struct ModelView<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::draft;
+    use super::super::tests::{draft, recorded};
     use super::super::{Hash, ModelRef};
     use super::*;
 
@@ -341,8 +341,8 @@ mod tests {
         let mut canonical = 0;
         for (i, s) in strings.iter().enumerate() {
             let mut d = draft(vec![s, "z"], Some(s));
-            d.caller = Some(s.to_string());
-            d.credential = Some(s.to_string());
+            d.caller = Some(recorded(s));
+            d.credential = Some(recorded(s));
             d.context.purpose = Some(s.to_string());
             d.context.pii = vec![s.to_string()];
             d.context.data_categories = vec![s.to_string(), "~".into()];
@@ -352,7 +352,11 @@ mod tests {
                 sha256: Hash([i as u8; 32]),
             });
             for seq in [0u64, 255, 256, (1 << 53) - 1, 1 << 53, u64::MAX] {
-                let bytes = d.clone().into_entry(seq, time.into()).to_bytes().unwrap();
+                let bytes = d
+                    .clone()
+                    .into_entry(Seq::new(seq), time.into())
+                    .to_bytes()
+                    .unwrap();
                 // Above 2^53 the general serialiser writes `seq` as a double; whatever it
                 // decides, both ways decide the same.
                 assert!(same_as_slow(&bytes) || seq > 1 << 53, "{s:?} {seq}");

@@ -25,6 +25,8 @@ mod seal;
 use serde::{Deserialize, Serialize};
 
 use super::hash::{leaf_hash, Hash};
+use super::position::Seq;
+use crate::ids::{CallerId, CredentialId, RuleId};
 
 pub(crate) use canonical::read_canonical;
 pub use commitment::{commit, commit_parts};
@@ -83,37 +85,39 @@ pub struct EntryContext {
 }
 
 /// One ledger entry, exactly the fields of format v1 (all present, `null` where not applicable).
+/// Made only by [`EntryDraft::into_entry`] (its lists sorted) or read by [`Entry::from_bytes`]
+/// (canonical bytes of format v1 only); read through its accessors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    pub v: u8,
-    pub seq: u64,
+    v: u8,
+    seq: Seq,
     /// RFC 3339 UTC with microseconds, set by the ledger.
-    pub time: String,
-    pub request_id: Option<String>,
-    pub caller: Option<String>,
-    pub credential: Option<String>,
-    pub model: Option<ModelRef>,
-    pub input: Option<Hash>,
-    pub output: Option<Hash>,
-    pub decision: Decision,
-    pub rules: Vec<String>,
-    pub obligations: Vec<String>,
-    pub context: EntryContext,
-    pub policy: Option<Hash>,
+    time: String,
+    request_id: Option<String>,
+    caller: Option<CallerId>,
+    credential: Option<CredentialId>,
+    model: Option<ModelRef>,
+    input: Option<Hash>,
+    output: Option<Hash>,
+    decision: Decision,
+    rules: Vec<RuleId>,
+    obligations: Vec<String>,
+    context: EntryContext,
+    policy: Option<Hash>,
 }
 
 /// What an appender supplies: an entry without `v`, `seq` and `time`, which the ledger sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryDraft {
     pub request_id: Option<String>,
-    pub caller: Option<String>,
-    pub credential: Option<String>,
+    pub caller: Option<CallerId>,
+    pub credential: Option<CredentialId>,
     pub model: Option<ModelRef>,
     pub input: Option<Hash>,
     pub output: Option<Hash>,
     pub decision: Decision,
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleId>,
     pub obligations: Vec<String>,
     pub context: EntryContext,
     pub policy: Option<Hash>,
@@ -122,7 +126,7 @@ pub struct EntryDraft {
 impl EntryDraft {
     /// Completes the draft into the entry with the given `seq` and `time`. Lists are sorted and
     /// deduplicated so that equal facts give equal bytes.
-    pub fn into_entry(self, seq: u64, time: String) -> Entry {
+    pub fn into_entry(self, seq: Seq, time: String) -> Entry {
         Entry {
             v: FORMAT_VERSION,
             seq,
@@ -146,13 +150,79 @@ impl EntryDraft {
     }
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v.dedup();
     v
 }
 
 impl Entry {
+    /// The format version: [`FORMAT_VERSION`] in every entry [`Entry::from_bytes`] accepts.
+    pub fn version(&self) -> u8 {
+        self.v
+    }
+
+    /// The entry's position in the log.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// When its block was sealed: RFC 3339 UTC with microseconds.
+    pub fn time(&self) -> &str {
+        &self.time
+    }
+
+    /// The caller's request id, as it sent it.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    pub fn caller(&self) -> Option<&CallerId> {
+        self.caller.as_ref()
+    }
+
+    /// The id of the key that authenticated the call (never the key).
+    pub fn credential(&self) -> Option<&CredentialId> {
+        self.credential.as_ref()
+    }
+
+    pub fn model(&self) -> Option<&ModelRef> {
+        self.model.as_ref()
+    }
+
+    /// The commitment to the inputs.
+    pub fn input(&self) -> Option<Hash> {
+        self.input
+    }
+
+    /// The commitment to the outputs.
+    pub fn output(&self) -> Option<Hash> {
+        self.output
+    }
+
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// The ids of the rules that decided, sorted.
+    pub fn rules(&self) -> &[RuleId] {
+        &self.rules
+    }
+
+    /// The obligations, sorted.
+    pub fn obligations(&self) -> &[String] {
+        &self.obligations
+    }
+
+    pub fn context(&self) -> &EntryContext {
+        &self.context
+    }
+
+    /// The hash of the policy bundle in force.
+    pub fn policy(&self) -> Option<Hash> {
+        self.policy
+    }
+
     /// The canonical (RFC 8785) bytes of the entry.
     pub fn to_bytes(&self) -> Result<Vec<u8>, EntryError> {
         let bytes = serde_jcs::to_vec(self)?;
@@ -189,10 +259,15 @@ pub fn entry_leaf(bytes: &[u8]) -> Hash {
 mod tests {
     use super::*;
 
+    /// An id as a log may hold it: any string (ids are not judged again when read).
+    pub(super) fn recorded<T: serde::de::DeserializeOwned>(s: &str) -> T {
+        serde_json::from_value(serde_json::Value::from(s)).unwrap()
+    }
+
     pub(super) fn draft(rules: Vec<&str>, request_id: Option<&str>) -> EntryDraft {
         EntryDraft {
             request_id: request_id.map(str::to_string),
-            caller: Some("c\u{e9}\"\n".into()),
+            caller: Some(recorded("c\u{e9}\"\n")),
             credential: None,
             model: Some(ModelRef {
                 name: "m".into(),
@@ -202,7 +277,7 @@ mod tests {
             input: Some(Hash([1; 32])),
             output: None,
             decision: Decision::Deny,
-            rules: rules.into_iter().map(str::to_string).collect(),
+            rules: rules.into_iter().map(recorded).collect(),
             obligations: vec!["b".into(), "a".into(), "a".into()],
             context: EntryContext {
                 purpose: None,

@@ -7,8 +7,9 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
-use super::{sorted, Decision, Entry, EntryContext, EntryDraft, EntryError, Hash};
+use super::{sorted, Decision, Entry, EntryContext, EntryDraft, EntryError, Hash, Seq};
 use super::{FORMAT_VERSION, MAX_ENTRY_BYTES};
+use crate::ids::{CallerId, CredentialId, RuleId};
 
 /// A draft serialised by its appender: the entry's canonical bytes but for its last three
 /// members. RFC 8785 orders members by name and `seq`, `time` and `v` sort after all the others,
@@ -27,9 +28,9 @@ pub struct SealedDraft {
 /// sorted maps, which were most of an append's cost on the appender.
 #[derive(Serialize)]
 struct Head<'a> {
-    caller: &'a Option<String>,
+    caller: &'a Option<CallerId>,
     context: SortedContext<'a>,
-    credential: &'a Option<String>,
+    credential: &'a Option<CredentialId>,
     decision: Decision,
     input: &'a Option<Hash>,
     model: Option<SortedModel<'a>>,
@@ -37,7 +38,7 @@ struct Head<'a> {
     output: &'a Option<Hash>,
     policy: &'a Option<Hash>,
     request_id: &'a Option<String>,
-    rules: &'a [String],
+    rules: &'a [RuleId],
 }
 
 /// The [`Head`] of an [`Entry`] or an [`EntryDraft`] (they share these fields).
@@ -69,7 +70,7 @@ macro_rules! head_of {
 
 /// Completes a head (serialised, without its closing `}`) with the members that sort last:
 /// `,"seq":N,"time":"T","v":1}`.
-fn write_tail(bytes: &mut Vec<u8>, seq: u64, time: &str) {
+fn write_tail(bytes: &mut Vec<u8>, seq: Seq, time: &str) {
     let _ = write!(bytes, ",\"seq\":{seq},\"time\":");
     // RFC 3339 as `format_time` writes it needs no escaping; an entry read from elsewhere may.
     let _ = serde_json::to_writer(&mut *bytes, time);
@@ -105,7 +106,7 @@ impl EntryDraft {
 
 impl SealedDraft {
     /// The entry's canonical bytes with `seq` and `time`.
-    pub fn finish(&self, seq: u64, time: &str) -> Vec<u8> {
+    pub fn finish(&self, seq: Seq, time: &str) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.head.len() + TAIL_BYTES);
         bytes.extend_from_slice(&self.head);
         write_tail(&mut bytes, seq, time);
@@ -121,7 +122,7 @@ impl Entry {
     /// only number above 255 is `seq`, printed as an integer — which RFC 8785 also does below
     /// 2^53. `None` at or above 2^53.
     pub(super) fn sorted_bytes(&self) -> Option<Vec<u8>> {
-        if self.seq >= 1 << 53 {
+        if self.seq.get() >= 1 << 53 {
             return None;
         }
         if self.v != FORMAT_VERSION {
@@ -152,7 +153,7 @@ struct SortedModel<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::draft;
+    use super::super::tests::{draft, recorded};
     use super::super::ModelRef;
     use super::*;
 
@@ -167,7 +168,7 @@ mod tests {
         ];
         for (i, s) in strings.iter().enumerate() {
             let mut d = draft(vec![s, "z"], Some(s));
-            d.caller = Some(s.to_string());
+            d.caller = Some(recorded(s));
             d.context.purpose = Some(s.to_string());
             d.context.pii = vec![s.to_string()];
             d.model = Some(ModelRef {
@@ -178,12 +179,12 @@ mod tests {
             for seq in [0u64, 255, 256, (1 << 53) - 1] {
                 let e = d
                     .clone()
-                    .into_entry(seq, "2026-11-29T10:04:43.000001Z".into());
+                    .into_entry(Seq::new(seq), "2026-11-29T10:04:43.000001Z".into());
                 let jcs = e.to_bytes().unwrap();
                 assert_eq!(e.sorted_bytes().unwrap(), jcs, "{s:?} {seq}");
                 assert_eq!(Entry::from_bytes(&jcs).unwrap(), e);
             }
-            let mut e = d.into_entry(1 << 53, "2026-11-29T10:04:43.000001Z".into());
+            let mut e = d.into_entry(Seq::new(1 << 53), "2026-11-29T10:04:43.000001Z".into());
             assert!(e.sorted_bytes().is_none());
             e.model = None;
             let mut bytes = e.to_bytes().unwrap();
@@ -208,7 +209,7 @@ mod tests {
         ] {
             let mut d = draft(rules, id);
             if let Some(s) = id {
-                d.caller = Some(s.to_string());
+                d.caller = Some(recorded(s));
                 d.context.purpose = Some(s.to_string());
                 d.context.pii = vec![s.to_string(), "a".into()];
                 d.model = Some(ModelRef {
@@ -221,10 +222,10 @@ mod tests {
                 (0u64, "2026-11-29T10:04:43.000000Z"),
                 (9_007_199_254_740_991, "1970-01-01T00:00:00.123456Z"),
             ] {
-                let spliced = d.clone().seal().unwrap().finish(seq, time);
+                let spliced = d.clone().seal().unwrap().finish(Seq::new(seq), time);
                 let whole = d
                     .clone()
-                    .into_entry(seq, time.to_string())
+                    .into_entry(Seq::new(seq), time.to_string())
                     .to_bytes()
                     .unwrap();
                 assert_eq!(

@@ -11,6 +11,7 @@ use super::lines::*;
 
 use super::*;
 use crate::ledger::block::BlockHeader;
+use crate::ledger::position::{Height, Seq};
 use crate::ledger::verifier::{fault, Fault, Place};
 
 /// A block as read from the export, before any check of the shared core.
@@ -21,7 +22,7 @@ pub(super) struct RawBlock {
     /// The entry count and first seq the reader went by: the header's, or 0 and the seq after
     /// the previous block when the header does not read.
     pub(super) count: u64,
-    pub(super) first: u64,
+    pub(super) first: Seq,
     /// The block's entry lines in the writer's form, one after the other.
     pub(super) lines: Vec<u8>,
     /// `(seq of the line, entry)`.
@@ -59,7 +60,7 @@ pub(super) enum Item {
 }
 
 /// The fault of an entry line beyond the header's count or [`MAX_BLOCK_BYTES`].
-pub(super) fn more(seq: u64, count: u64, height: u64) -> Fault {
+pub(super) fn more(seq: Seq, count: u64, height: u64) -> Fault {
     fault(
         Place::Seq(seq),
         "entry",
@@ -74,7 +75,7 @@ pub(super) fn more(seq: u64, count: u64, height: u64) -> Fault {
 pub(super) fn read_entry_line(
     number: u64,
     line: &[u8],
-    seq: u64,
+    seq: Seq,
 ) -> Result<Result<(u64, Vec<u8>), BlockEnd>, BlockEnd> {
     let parsed = parse(
         number,
@@ -110,12 +111,12 @@ pub(super) fn read_blocks<R: BufRead>(
     recycled: &Receiver<Buffers>,
 ) {
     let mut height = from_height;
-    let mut next_seq: Option<u64> = None;
+    let mut next_seq: Option<Seq> = None;
     let send = |item| {
         let _ = tx.send(item);
     };
     loop {
-        let at = Place::Height(height);
+        let at = Place::Height(Height::new(height));
         let line = match lines.next() {
             Err(e) => return send(Item::Io(e)),
             Ok(None) => {
@@ -162,7 +163,7 @@ pub(super) fn read_blocks<R: BufRead>(
         // The header says how many entries to expect; the core checks the header itself.
         let (count, first) = match BlockHeader::from_bytes(&header) {
             Ok(h) => (h.count, h.first_seq),
-            Err(_) => (0, next_seq.unwrap_or(0)),
+            Err(_) => (0, next_seq.unwrap_or_default()),
         };
         // The buffers of a block already checked: no fresh pages for every block.
         let (lines_buf, entries) = recycled.try_recv().unwrap_or_default();

@@ -7,9 +7,11 @@ use base64::Engine as _;
 
 use super::lines::{decoded_at_least, parse, writer_form, ENTRY_FIELDS};
 use super::*;
+use crate::ids::CallerId;
 use crate::ledger::block::block_hash;
 use crate::ledger::hash::ZERO;
 use crate::ledger::history::CompactRange;
+use crate::ledger::position::{Height, Seq};
 use crate::ledger::verifier::{Fault, Place, VerifyError, VerifySummary};
 use crate::ledger::{
     BlockHeader, Checkpoint, Decision, EntryContext, EntryDraft, InclusionProof, Ledger,
@@ -19,7 +21,7 @@ use crate::ledger::{
 fn draft(i: u64) -> EntryDraft {
     EntryDraft {
         request_id: Some(format!("r{i}")),
-        caller: Some("c".into()),
+        caller: CallerId::parse("c"),
         credential: None,
         model: None,
         input: Some(Hash::digest(&i.to_be_bytes())),
@@ -74,13 +76,19 @@ fn a_whole_export_has_a_base_every_block_its_entries_and_checkpoint_and_an_end()
         assert_eq!(b["type"], "block");
         assert_eq!(b["height"], h);
         let bytes = B64.decode(b["header"].as_str().unwrap()).unwrap();
-        assert_eq!(bytes, l.store().header(h).unwrap().unwrap().to_vec());
+        assert_eq!(
+            bytes,
+            l.store().header(Height::new(h)).unwrap().unwrap().to_vec()
+        );
         let header = BlockHeader::from_bytes(&bytes).unwrap();
         let e = &v[2 + 3 * h as usize];
         assert_eq!(e["type"], "entry");
-        assert_eq!(e["seq"], header.first_seq);
+        assert_eq!(e["seq"], header.first_seq.get());
         let entry = B64.decode(e["entry"].as_str().unwrap()).unwrap();
-        assert_eq!(entry, l.store().entry(h).unwrap().unwrap().to_vec());
+        assert_eq!(
+            entry,
+            l.store().entry(Seq::new(h)).unwrap().unwrap().to_vec()
+        );
         let c = &v[3 + 3 * h as usize];
         assert_eq!(c["type"], "checkpoint");
         let cp = Checkpoint::open(c["note"].as_str().unwrap(), &key.verifier()).unwrap();
@@ -114,7 +122,7 @@ fn a_later_start_carries_the_range_and_the_proof_of_the_block_before() {
     proof.verify(base.prev, root).unwrap();
     assert_eq!(
         base.prev,
-        block_hash(&l.store().header(4).unwrap().unwrap())
+        block_hash(&l.store().header(Height::new(4)).unwrap().unwrap())
     );
     assert_eq!(v[1]["height"], 5);
     assert_eq!(v.last().unwrap()["blocks"], 2);
@@ -201,7 +209,7 @@ fn entries_decoded_on_the_pool_fault_where_a_line_by_line_reader_stops() {
         other => panic!("{other:?}"),
     };
     let base64 = |seq: u64, line: u64| Fault {
-        place: Place::Seq(seq),
+        place: Place::Seq(Seq::new(seq)),
         field: "entry".into(),
         expected: "base64 bytes".into(),
         found: format!("line {line}: entry is not padded standard base64 (Invalid padding)"),
@@ -229,7 +237,10 @@ fn entries_decoded_on_the_pool_fault_where_a_line_by_line_reader_stops() {
     assert!(matches!(verify(&l, true), Err(VerifyError::Io(_))));
     l.push("not json");
     let f = fault_of(verify(&l, false));
-    assert_eq!((f.place, f.field.as_str()), (Place::Seq(2), "line"));
+    assert_eq!(
+        (f.place, f.field.as_str()),
+        (Place::Seq(Seq::new(2)), "line")
+    );
 
     // One entry more than the header's count: it is the fault, unless its base64 is.
     let more = r#"{"type":"entry","seq":2,"entry":"YQ=="}"#;
@@ -241,7 +252,7 @@ fn entries_decoded_on_the_pool_fault_where_a_line_by_line_reader_stops() {
     assert_eq!(
         f,
         Fault {
-            place: Place::Seq(2),
+            place: Place::Seq(Seq::new(2)),
             field: "entry".into(),
             expected: "at most 1 entries in block 1".into(),
             found: "more".into(),

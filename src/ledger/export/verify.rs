@@ -17,6 +17,7 @@ use crate::ledger::entry::FORMAT_VERSION;
 use crate::ledger::hash::{Hash, ZERO};
 use crate::ledger::history::{CompactRange, InclusionProof};
 use crate::ledger::note::{Checkpoint, VerifierKey};
+use crate::ledger::position::Height;
 use crate::ledger::verifier::{
     check_entry, fault, Chain, Fault, Place, VerifyError, VerifySummary,
 };
@@ -41,7 +42,7 @@ pub fn verify_export<R: BufRead + Send>(
     let head = read_head(&mut lines)?;
     if head.log != key.name() {
         return Err(fault(
-            Place::Height(head.from_height),
+            Place::Height(Height::new(head.from_height)),
             "log",
             key.name(),
             &head.log,
@@ -78,7 +79,7 @@ pub fn verify_export<R: BufRead + Send>(
                         if entries != s.entries {
                             return Err(fault(at, "end entries", s.entries, entries).into());
                         }
-                        if chain.height() != head.to_height {
+                        if chain.height().get() != head.to_height {
                             return Err(
                                 fault(at, "to_height", head.to_height, chain.height()).into()
                             );
@@ -125,7 +126,7 @@ pub fn verify_export<R: BufRead + Send>(
 }
 
 pub(super) fn read_head<R: BufRead>(lines: &mut LineReader<R>) -> Result<HeadLine, VerifyError> {
-    let at = Place::Height(0);
+    let at = Place::Height(Height::new(0));
     let line = match lines.next()? {
         None => return Err(fault(at, "export line", "an export line", "an empty input").into()),
         Some(Err(e)) => return Err(fault(at, "export line", "an export line", e).into()),
@@ -152,7 +153,7 @@ pub(super) fn read_head<R: BufRead>(lines: &mut LineReader<R>) -> Result<HeadLin
             .base
             .ok_or_else(|| fault(at, "base", "present", "none"))?,
     };
-    let at = Place::Height(head.from_height);
+    let at = Place::Height(Height::new(head.from_height));
     if head.base.size != head.from_height {
         return Err(fault(at, "base size", head.from_height, head.base.size).into());
     }
@@ -172,7 +173,7 @@ pub(super) fn read_head<R: BufRead>(lines: &mut LineReader<R>) -> Result<HeadLin
 /// before the export, and `prev` must be its last leaf.
 pub(super) fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Chain<'k>, Fault> {
     let base = &head.base;
-    let at = Place::Height(head.from_height);
+    let at = Place::Height(Height::new(head.from_height));
     let range = CompactRange::from_hashes(base.size, &base.range).ok_or_else(|| {
         fault(
             at,
@@ -202,7 +203,7 @@ pub(super) fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Ch
                 .verify(base.prev, root.unwrap_or_default())
                 .map_err(|e| {
                     fault(
-                        Place::Height(last),
+                        Place::Height(Height::new(last)),
                         "base prev",
                         "leaf size − 1 of the base range",
                         e,
@@ -288,13 +289,13 @@ pub(super) fn check_block(chain: &mut Chain, block: RawBlock) -> Result<Buffers,
         BlockEnd::Io(e) => return Err(VerifyError::Io(e)),
         other => other,
     };
-    if block.height != height {
+    if block.height != height.get() {
         return Err(fault(at, "block line height", height, block.height).into());
     }
     let header = header?;
     for (i, (seq, _)) in block.entries.iter().take(kept).enumerate() {
         let expected = header.first_seq + i as u64;
-        if *seq != expected {
+        if *seq != expected.get() {
             return Err(fault(Place::Seq(expected), "seq", expected, seq).into());
         }
     }
@@ -309,7 +310,7 @@ pub(super) fn check_block(chain: &mut Chain, block: RawBlock) -> Result<Buffers,
         Checked::Undecodable(e) => Err(fault(Place::Height(height), "entry", "base64 bytes", e)),
     });
     chain.leaves(&header, leaves)?;
-    if cp_height != height {
+    if cp_height != height.get() {
         return Err(fault(at, "checkpoint line height", height, cp_height).into());
     }
     chain.append(&block.header);

@@ -14,6 +14,7 @@ use crate::ledger::block::block_hash;
 use crate::ledger::entry::FORMAT_VERSION;
 use crate::ledger::hash::ZERO;
 use crate::ledger::history::{inclusion_proof, CompactRange, ProofRequestError};
+use crate::ledger::position::Height;
 use crate::ledger::store::{self, Corruption, Store, StoreError};
 
 #[derive(Serialize)]
@@ -70,9 +71,10 @@ pub fn write_export<W: std::io::Write>(
     let (prev, prev_proof) = match from_height.checked_sub(1) {
         None => (ZERO, Vec::new()),
         Some(last) => {
+            let height = Height::new(last);
             let bytes = store
-                .header(last)?
-                .ok_or(Corruption::MissingBlock { height: last })?;
+                .header(height)?
+                .ok_or(Corruption::MissingBlock { height })?;
             let proof = inclusion_proof(store, last, from_height).map_err(proof_err)?;
             (block_hash(&bytes), proof.path)
         }
@@ -101,7 +103,7 @@ pub fn write_export<W: std::io::Write>(
         ..ExportSummary::default()
     };
     let mut b64 = String::new();
-    for height in from_height..to_height {
+    for height in (from_height..to_height).map(Height::new) {
         let header_bytes = store
             .header(height)?
             .ok_or(Corruption::MissingBlock { height })?;
@@ -128,7 +130,7 @@ pub fn write_export<W: std::io::Write>(
                 "{{\"type\":\"entry\",\"seq\":{seq},\"entry\":\"{b64}\"}}"
             )?;
             out.write_all(&line)?;
-            seq += 1;
+            seq = seq + 1;
             Ok::<(), ExportError>(())
         })?;
         if seq != end {
@@ -148,7 +150,7 @@ pub fn write_export<W: std::io::Write>(
             &mut line,
             &CheckpointLine {
                 kind: "checkpoint",
-                height,
+                height: height.get(),
                 note: &note,
             },
         )?;

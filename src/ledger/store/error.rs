@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::LAYOUT;
 use crate::ledger::entry::JsonError;
 use crate::ledger::history::ProofRangeError;
+use crate::ledger::position::{Height, Seq};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,7 @@ pub enum Stored {
     /// The chunk of entries starting at seq `first`.
     Chunk { first: u64 },
     /// The CBMT nodes of block `height`.
-    CbmtNodes { height: u64 },
+    CbmtNodes { height: Height },
 }
 
 impl fmt::Display for Stored {
@@ -91,27 +92,27 @@ pub struct TailDamage {
 #[non_exhaustive]
 pub enum Corruption {
     #[error("{what} for seq {seq} is missing")]
-    MissingForSeq { what: &'static str, seq: u64 },
+    MissingForSeq { what: &'static str, seq: Seq },
     #[error("block {height} is missing")]
-    MissingBlock { height: u64 },
+    MissingBlock { height: Height },
     #[error("the checkpoint of block {height} is missing")]
-    MissingCheckpoint { height: u64 },
+    MissingCheckpoint { height: Height },
     #[error("history node (level {level}, index {index}) is missing")]
     MissingHistoryNode { level: u8, index: u64 },
     #[error("history node ({level}, {index}) is not 32 bytes")]
     HistoryNodeSize { level: u8, index: u64 },
     #[error("block {height}: {error}")]
-    Header { height: u64, error: JsonError },
+    Header { height: Height, error: JsonError },
     #[error("checkpoint at height {height} is not UTF-8")]
-    CheckpointNotUtf8 { height: u64 },
+    CheckpointNotUtf8 { height: Height },
     #[error("the CBMT nodes of block {height} are malformed")]
-    CbmtNodes { height: u64 },
+    CbmtNodes { height: Height },
     #[error("the entry chunk at seq {first} is malformed")]
     Chunk { first: u64 },
     #[error("the place of the entry chunk at seq {first} is malformed")]
     ChunkPlace { first: u64 },
     #[error("the seq→block value at seq {seq}")]
-    SeqBlock { seq: u64 },
+    SeqBlock { seq: Seq },
     #[error("index key too short")]
     IndexKey,
     #[error("the place of block {height}'s record is malformed")]
@@ -143,13 +144,13 @@ pub enum Corruption {
     #[error("the log's origin is not recorded")]
     NoOrigin,
     #[error("block {height}: count overflows")]
-    CountOverflows { height: u64 },
+    CountOverflows { height: Height },
     #[error("block {height} holds entries {first_seq}..{end}, the store has them up to {found}")]
     EntriesShort {
-        height: u64,
-        first_seq: u64,
-        end: u64,
-        found: u64,
+        height: Height,
+        first_seq: Seq,
+        end: Seq,
+        found: Seq,
     },
     /// A proof the store's own sizes call for cannot be made.
     #[error("{0}")]

@@ -15,6 +15,7 @@ use super::keys::{meta_key, seq_suffix, RECORD};
 use super::record::Place;
 use super::{Corruption, Store, StoreError, StoredLayout, TailDamage};
 use super::{BLOCKS_FILE, LAYOUT, LAYOUT_KEY};
+use crate::ledger::position::Height;
 
 /// How often sled's own log is flushed in the background. An append is durable once its block's
 /// record is synced in the blocks file; what sled has not flushed at a crash is replayed from
@@ -211,7 +212,8 @@ impl Store {
     /// For a snapshot: reads the record of block `height`, the next in the file, in place of
     /// the one before, if it is whole. Returns whether the store holds block `height` — for
     /// sled, always (its keys say). After the last whole record the last one's keys stay.
-    pub fn advance(&self, height: u64) -> Result<bool, StoreError> {
+    pub fn advance(&self, height: Height) -> Result<bool, StoreError> {
+        let height = height.get();
         let Index::Snapshot(window) = &self.index else {
             return Ok(true);
         };
@@ -298,7 +300,7 @@ impl Store {
 
     /// For a snapshot walked to its end: the height and byte where the bytes after the last
     /// whole record start, and why they cannot be an unfinished write, if they cannot.
-    pub fn tail_damage(&self) -> Result<Option<(u64, u64, TailDamage)>, StoreError> {
+    pub fn tail_damage(&self) -> Result<Option<(Height, u64, TailDamage)>, StoreError> {
         let Index::Snapshot(window) = &self.index else {
             return Ok(None);
         };
@@ -309,7 +311,7 @@ impl Store {
         Ok(self
             .blocks
             .tail_damage(at, len)?
-            .map(|why| (height, at, why)))
+            .map(|why| (Height::new(height), at, why)))
     }
 }
 
@@ -367,8 +369,11 @@ mod tests {
         let dir = store_losing(2, &[key_u64(CBMT_NODES, 1), key_u64(RECORD, 1)]);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.replayed(), 1);
-        assert!(store.nodes_place(1).unwrap().is_some());
-        assert_eq!(store.entry(1).unwrap(), Some(b"entry 1".to_vec()));
+        assert!(store.nodes_place(Height::new(1)).unwrap().is_some());
+        assert_eq!(
+            store.entry(crate::ledger::position::Seq::new(1)).unwrap(),
+            Some(b"entry 1".to_vec())
+        );
         assert!(store.get(&key_u64(RECORD, 1)).unwrap().is_some());
     }
 

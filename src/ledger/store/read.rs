@@ -13,10 +13,11 @@ use super::{Corruption, Store, StoreError, Stored};
 use crate::ledger::block::{self, BlockHeader, EntryProof};
 use crate::ledger::hash::Hash;
 use crate::ledger::history::NodeSource;
+use crate::ledger::position::{Height, Seq};
 
 /// Reads a header this store wrote, without the canonical-form check a verifier makes (the
 /// walker checks every header; readers serving proofs need only its fields).
-pub(crate) fn trusted_header(bytes: &[u8], height: u64) -> Result<BlockHeader, StoreError> {
+pub(crate) fn trusted_header(bytes: &[u8], height: Height) -> Result<BlockHeader, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| {
         StoreError::Corrupt(Corruption::Header {
             height,
@@ -25,7 +26,7 @@ pub(crate) fn trusted_header(bytes: &[u8], height: u64) -> Result<BlockHeader, S
     })
 }
 
-fn nodes_malformed(height: u64) -> StoreError {
+fn nodes_malformed(height: Height) -> StoreError {
     StoreError::Corrupt(Corruption::CbmtNodes { height })
 }
 
@@ -56,7 +57,8 @@ impl Store {
     }
 
     /// The entry bytes at `seq`: two positioned reads, the chunk's offset table and the entry.
-    pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn entry(&self, seq: Seq) -> Result<Option<Vec<u8>>, StoreError> {
+        let seq = seq.get();
         let Some((key, value)) = self.floor(ENTRY, &key_u64(ENTRY, seq))? else {
             return Ok(None);
         };
@@ -96,12 +98,12 @@ impl Store {
     }
 
     /// The first seqs and entry counts of the chunks stored for seqs `[from, to)`, in order.
-    pub fn chunks_in(&self, from: u64, to: u64) -> Result<Vec<(u64, usize)>, StoreError> {
+    pub fn chunks_in(&self, from: Seq, to: Seq) -> Result<Vec<(Seq, usize)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.chunk_keys(from, to) {
+        for kv in self.chunk_keys(from.get(), to.get()) {
             let (key, value) = kv?;
             let (first, _, count) = Self::place(&key, &value)?;
-            out.push((first, usize::from(count)));
+            out.push((Seq::new(first), usize::from(count)));
         }
         Ok(out)
     }
@@ -111,10 +113,11 @@ impl Store {
     /// the first gap; the caller counts the calls.
     pub fn for_each_entry<E: From<StoreError>>(
         &self,
-        from: u64,
-        to: u64,
+        from: Seq,
+        to: Seq,
         f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
+        let (from, to) = (from.get(), to.get());
         let mut next = from;
         for kv in self.chunk_keys(from, to) {
             let (key, value) = kv?;
@@ -140,24 +143,24 @@ impl Store {
     }
 
     /// The seq of the last stored entry.
-    pub fn last_seq(&self) -> Result<Option<u64>, StoreError> {
+    pub fn last_seq(&self) -> Result<Option<Seq>, StoreError> {
         match self.last(ENTRY)? {
             None => Ok(None),
             Some((key, value)) => {
                 let (first, _, count) = Self::place(&key, &value)?;
-                Ok(Some(first + u64::from(count.max(1)) - 1))
+                Ok(Some(Seq::new(first + u64::from(count.max(1)) - 1)))
             }
         }
     }
 
     /// The header bytes of the block at `height`.
-    pub fn header(&self, height: u64) -> Result<Option<sled::IVec>, StoreError> {
-        self.get(&key_u64(BLOCK, height))
+    pub fn header(&self, height: Height) -> Result<Option<sled::IVec>, StoreError> {
+        self.get(&key_u64(BLOCK, height.get()))
     }
 
     /// The signed checkpoint stored with the block at `height` (tree size height + 1).
-    pub fn checkpoint(&self, height: u64) -> Result<Option<String>, StoreError> {
-        match self.get(&key_u64(CHECKPOINT, height))? {
+    pub fn checkpoint(&self, height: Height) -> Result<Option<String>, StoreError> {
+        match self.get(&key_u64(CHECKPOINT, height.get()))? {
             None => Ok(None),
             Some(v) => String::from_utf8(v.to_vec())
                 .map(Some)
@@ -166,8 +169,8 @@ impl Store {
     }
 
     /// Where the CBMT nodes of the block at `height` are.
-    pub(super) fn nodes_place(&self, height: u64) -> Result<Option<Place>, StoreError> {
-        match self.get(&key_u64(CBMT_NODES, height))? {
+    pub(super) fn nodes_place(&self, height: Height) -> Result<Option<Place>, StoreError> {
+        match self.get(&key_u64(CBMT_NODES, height.get()))? {
             None => Ok(None),
             Some(v) => Place::parse(&v)
                 .filter(|p| block::stored_leaf_count(p.len as usize).is_some())
@@ -177,7 +180,7 @@ impl Store {
     }
 
     /// The CBMT of the block at `height` in array form, 32 bytes a node.
-    pub fn cbmt_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn cbmt_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(place) = self.nodes_place(height)? else {
             return Ok(None);
         };
@@ -187,7 +190,7 @@ impl Store {
     }
 
     /// The CBMT node array of the block at `height`.
-    pub fn cbmt_nodes(&self, height: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+    pub fn cbmt_nodes(&self, height: Height) -> Result<Option<Vec<Hash>>, StoreError> {
         Ok(self
             .cbmt_bytes(height)?
             .map(|v| v.chunks_exact(32).filter_map(Hash::from_slice).collect()))
@@ -195,7 +198,11 @@ impl Store {
 
     /// The proof of the entry at `index` in the block at `height`, reading only the O(log c)
     /// nodes on its path. `None` if the block has no stored nodes or no such entry.
-    pub fn entry_proof(&self, height: u64, index: u64) -> Result<Option<EntryProof>, StoreError> {
+    pub fn entry_proof(
+        &self,
+        height: Height,
+        index: u64,
+    ) -> Result<Option<EntryProof>, StoreError> {
         let Some(place) = self.nodes_place(height)? else {
             return Ok(None);
         };
@@ -217,19 +224,21 @@ impl Store {
     }
 
     /// The height of the block holding `seq` (the caller checks that seq is below the log size).
-    pub fn block_of(&self, seq: u64) -> Result<Option<u64>, StoreError> {
-        match self.floor(SEQ_BLOCK, &key_u64(SEQ_BLOCK, seq))? {
+    pub fn block_of(&self, seq: Seq) -> Result<Option<Height>, StoreError> {
+        match self.floor(SEQ_BLOCK, &key_u64(SEQ_BLOCK, seq.get()))? {
             None => Ok(None),
             Some((_, v)) => {
-                Ok(Some(u64::from_be_bytes(v.as_ref().try_into().map_err(
-                    |_| StoreError::Corrupt(Corruption::SeqBlock { seq }),
-                )?)))
+                let height = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt(Corruption::SeqBlock { seq }))?;
+                Ok(Some(Height::new(u64::from_be_bytes(height))))
             }
         }
     }
 
     /// The first seq of the block at `height`.
-    pub fn first_seq(&self, height: u64) -> Result<u64, StoreError> {
+    pub fn first_seq(&self, height: Height) -> Result<Seq, StoreError> {
         let bytes = self
             .header(height)?
             .ok_or(Corruption::MissingBlock { height })?;
