@@ -1,0 +1,117 @@
+//! The start-up check of the facts vouch provides against the bundle's schema (DESIGN.md,
+//! "Policies": validated against a Cedar schema at start-up, so a mismatch stops the service
+//! with a clear error instead of failing every call). A sample caller and model — once with
+//! every optional attribute, once with none — are built into entities and requests under the
+//! schema, and the context calls are judged with is checked to be the one Cedar builds.
+
+use std::path::Path;
+
+use cedar_policy::{Context, Entities, Entity, Request};
+
+use super::reads::ContextReads;
+use super::{caller_entity, PolicyEngine, Stage};
+use crate::inference::Manifest;
+use crate::policy::callers::Caller;
+use crate::policy::context::CallContext;
+use crate::policy::error::PolicyError;
+use crate::policy::facts::ModelFacts;
+
+impl PolicyEngine {
+    /// and checks them against the schema, and that the context calls are judged with is the
+    /// one Cedar builds from them.
+    pub(super) fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
+        let mismatch = |message: String| PolicyError::SchemaMismatch {
+            file: schema_file.to_owned(),
+            message,
+        };
+        let (caller, model) = sample_facts().map_err(|e| mismatch(chain(e.as_ref())))?;
+        let full = CallContext::sample();
+        for (threshold, ctx, stage) in [
+            (Some(0.5), full.clone(), Stage::Post(Some(0.5))),
+            (None, CallContext::default(), Stage::Pre),
+        ] {
+            let mut model = model.clone();
+            model.confidence_threshold = threshold;
+            let version = model
+                .versions
+                .first()
+                .cloned()
+                .ok_or_else(|| mismatch("sample model".into()))?;
+            let principal = caller_entity(&caller)?.clone();
+            let resource = ModelFacts::new(&model, &version)?.entity().clone();
+            let (p, r) = (principal.uid(), resource.uid());
+            Entities::from_entities([principal, resource], Some(&self.schema))
+                .map_err(|e| mismatch(chain(&e)))?;
+            let context = self.context(&ctx, stage)?;
+            // Calls are judged with contexts built from values; they must be Cedar's own.
+            let built = self.cedar_context(self.context_facts(&ctx, stage), &ContextReads::All)?;
+            if built != context {
+                return Err(mismatch(format!(
+                    "the context built for a call, {built}, is not Cedar's, {context}"
+                )));
+            }
+            Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
+                .map_err(|e| mismatch(chain(&e)))?;
+        }
+        let principal = caller_entity(&caller)?.clone();
+        let p = principal.uid();
+        let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
+        Entities::from_entities([principal, ledger], Some(&self.schema))
+            .map_err(|e| mismatch(chain(&e)))?;
+        Request::new(
+            p,
+            self.audit.clone(),
+            self.ledger.clone(),
+            Context::empty(),
+            Some(&self.schema),
+        )
+        .map_err(|e| mismatch(chain(&e)))?;
+        Ok(())
+    }
+}
+
+/// An error and its sources, `: `-separated (Cedar puts the detail in the sources).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// A caller and a model with every attribute set, for the start-up check.
+pub(super) fn sample_facts() -> Result<(Caller, Manifest), Box<dyn std::error::Error>> {
+    let caller = Caller::from_record(&toml::from_str(
+        r#"id = "sample"
+organisation = "Sample"
+roles = ["caller"]
+jurisdiction = "DE"
+terms_version = "1"
+licences = ["x"]"#,
+    )?)?;
+    let model: Manifest = toml::from_str(
+        r#"name = "sample"
+owner = "Sample"
+description = "Sample"
+default_version = "1"
+purposes = ["x"]
+risk_class = "high"
+data_categories = ["health"]
+jurisdictions = ["EU"]
+[licence]
+id = "x"
+commercial_use = true
+required_licences = ["x"]
+[[versions]]
+version = "1"
+file = "m.onnx"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+status = "active"
+inputs = []
+outputs = []"#,
+    )?;
+    Ok((caller, model))
+}
