@@ -1,5 +1,6 @@
-//! The Cedar entities the rules are judged on, built from the caller registry and the model
-//! manifests (attribute by attribute as in `policies/schema.cedarschema` and `docs/POLICIES.md`).
+//! The Cedar entities the rules are judged on, built from the caller registry and the
+//! descriptions of the models ([`ModelDescription`]; attribute by attribute as in
+//! `policies/schema.cedarschema` and `docs/POLICIES.md`; DESIGN.md, "Policies").
 //!
 //! They are built once — a caller's when the registry is loaded, a model version's when the
 //! server calls [`ModelFacts::new`] on loading the model — because building them costs more than
@@ -14,7 +15,7 @@ use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpres
 use super::callers::Caller;
 use super::error::PolicyError;
 use super::jurisdiction;
-use crate::inference::{Manifest, RiskClass, Status, VersionManifest};
+use super::model_description::ModelDescription;
 
 fn type_name(s: &str) -> EntityTypeName {
     // PANIC SAFETY: constant, valid Cedar type names (every test that builds facts covers them).
@@ -107,39 +108,29 @@ impl PartialEq for FactsToken {
 impl Eq for FactsToken {}
 
 impl ModelFacts {
-    pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, PolicyError> {
-        let risk = match model.risk_class {
-            RiskClass::Minimal => "minimal",
-            RiskClass::Limited => "limited",
-            RiskClass::High => "high",
-        };
-        let status = match version.status {
-            Status::Active => "active",
-            Status::Deprecated => "deprecated",
-            Status::Recalled => "recalled",
-        };
-        let licence = &model.licence;
+    /// The entity of the model version `model` describes, with a token of its own.
+    pub fn new(model: &ModelDescription) -> Result<Self, PolicyError> {
         let mut attrs = vec![
             ("name", string(&model.name)),
-            ("version", string(&version.version)),
-            ("licence", string(&licence.id)),
+            ("version", string(&model.version)),
+            ("licence", string(&model.licence)),
             (
                 "commercial_use",
-                RestrictedExpression::new_bool(licence.commercial_use),
+                RestrictedExpression::new_bool(model.commercial_use),
             ),
             (
                 "attribution",
-                RestrictedExpression::new_bool(licence.attribution),
+                RestrictedExpression::new_bool(model.attribution),
             ),
             (
                 "required_licences",
-                strings(licence.required_licences.iter().map(String::as_str)),
+                strings(model.required_licences.iter().map(String::as_str)),
             ),
             (
                 "purposes",
                 strings(model.purposes.iter().map(String::as_str)),
             ),
-            ("risk_class", string(risk)),
+            ("risk_class", string(model.risk_class.as_str())),
             (
                 "data_categories",
                 strings(model.data_categories.iter().map(String::as_str)),
@@ -148,12 +139,12 @@ impl ModelFacts {
                 "jurisdictions",
                 strings(model.jurisdictions.iter().map(String::as_str)),
             ),
-            ("status", string(status)),
+            ("status", string(model.status.as_str())),
         ];
         if let Some(t) = model.confidence_threshold {
             attrs.push(("confidence_threshold", decimal(t)));
         }
-        let id = format!("{}:{}", model.name, version.version);
+        let id = format!("{}:{}", model.name, model.version);
         Ok(Self {
             entity: entity(uid(&MODEL, &id), attrs)?,
             token: FactsToken::new(),
@@ -169,13 +160,10 @@ impl ModelFacts {
     }
 
     /// Facts for one call (the engine does not cache what it derives from them).
-    pub(crate) fn transient(
-        model: &Manifest,
-        version: &VersionManifest,
-    ) -> Result<Self, PolicyError> {
+    pub(crate) fn transient(model: &ModelDescription) -> Result<Self, PolicyError> {
         Ok(Self {
             token: FactsToken::TRANSIENT,
-            ..Self::new(model, version)?
+            ..Self::new(model)?
         })
     }
 }

@@ -9,6 +9,8 @@
 //!   computes the bundle hash.
 //! - [`engine`]: [`PolicyEngine`] — builds the Cedar entities and context for one call and turns
 //!   Cedar's answer into a [`Decision`].
+//! - [`model_description`]: [`ModelDescription`], what the rules know of one model version
+//!   (built by whoever serves the model; this module knows nothing of manifests).
 //! - [`facts`]: the Cedar entities for callers and model versions, built once ([`ModelFacts`]).
 //! - [`context`]: [`CallContext`], parsed from the v2 request `parameters`.
 //! - [`detect`]: personal-data detectors (regular expressions plus checksums); kinds and counts,
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 mod jurisdiction;
+pub mod model_description;
 
 use std::fmt;
 
@@ -41,6 +44,7 @@ pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
 pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
 pub use facts::ModelFacts;
+pub use model_description::{ModelDescription, RiskClass, VersionStatus};
 
 /// The id of a rule, from its `@id("…")` annotation (e.g. `privacy.consent-required`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

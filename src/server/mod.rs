@@ -16,6 +16,7 @@ mod export;
 pub mod grpc;
 mod infer;
 mod metrics;
+mod model_description;
 mod routes;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use actix_web::{web, App, HttpServer};
 pub use audit::entries_page;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use model_description::model_description;
 
 use crate::inference::Registry;
 use crate::ledger::Ledger;
@@ -90,7 +92,10 @@ pub fn model_facts(registry: &Registry) -> Result<ModelFactsByName, crate::polic
         let m = model.manifest();
         let versions = facts.entry(m.name.clone()).or_default();
         for v in &m.versions {
-            versions.insert(v.version.clone(), ModelFacts::new(m, v)?);
+            versions.insert(
+                v.version.clone(),
+                ModelFacts::new(&model_description(m, v))?,
+            );
         }
     }
     Ok(facts)

@@ -27,6 +27,7 @@ pub(super) enum Fact<'c> {
 }
 
 impl PolicyEngine {
+    /// The Cedar context of a call with every attribute, built the way Cedar builds one: each
     /// of [`Self::context_facts`] as a restricted expression, which Cedar then evaluates. The
     /// reference for [`Self::cedar_context`].
     pub(super) fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {

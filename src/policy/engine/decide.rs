@@ -11,11 +11,11 @@ use cedar_policy::{Context, Entities, Entity, Request};
 use super::cedar_context::Fact;
 use super::pair::Pair;
 use super::{caller_entity, PolicyEngine, Stage};
-use crate::inference::{Manifest, VersionManifest};
 use crate::policy::callers::Caller;
 use crate::policy::context::CallContext;
 use crate::policy::error::PolicyError;
 use crate::policy::facts::ModelFacts;
+use crate::policy::model_description::ModelDescription;
 use crate::policy::{Decision, Outcome, RuleId, RuleInfo};
 
 impl PolicyEngine {
@@ -24,11 +24,10 @@ impl PolicyEngine {
     pub fn decide(
         &self,
         caller: &Caller,
-        model: &Manifest,
-        version: &VersionManifest,
+        model: &ModelDescription,
         context: &CallContext,
     ) -> Result<Decision, PolicyError> {
-        self.decide_with(caller, &ModelFacts::transient(model, version)?, context)
+        self.decide_with(caller, &ModelFacts::transient(model)?, context)
     }
 
     /// Judges a call after inference, with the top-class probability of the answer (`None` when
@@ -38,14 +37,13 @@ impl PolicyEngine {
     pub fn decide_post(
         &self,
         caller: &Caller,
-        model: &Manifest,
-        version: &VersionManifest,
+        model: &ModelDescription,
         context: &CallContext,
         top_probability: Option<f64>,
     ) -> Result<Decision, PolicyError> {
         self.decide_post_with(
             caller,
-            &ModelFacts::transient(model, version)?,
+            &ModelFacts::transient(model)?,
             context,
             top_probability,
         )
@@ -156,15 +154,14 @@ impl PolicyEngine {
     pub fn decide_reference(
         &self,
         caller: &Caller,
-        model: &Manifest,
-        version: &VersionManifest,
+        model: &ModelDescription,
         context: &CallContext,
         post: Option<Option<f64>>,
     ) -> Result<Decision, PolicyError> {
         check_probability(post.flatten())?;
         let stage = post.map_or(Stage::Pre, Stage::Post);
         let principal = caller_entity(caller)?;
-        let resource = ModelFacts::transient(model, version)?.entity().clone();
+        let resource = ModelFacts::transient(model)?.entity().clone();
         let request = Request::new(
             principal.uid(),
             self.infer.clone(),

@@ -154,8 +154,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let engine = PolicyEngine::load(&root.join("policies")).unwrap();
         let (caller, model) = sample_facts().unwrap();
-        let version = model.versions[0].clone();
-        let facts = ModelFacts::new(&model, &version).unwrap();
+        let facts = ModelFacts::new(&model).unwrap();
         let pair = engine.pair(&caller, &facts).unwrap();
         let ids: BTreeSet<String> = pair
             .rules

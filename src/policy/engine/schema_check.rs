@@ -10,13 +10,14 @@ use cedar_policy::{Context, Entities, Entity, Request};
 
 use super::reads::ContextReads;
 use super::{caller_entity, PolicyEngine, Stage};
-use crate::inference::Manifest;
 use crate::policy::callers::Caller;
 use crate::policy::context::CallContext;
 use crate::policy::error::PolicyError;
 use crate::policy::facts::ModelFacts;
+use crate::policy::model_description::{ModelDescription, RiskClass, VersionStatus};
 
 impl PolicyEngine {
+    /// Builds the facts of a sample call — once with every optional attribute, once with none —
     /// and checks them against the schema, and that the context calls are judged with is the
     /// one Cedar builds from them.
     pub(super) fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
@@ -32,13 +33,8 @@ impl PolicyEngine {
         ] {
             let mut model = model.clone();
             model.confidence_threshold = threshold;
-            let version = model
-                .versions
-                .first()
-                .cloned()
-                .ok_or_else(|| mismatch("sample model".into()))?;
             let principal = caller_entity(&caller)?.clone();
-            let resource = ModelFacts::new(&model, &version)?.entity().clone();
+            let resource = ModelFacts::new(&model)?.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
             Entities::from_entities([principal, resource], Some(&self.schema))
                 .map_err(|e| mismatch(chain(&e)))?;
@@ -83,7 +79,7 @@ fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// A caller and a model with every attribute set, for the start-up check.
-pub(super) fn sample_facts() -> Result<(Caller, Manifest), Box<dyn std::error::Error>> {
+pub(super) fn sample_facts() -> Result<(Caller, ModelDescription), Box<dyn std::error::Error>> {
     let caller = Caller::from_record(&toml::from_str(
         r#"id = "sample"
 organisation = "Sample"
@@ -92,26 +88,19 @@ jurisdiction = "DE"
 terms_version = "1"
 licences = ["x"]"#,
     )?)?;
-    let model: Manifest = toml::from_str(
-        r#"name = "sample"
-owner = "Sample"
-description = "Sample"
-default_version = "1"
-purposes = ["x"]
-risk_class = "high"
-data_categories = ["health"]
-jurisdictions = ["EU"]
-[licence]
-id = "x"
-commercial_use = true
-required_licences = ["x"]
-[[versions]]
-version = "1"
-file = "m.onnx"
-sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-status = "active"
-inputs = []
-outputs = []"#,
-    )?;
+    let model = ModelDescription {
+        name: "sample".into(),
+        version: "1".into(),
+        licence: "x".into(),
+        commercial_use: true,
+        attribution: false,
+        required_licences: vec!["x".into()],
+        purposes: vec!["x".into()],
+        risk_class: RiskClass::High,
+        data_categories: vec!["health".into()],
+        jurisdictions: vec!["EU".into()],
+        status: VersionStatus::Active,
+        confidence_threshold: None,
+    };
     Ok((caller, model))
 }
