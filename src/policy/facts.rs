@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy::{
+    Entity, EntityAttrEvaluationError, EntityId, EntityTypeName, EntityUid, RestrictedExpression,
+};
 
 use super::callers::Caller;
 use super::error::PolicyError;
@@ -45,14 +47,17 @@ pub(crate) fn decimal(p: f64) -> RestrictedExpression {
     RestrictedExpression::new_decimal(format!("{p:.4}"))
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&str, RestrictedExpression)>) -> Result<Entity, PolicyError> {
+fn entity(
+    uid: EntityUid,
+    attrs: Vec<(&str, RestrictedExpression)>,
+) -> Result<Entity, EntityAttrEvaluationError> {
     let attrs: HashMap<String, RestrictedExpression> =
         attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    Ok(Entity::new(uid, attrs, Default::default())?)
+    Entity::new(uid, attrs, Default::default())
 }
 
 /// `Caller::"<id>"` with the caller's attributes.
-pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, PolicyError> {
+pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, EntityAttrEvaluationError> {
     let regions = jurisdiction::regions(caller.jurisdiction());
     entity(
         uid(&CALLER, caller.id().as_str()),

@@ -16,7 +16,7 @@
 //! - [`detect`]: personal-data detectors (regular expressions plus checksums); kinds and counts,
 //!   never values.
 //! - [`callers`]: the caller registry (`config/callers.toml`) and API-key authentication.
-//! - [`error`]: [`PolicyError`], the module's one error type.
+//! - [`error`]: [`PolicyError`], the module's one error type, and [`PolicyErrorKind`].
 //!
 //! `docs/POLICIES.md` describes the Cedar model, every shipped rule and the file formats.
 
@@ -42,7 +42,10 @@ pub use callers::{
 pub use context::{CallContext, DataCategory};
 pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
-pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
+pub use error::{
+    AnnotationProblem, BundleProblem, CallerProblem, FactsProblem, ParameterProblem, PolicyError,
+    PolicyErrorKind, SourcePos,
+};
 pub use facts::ModelFacts;
 pub use model_description::{ModelDescription, RiskClass, VersionStatus};
 

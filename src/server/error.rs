@@ -6,7 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::inference::{ErrorKind, InferenceError};
-use crate::policy::PolicyError;
+use crate::policy::{PolicyError, PolicyErrorKind};
 
 /// What went wrong with a request, as the caller sees it.
 #[derive(Debug, thiserror::Error)]
@@ -146,10 +146,11 @@ impl From<InferenceError> for ApiError {
 
 impl From<PolicyError> for ApiError {
     fn from(e: PolicyError) -> Self {
-        if e.is_bad_request() {
-            ApiError::BadRequest(e.to_string())
-        } else {
-            ApiError::Internal(e.to_string())
+        match e.kind() {
+            PolicyErrorKind::InvalidCall => ApiError::BadRequest(e.to_string()),
+            PolicyErrorKind::InvalidConfig | PolicyErrorKind::Io | PolicyErrorKind::Internal => {
+                ApiError::Internal(e.to_string())
+            }
         }
     }
 }

@@ -132,9 +132,9 @@ impl PolicyEngine {
         let mut guards = PolicySet::new();
         for rule in &dynamic {
             if let Some(guard) = guard_of(&rule.policy) {
-                guards.add(guard).map_err(|e| PolicyError::Evaluation {
+                guards.add(guard).map_err(|e| PolicyError::RuleSet {
                     rule: rule.policy.id().to_string(),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?;
             }
         }

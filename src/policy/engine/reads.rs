@@ -4,7 +4,6 @@
 //! only the constant attributes are judged once per pair, the rest on every call.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet};
 
@@ -168,12 +167,10 @@ pub(super) fn subset_of<'p>(
 ) -> Result<PolicySet, PolicyError> {
     let mut out = PolicySet::new();
     for policy in policies {
-        out.add(policy.clone())
-            .map_err(|_| PolicyError::DuplicateRuleId {
-                id: policy.id().to_string(),
-                first: PathBuf::new(),
-                second: PathBuf::new(),
-            })?;
+        out.add(policy.clone()).map_err(|e| PolicyError::RuleSet {
+            rule: policy.id().to_string(),
+            source: Box::new(e),
+        })?;
     }
     Ok(out)
 }

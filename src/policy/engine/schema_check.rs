@@ -10,9 +10,9 @@ use cedar_policy::{Context, Entities, Entity, Request};
 
 use super::reads::ContextReads;
 use super::{caller_entity, PolicyEngine, Stage};
-use crate::policy::callers::Caller;
+use crate::policy::callers::{Caller, CallerRecord, Role};
 use crate::policy::context::CallContext;
-use crate::policy::error::PolicyError;
+use crate::policy::error::{CallerProblem, FactsProblem, PolicyError};
 use crate::policy::facts::ModelFacts;
 use crate::policy::model_description::{ModelDescription, RiskClass, VersionStatus};
 
@@ -21,11 +21,14 @@ impl PolicyEngine {
     /// and checks them against the schema, and that the context calls are judged with is the
     /// one Cedar builds from them.
     pub(super) fn check_facts_against_schema(&self, schema_file: &Path) -> Result<(), PolicyError> {
-        let mismatch = |message: String| PolicyError::SchemaMismatch {
+        let mismatch = |problem: FactsProblem| PolicyError::SchemaMismatch {
             file: schema_file.to_owned(),
-            message,
+            problem,
         };
-        let (caller, model) = sample_facts().map_err(|e| mismatch(chain(e.as_ref())))?;
+        let entities = |e| mismatch(FactsProblem::Entities(Box::new(e)));
+        let request = |e| mismatch(FactsProblem::Request(Box::new(e)));
+        let (caller, model) =
+            sample_facts().map_err(|e| mismatch(FactsProblem::SampleCaller(e)))?;
         let full = CallContext::sample();
         for (threshold, ctx, stage) in [
             (Some(0.5), full.clone(), Stage::Post(Some(0.5))),
@@ -36,24 +39,22 @@ impl PolicyEngine {
             let principal = caller_entity(&caller)?.clone();
             let resource = ModelFacts::new(&model)?.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
-            Entities::from_entities([principal, resource], Some(&self.schema))
-                .map_err(|e| mismatch(chain(&e)))?;
+            Entities::from_entities([principal, resource], Some(&self.schema)).map_err(entities)?;
             let context = self.context(&ctx, stage)?;
             // Calls are judged with contexts built from values; they must be Cedar's own.
             let built = self.cedar_context(self.context_facts(&ctx, stage), &ContextReads::All)?;
             if built != context {
-                return Err(mismatch(format!(
-                    "the context built for a call, {built}, is not Cedar's, {context}"
-                )));
+                return Err(mismatch(FactsProblem::ContextDiffers {
+                    built: Box::new(built),
+                    cedar: Box::new(context),
+                }));
             }
-            Request::new(p, self.infer.clone(), r, context, Some(&self.schema))
-                .map_err(|e| mismatch(chain(&e)))?;
+            Request::new(p, self.infer.clone(), r, context, Some(&self.schema)).map_err(request)?;
         }
         let principal = caller_entity(&caller)?.clone();
         let p = principal.uid();
         let ledger = Entity::new_no_attrs(self.ledger.clone(), Default::default());
-        Entities::from_entities([principal, ledger], Some(&self.schema))
-            .map_err(|e| mismatch(chain(&e)))?;
+        Entities::from_entities([principal, ledger], Some(&self.schema)).map_err(entities)?;
         Request::new(
             p,
             self.audit.clone(),
@@ -61,33 +62,24 @@ impl PolicyEngine {
             Context::empty(),
             Some(&self.schema),
         )
-        .map_err(|e| mismatch(chain(&e)))?;
+        .map_err(request)?;
         Ok(())
     }
 }
 
-/// An error and its sources, `: `-separated (Cedar puts the detail in the sources).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
-}
-
 /// A caller and a model with every attribute set, for the start-up check.
-pub(super) fn sample_facts() -> Result<(Caller, ModelDescription), Box<dyn std::error::Error>> {
-    let caller = Caller::from_record(&toml::from_str(
-        r#"id = "sample"
-organisation = "Sample"
-roles = ["caller"]
-jurisdiction = "DE"
-terms_version = "1"
-licences = ["x"]"#,
-    )?)?;
+pub(super) fn sample_facts() -> Result<(Caller, ModelDescription), CallerProblem> {
+    let caller = Caller::from_record(&CallerRecord {
+        id: "sample".into(),
+        organisation: "Sample".into(),
+        roles: vec![Role::Caller],
+        tier: "standard".into(),
+        jurisdiction: "DE".into(),
+        terms_version: "1".into(),
+        human_oversight: false,
+        licences: vec!["x".into()],
+        credentials: vec![],
+    })?;
     let model = ModelDescription {
         name: "sample".into(),
         version: "1".into(),

@@ -156,7 +156,7 @@ pub(super) fn evaluation_error(response: &cedar_policy::Response) -> Result<(), 
     {
         return Err(PolicyError::Evaluation {
             rule: err.policy_id().to_string(),
-            message: err.inner().to_string(),
+            source: Box::new(err.inner().clone()),
         });
     }
     Ok(())
