@@ -206,7 +206,7 @@ impl Caller {
             licences: record.licences.iter().cloned().collect(),
         };
         let entity = super::facts::caller_entity(&caller)
-            .map_err(|e| CallerProblem::Entity(record.id.clone(), Arc::new(e)))?;
+            .map_err(|e| CallerProblem::Entity(record.id.clone(), Arc::from(e)))?;
         caller.entity = Some(entity);
         Ok(caller)
     }

@@ -50,14 +50,14 @@ pub(crate) fn decimal(p: f64) -> RestrictedExpression {
 fn entity(
     uid: EntityUid,
     attrs: Vec<(&str, RestrictedExpression)>,
-) -> Result<Entity, EntityAttrEvaluationError> {
+) -> Result<Entity, Box<EntityAttrEvaluationError>> {
     let attrs: HashMap<String, RestrictedExpression> =
         attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    Entity::new(uid, attrs, Default::default())
+    Entity::new(uid, attrs, Default::default()).map_err(Box::new)
 }
 
 /// `Caller::"<id>"` with the caller's attributes.
-pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, EntityAttrEvaluationError> {
+pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, Box<EntityAttrEvaluationError>> {
     let regions = jurisdiction::regions(caller.jurisdiction());
     entity(
         uid(&CALLER, caller.id().as_str()),
@@ -151,7 +151,7 @@ impl ModelFacts {
         }
         let id = format!("{}:{}", model.name, model.version);
         Ok(Self {
-            entity: entity(uid(&MODEL, &id), attrs)?,
+            entity: entity(uid(&MODEL, &id), attrs).map_err(PolicyError::Entity)?,
             token: FactsToken::new(),
         })
     }
