@@ -1,6 +1,6 @@
 //! [`PolicyEngine`]: the loaded bundle, and for each call the Cedar request built from the
-//! caller, the model's facts and the [`CallContext`], judged and turned into a [`Decision`]
-//! (DESIGN.md, "Policies"; `docs/ARCHITECTURE.md`, "The policy module").
+//! caller, the model's facts and the [`CallContext`](super::CallContext), judged and turned
+//! into a [`Decision`] (DESIGN.md, "Policies"; `docs/ARCHITECTURE.md`, "The policy module").
 //!
 //! Built once at load: the schema, the policy set (ids = `@id`), each rule's annotations, what
 //! each rule reads, the guards of the rules judged per call, the action and resource uids. Built
