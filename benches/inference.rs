@@ -12,6 +12,13 @@
 //!
 //! Both sides use one intra-op thread. Run with
 //! `cargo bench --bench inference` (needs `make setup`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a measurement: a failed assumption stops it, loudly
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

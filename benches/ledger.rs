@@ -4,6 +4,13 @@
 //!
 //! Run: `cargo bench --bench ledger` (set VOUCH_BENCH_ENTRIES to change the size of the proof
 //! ledger).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a measurement: a failed assumption stops it, loudly
 
 use std::time::{Duration, Instant};
 

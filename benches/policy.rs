@@ -4,6 +4,13 @@
 //! `docs/BENCHMARKS.md` (`## Policy`).
 //!
 //! `cargo bench --bench policy`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a measurement: a failed assumption stops it, loudly
 
 use std::hint::black_box;
 
@@ -62,7 +69,8 @@ fn decisions(c: &mut Criterion) {
     let model =
         Manifest::from_file(&root().join("tests/fixtures/models/clinic-high/manifest.toml"))
             .unwrap();
-    let version = model.version(&model.default_version).unwrap().clone();
+    let model =
+        vouch::server::model_description(&model, model.version(&model.default_version).unwrap());
     let free = caller("free");
     let caller = caller("standard");
     let params = serde_json::json!({
@@ -71,7 +79,7 @@ fn decisions(c: &mut Criterion) {
     let params = params.as_object().unwrap().clone();
     let report = detect::scan(["patient note, no identifiers"]);
 
-    let facts = ModelFacts::new(&model, &version).unwrap();
+    let facts = ModelFacts::new(&model).unwrap();
 
     let mut g = c.benchmark_group("policy/decision");
     g.measurement_time(Duration::from_secs(3))
@@ -134,15 +142,7 @@ fn decisions(c: &mut Criterion) {
     });
     g.bench_function(
         "pre-inference, model facts built from the manifest per call (no memo)",
-        |b| {
-            b.iter(|| {
-                black_box(
-                    engine
-                        .decide(&caller, &model, &version, &ctx_of(4096))
-                        .unwrap(),
-                )
-            })
-        },
+        |b| b.iter(|| black_box(engine.decide(&caller, &model, &ctx_of(4096)).unwrap())),
     );
     let ctx = CallContext::from_parameters(&params)
         .unwrap()

@@ -2,6 +2,13 @@
 //! comes back when there is room again, and a store stopped and started while the disk is full
 //! still opens, whole, once room is made. The data folder is a small tmpfs of the test's own
 //! (mounting needs root, as CI runs).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

@@ -2,6 +2,13 @@
 //! a key, readiness that covers the models and the ledger, metrics whose series do not grow with
 //! what clients send, exports capped in number, wrong methods, stalled bodies and compressed
 //! bodies.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 mod harness;

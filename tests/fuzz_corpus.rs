@@ -5,6 +5,13 @@
 //!
 //! `VOUCH_WRITE_CORPUS=1 cargo test --test fuzz_corpus -- --ignored` rewrites the seed files (the
 //! ones named `seed-*`); files the fuzzer found are kept as they are.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 use std::path::{Path, PathBuf};
 

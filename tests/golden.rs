@@ -10,6 +10,13 @@
 //! the C2SP checkpoints (Ed25519 signatures are deterministic), a receipt as the caller gets it.
 //! vouch's verifiers — the library's and the `vouch` binary's — must accept the receipts,
 //! checkpoints and exports as they are and refuse each with one byte changed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 

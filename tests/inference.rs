@@ -4,6 +4,13 @@
 //!
 //! Needs `make setup` (the library in `.ort/lib/` or `ORT_DYLIB_PATH`); without it these tests
 //! fail with the one-line message saying so.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,12 @@
 //! Property tests of tensor conversion (no ONNX Runtime needed): nothing a client sends as tensor
 //! data can panic the reader, and what the binary form writes it reads back exactly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 use proptest::prelude::*;
 use serde_json::Value;

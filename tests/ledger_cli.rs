@@ -1,5 +1,12 @@
 //! The real `vouch keygen` and `vouch verify` binaries: key files, exit codes, and a tampered
 //! store caught at the right place.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Group commit under concurrency: 1,000 appends from many tasks at once come back with gap-free
 //! seqs and verifying receipts (written as JSON directly, the same bytes serde writes), and they
 //! share blocks; an answer is already in the head; closing answers every append the writer took.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 

@@ -6,6 +6,13 @@
 //! what it lacks; the test fails if no kill ever did.
 //!
 //! The child is this same test binary, re-run with only `crash_child` selected.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 

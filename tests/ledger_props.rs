@@ -1,6 +1,13 @@
 //! Property tests of the ledger against plain models: appends read back as a `Vec` would hold
 //! them, every receipt verifies, consistency proofs verify for any two sizes, and changing any
 //! byte of an entry, a header, a proof or a checkpoint makes verification fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 

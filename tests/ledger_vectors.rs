@@ -5,6 +5,13 @@
 //! (`proof/verify_test.go`), which implements RFC 6962/9162 independently of this project. The
 //! C2SP signed-note example's values were made by `scripts/golden/make_vectors.py` (Python), as
 //! were the vectors of every other format v1 structure, which `tests/golden.rs` checks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 use vouch::ids::{CallerId, RuleId};
 use vouch::ledger::*;

@@ -8,6 +8,13 @@
 //! data (an address, words) is refused, so the marker put there must not be at rest either; an
 //! opaque second marker is recorded, as a control that the search does see into sled's files. A last
 //! control writes the marker's base64 into a file and checks that the search finds it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod common;
 mod harness;

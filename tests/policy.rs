@@ -1,6 +1,13 @@
 //! The shipped policy bundle, judged on a table of scenarios (caller × model × context →
 //! decision, rule ids, obligations) that makes every shipped rule match and not match; and
 //! bundles broken on purpose, which must stop loading with the file and position.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,8 +15,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use vouch::inference::Manifest;
 use vouch::policy::{
-    detect, CallContext, Caller, CallerRecord, Outcome, PolicyEngine, PolicyError, Role,
+    detect, CallContext, Caller, CallerRecord, ModelDescription, Outcome, PolicyEngine,
+    PolicyError, Role,
 };
+use vouch::server::model_description;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -250,7 +259,7 @@ fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, 
     } else {
         version.to_owned()
     };
-    let v = m.version(&version).unwrap();
+    let m = model_description(&m, m.version(&version).unwrap());
     let params = match &sc.params {
         Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),
@@ -271,13 +280,13 @@ fn run(engine: &PolicyEngine, sc: &Scenario) -> Result<vouch::policy::Decision, 
             .or_insert_with(|| caller(sc.caller));
         let facts = models
             .entry(sc.model.to_string())
-            .or_insert_with(|| vouch::policy::ModelFacts::new(&m, v).unwrap());
+            .or_insert_with(|| vouch::policy::ModelFacts::new(&m).unwrap());
         match sc.stage {
             Stage::Pre => engine.decide_with(sc_caller, facts, &ctx),
             Stage::Post(p) => engine.decide_post_with(sc_caller, facts, &ctx, p),
         }
     });
-    let fresh = run_fresh(engine, sc, &c, &m, v, &ctx);
+    let fresh = run_fresh(engine, sc, &c, &m, &ctx);
     same(&shared, &fresh, sc.name, "the cached pair differs");
     fresh
 }
@@ -301,8 +310,7 @@ fn run_fresh(
     engine: &PolicyEngine,
     sc: &Scenario,
     c: &Caller,
-    m: &Manifest,
-    v: &vouch::inference::VersionManifest,
+    m: &ModelDescription,
     ctx: &CallContext,
 ) -> Result<vouch::policy::Decision, PolicyError> {
     // One Cedar request over every rule with the whole context: none of the engine's
@@ -311,8 +319,8 @@ fn run_fresh(
         Stage::Pre => None,
         Stage::Post(p) => Some(p),
     };
-    let reference = engine.decide_reference(c, m, v, ctx, post);
-    let fresh = run_transient(engine, sc, c, m, v, ctx);
+    let reference = engine.decide_reference(c, m, ctx, post);
+    let fresh = run_transient(engine, sc, c, m, ctx);
     same(
         &fresh,
         &reference,
@@ -326,16 +334,15 @@ fn run_transient(
     engine: &PolicyEngine,
     sc: &Scenario,
     c: &Caller,
-    m: &Manifest,
-    v: &vouch::inference::VersionManifest,
+    m: &ModelDescription,
     ctx: &CallContext,
 ) -> Result<vouch::policy::Decision, PolicyError> {
     match sc.stage {
-        Stage::Pre => engine.decide(c, m, v, ctx),
+        Stage::Pre => engine.decide(c, m, ctx),
         Stage::Post(p) => {
-            let full = engine.decide_post(c, m, v, ctx, p);
+            let full = engine.decide_post(c, m, ctx, p);
             // The server's shortcut gives the same decision as judging every rule again.
-            let facts = vouch::policy::ModelFacts::new(m, v).unwrap();
+            let facts = vouch::policy::ModelFacts::new(m).unwrap();
             let pre = engine.decide_with(c, &facts, ctx)?;
             if pre.is_allowed() {
                 let after = engine.decide_after(&pre, c, &facts, ctx, p);
@@ -452,11 +459,11 @@ fn decision_memo_tells_apart_every_attribute_the_rules_read() {
     for round in 0..3 {
         for (i, (who, model, params, bytes, post)) in cases.iter().enumerate() {
             let m = manifest(model);
-            let v = m.version(&m.default_version).unwrap();
+            let m = model_description(&m, m.version(&m.default_version).unwrap());
             let c = callers.entry(*who).or_insert_with(|| caller(who));
             let facts = models
                 .entry(*model)
-                .or_insert_with(|| vouch::policy::ModelFacts::new(&m, v).unwrap());
+                .or_insert_with(|| vouch::policy::ModelFacts::new(&m).unwrap());
             // Case 7 differs from case 0 only in the personal data detected.
             let text = if i == 7 {
                 "write to ana@example.org"
@@ -470,10 +477,10 @@ fn decision_memo_tells_apart_every_attribute_the_rules_read() {
             let (memo, fresh) = match post {
                 None => (
                     engine.decide_with(c, facts, &ctx).unwrap(),
-                    engine.decide(c, &m, v, &ctx).unwrap(),
+                    engine.decide(c, &m, &ctx).unwrap(),
                 ),
                 Some(p) => {
-                    let fresh = engine.decide_post(c, &m, v, &ctx, *p).unwrap();
+                    let fresh = engine.decide_post(c, &m, &ctx, *p).unwrap();
                     // The server's path (judge before, then only the post rules) shares the memo.
                     let pre = engine.decide_with(c, facts, &ctx).unwrap();
                     let after = engine.decide_after(&pre, c, facts, &ctx, *p).unwrap();
@@ -483,7 +490,7 @@ fn decision_memo_tells_apart_every_attribute_the_rules_read() {
             };
             assert_eq!(memo, fresh, "round {round}, case {i}");
             let post = post.as_ref().map(|p| *p);
-            let reference = engine.decide_reference(c, &m, v, &ctx, post).unwrap();
+            let reference = engine.decide_reference(c, &m, &ctx, post).unwrap();
             assert_eq!(fresh, reference, "round {round}, case {i}: one request");
             outcomes.insert(format!("{:?}", fresh.rules));
         }
@@ -560,12 +567,12 @@ fn large_unscanned_input_needs_consent() {
     let engine = engine();
     let big = "x".repeat(detect::MAX_SCAN_BYTES + 1);
     let m = manifest("open-minimal");
-    let v = m.version("1.0").unwrap();
+    let m = model_description(&m, m.version("1.0").unwrap());
     let report = detect::scan([big.as_str()]);
     let deny = CallContext::from_parameters(research().as_object().unwrap())
         .unwrap()
         .with_pii(report.clone());
-    let d = engine.decide(&caller("clinic"), &m, v, &deny).unwrap();
+    let d = engine.decide(&caller("clinic"), &m, &deny).unwrap();
     assert_eq!(
         d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         ["privacy.unscanned-input-without-consent"]
@@ -578,7 +585,7 @@ fn large_unscanned_input_needs_consent() {
     .unwrap()
     .with_pii(report);
     assert!(engine
-        .decide(&caller("clinic"), &m, v, &ok)
+        .decide(&caller("clinic"), &m, &ok)
         .unwrap()
         .is_allowed());
 }

@@ -1,5 +1,12 @@
 //! Black-box tests of `vouch serve`: the real binary on 127.0.0.1:0, real ONNX Runtime, real
 //! ledger in a temporary folder, driven over HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

@@ -6,6 +6,13 @@
 //!
 //! The kill moments come from a seeded RNG; the seed is printed, and `VOUCH_CRASH_SEED=<n>`
 //! replays a run's schedule (the interleaving with the clients still varies).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

@@ -2,6 +2,13 @@
 //! with the behaviour that replaced it: regulator reads recorded and judged by the rules, range
 //! errors said as such, SIGHUP reloading the callers instead of ending the process, start-up
 //! errors that say what to do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

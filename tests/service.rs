@@ -1,6 +1,13 @@
 //! The service driven in-process: `server::Service` loaded from a `server::Config` and served on
 //! `127.0.0.1:0` inside the test, with the clock and the nonces pinned, so that two services on
 //! two ledgers give the same receipt byte for byte.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

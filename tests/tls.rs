@@ -1,6 +1,13 @@
 //! HTTPS end to end: the real server with a certificate this test makes (rcgen), a call and its
 //! receipt, `vouch audit` and `vouch verify --url` over TLS, and clients that refuse a
 //! certificate they do not trust.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

@@ -2,6 +2,13 @@
 //! real server, in JSON and in binary-tensor mode, and still parses responses that carry a
 //! receipt. `make test` installs the client into `.venv-test`; the test uses the interpreter in
 //! `VOUCH_TEST_PYTHON` (set by the Makefile), else `python3`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

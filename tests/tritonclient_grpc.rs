@@ -3,6 +3,13 @@
 //! by `make test` into `.venv-test`; the interpreter in `VOUCH_TEST_PYTHON`, else `python3`) makes
 //! every kind of call, and the real `vouch receipt verify --grpc` opens the commitments from the
 //! requests and responses it wrote as JSON. Then hostile messages from a Rust client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
 
 mod harness;
 

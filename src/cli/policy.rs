@@ -172,10 +172,11 @@ fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiRepor
         .map_err(|e| failure(&e))?
         .with_pii(pii.clone())
         .with_input_bytes(input_bytes);
+    let model = crate::server::model_description(&manifest, version);
     let decision = if args.post || args.confidence.is_some() {
-        engine.decide_post(caller, &manifest, version, &ctx, args.confidence)
+        engine.decide_post(caller, &model, &ctx, args.confidence)
     } else {
-        engine.decide(caller, &manifest, version, &ctx)
+        engine.decide(caller, &model, &ctx)
     }
     .map_err(|e| failure(&e))?;
     Ok((decision, engine, pii))

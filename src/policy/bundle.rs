@@ -23,7 +23,7 @@ use miette::Diagnostic;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::error::{AnnotationProblem, PolicyError, SourcePos};
+use super::error::{AnnotationProblem, BundleProblem, PolicyError, SourcePos};
 use super::{Category, RuleId};
 
 /// Largest policy, schema or settings file read (a guard, not a limit anyone should reach).
@@ -111,12 +111,12 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
     let mut schemas = files.iter().filter(|f| f.name.ends_with(".cedarschema"));
     let schema_file = schemas.next().ok_or(PolicyError::BundleIncomplete {
         dir: dir.to_owned(),
-        what: "no *.cedarschema file",
+        problem: BundleProblem::NoSchema,
     })?;
     if schemas.next().is_some() {
         return Err(PolicyError::BundleIncomplete {
             dir: dir.to_owned(),
-            what: "more than one *.cedarschema file",
+            problem: BundleProblem::TwoSchemas,
         });
     }
     let schema = parse_schema(schema_file)?;
@@ -127,7 +127,7 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
             .find(|f| f.name == SETTINGS_FILE)
             .ok_or(PolicyError::BundleIncomplete {
                 dir: dir.to_owned(),
-                what: "no bundle.toml",
+                problem: BundleProblem::NoSettings,
             })?;
     let settings: Settings =
         toml::from_str(&settings_file.text).map_err(|source| PolicyError::BundleConfig {
@@ -169,7 +169,7 @@ pub(crate) fn load(dir: &Path) -> Result<Bundle, PolicyError> {
     if !any_rules {
         return Err(PolicyError::BundleIncomplete {
             dir: dir.to_owned(),
-            what: "no *.cedar rule file",
+            problem: BundleProblem::NoRules,
         });
     }
     Ok(Bundle {

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -155,7 +156,7 @@ impl Caller {
             licences: record.licences.iter().cloned().collect(),
         };
         let entity = super::facts::caller_entity(&caller)
-            .map_err(|e| CallerProblem::Entity(record.id.clone(), e.to_string()))?;
+            .map_err(|e| CallerProblem::Entity(record.id.clone(), Arc::from(e)))?;
         caller.entity = Some(entity);
         Ok(caller)
     }

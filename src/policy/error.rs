@@ -1,9 +1,11 @@
-//! [`PolicyError`], the one error type of the policy module. Load errors name the file and, where
-//! Cedar reports one, the line and column; parameter errors name the parameter (the server turns
-//! those into HTTP 400).
+//! [`PolicyError`], the one error type of the policy module, and [`PolicyErrorKind`], the kind of
+//! failure each is. Load errors name the file and, where Cedar reports one, the line and column;
+//! parameter errors name the parameter. What each kind means to the module's callers (how they
+//! answer their own users) is theirs to choose, not this module's.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A 1-based line and column (in characters) inside a policy or schema file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,66 @@ pub enum AnnotationProblem {
     Template,
 }
 
+/// What is missing from, or doubled in, a policy bundle's folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BundleProblem {
+    #[error("no *.cedarschema file")]
+    NoSchema,
+    #[error("more than one *.cedarschema file")]
+    TwoSchemas,
+    #[error("no bundle.toml")]
+    NoSettings,
+    #[error("no *.cedar rule file")]
+    NoRules,
+}
+
+/// How the facts vouch provides fail the schema, found at load by building a sample call.
+#[derive(Debug)]
+pub enum FactsProblem {
+    /// The sample caller's record was refused (a fault in vouch, not in the bundle).
+    SampleCaller(CallerProblem),
+    /// The sample caller and model are not entities the schema accepts.
+    Entities(Box<cedar_policy::entities_errors::EntitiesError>),
+    /// The sample request is not one the schema accepts.
+    Request(Box<cedar_policy::RequestValidationError>),
+    /// The context built from values for a call is not the one Cedar builds.
+    ContextDiffers {
+        built: Box<cedar_policy::Context>,
+        cedar: Box<cedar_policy::Context>,
+    },
+}
+
+impl fmt::Display for FactsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SampleCaller(problem) => write!(f, "{problem}"),
+            Self::Entities(e) => write!(f, "{}", Chain(e.as_ref())),
+            Self::Request(e) => write!(f, "{}", Chain(e.as_ref())),
+            Self::ContextDiffers { built, cedar } => {
+                write!(
+                    f,
+                    "the context built for a call, {built}, is not Cedar's, {cedar}"
+                )
+            }
+        }
+    }
+}
+
+/// An error and its sources, `: `-separated (Cedar puts the detail in the sources).
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// What is wrong with a request parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParameterProblem {
@@ -83,7 +145,7 @@ pub enum ParameterProblem {
 }
 
 /// What is wrong with an entry of the caller registry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallerProblem {
     #[error("caller id {0:?} must be lowercase letters, digits, '.', '_', '-'")]
     BadCallerId(String),
@@ -110,7 +172,7 @@ pub enum CallerProblem {
     #[error("caller {0:?} has no roles")]
     NoRoles(String),
     #[error("caller {0:?}: Cedar refused its attributes: {1}")]
-    Entity(String, String),
+    Entity(String, Arc<cedar_policy::EntityAttrEvaluationError>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,8 +183,11 @@ pub enum PolicyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("policy bundle {}: {what}", dir.display())]
-    BundleIncomplete { dir: PathBuf, what: &'static str },
+    #[error("policy bundle {}: {problem}", dir.display())]
+    BundleIncomplete {
+        dir: PathBuf,
+        problem: BundleProblem,
+    },
     #[error("{}: schema error: {message}", at(file, pos))]
     Schema {
         file: PathBuf,
@@ -158,8 +223,11 @@ pub enum PolicyError {
         second: PathBuf,
     },
     /// The schema asks for facts vouch does not provide (or types them differently).
-    #[error("{}: the schema does not match the facts vouch provides: {message}", file.display())]
-    SchemaMismatch { file: PathBuf, message: String },
+    #[error("{}: the schema does not match the facts vouch provides: {problem}", file.display())]
+    SchemaMismatch {
+        file: PathBuf,
+        problem: FactsProblem,
+    },
     #[error("{}: {source}", file.display())]
     BundleConfig {
         file: PathBuf,
@@ -202,8 +270,18 @@ pub enum PolicyError {
     Request(Box<cedar_policy::RequestValidationError>),
     /// A rule could not be evaluated (Cedar would skip it; a skipped forbid rule would fail open,
     /// so the call is refused as an error instead).
-    #[error("rule {rule} could not be evaluated: {message}")]
-    Evaluation { rule: String, message: String },
+    #[error("rule {rule} could not be evaluated: {source}")]
+    Evaluation {
+        rule: String,
+        source: Box<cedar_policy::EvaluationError>,
+    },
+    /// A rule could not join a set of rules the engine builds from the bundle's (its id is
+    /// already there; cannot happen for a bundle that loaded).
+    #[error("rule {rule} cannot join a rule set: {source}")]
+    RuleSet {
+        rule: String,
+        source: Box<cedar_policy::PolicySetError>,
+    },
 }
 
 /// Cedar's errors are large; they are boxed so that `Result<_, PolicyError>` stays small.
@@ -232,8 +310,97 @@ impl PolicyError {
         }
     }
 
-    /// Whether the error comes from what the request sent (HTTP 400), not from vouch itself.
-    pub fn is_bad_request(&self) -> bool {
-        matches!(self, Self::Parameter { .. } | Self::Confidence(_))
+    /// The kind of failure this is.
+    pub fn kind(&self) -> PolicyErrorKind {
+        use PolicyErrorKind as K;
+        match self {
+            Self::Parameter { .. } | Self::Confidence(_) => K::InvalidCall,
+            Self::BundleIncomplete { .. }
+            | Self::Schema { .. }
+            | Self::Syntax { .. }
+            | Self::Validation { .. }
+            | Self::Annotation { .. }
+            | Self::DuplicateRuleId { .. }
+            | Self::SchemaMismatch { .. }
+            | Self::BundleConfig { .. }
+            | Self::CallersParse { .. }
+            | Self::CallersInvalid { .. } => K::InvalidConfig,
+            Self::Io { .. } | Self::CallersWrite { .. } => K::Io,
+            Self::CallersSerialise(_)
+            | Self::Entity(_)
+            | Self::CallerWithoutFacts(_)
+            | Self::Entities(_)
+            | Self::Context(_)
+            | Self::Request(_)
+            | Self::Evaluation { .. }
+            | Self::RuleSet { .. } => K::Internal,
+        }
+    }
+}
+
+/// The kind of failure a [`PolicyError`] is, for callers that answer them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyErrorKind {
+    /// What a call brought cannot be judged: a request parameter is wrong, or the top-class
+    /// probability is outside [0, 1]. The call's fault.
+    InvalidCall,
+    /// The policy bundle or the caller registry is not valid: it cannot be loaded.
+    InvalidConfig,
+    /// A file could not be read or written.
+    Io,
+    /// Cedar could not build or judge what vouch asked of it: a fault in vouch or in a rule's
+    /// evaluation, not in the call.
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_a_call_brought_is_the_calls_fault() {
+        let call = [
+            PolicyError::parameter("purpose", ParameterProblem::BadToken),
+            PolicyError::Confidence(1.5),
+        ];
+        assert!(call
+            .iter()
+            .all(|e| e.kind() == PolicyErrorKind::InvalidCall));
+        let others = [
+            (
+                PolicyError::BundleIncomplete {
+                    dir: "policies".into(),
+                    problem: BundleProblem::NoRules,
+                },
+                PolicyErrorKind::InvalidConfig,
+            ),
+            (
+                PolicyError::Io {
+                    path: "policies".into(),
+                    source: std::io::Error::other("x"),
+                },
+                PolicyErrorKind::Io,
+            ),
+            (
+                PolicyError::CallerWithoutFacts("c".into()),
+                PolicyErrorKind::Internal,
+            ),
+        ];
+        for (e, kind) in others {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_bundle_problem_reads_as_before() {
+        let e = PolicyError::BundleIncomplete {
+            dir: "policies".into(),
+            problem: BundleProblem::TwoSchemas,
+        };
+        assert_eq!(
+            e.to_string(),
+            "policy bundle policies: more than one *.cedarschema file"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The Cedar entities the rules are judged on, built from the caller registry and the model
-//! manifests (attribute by attribute as in `policies/schema.cedarschema` and `docs/POLICIES.md`).
+//! The Cedar entities the rules are judged on, built from the caller registry and the
+//! descriptions of the models ([`ModelDescription`]; attribute by attribute as in
+//! `policies/schema.cedarschema` and `docs/POLICIES.md`; DESIGN.md, "Policies").
 //!
 //! They are built once — a caller's when the registry is loaded, a model version's when the
 //! server calls [`ModelFacts::new`] on loading the model — because building them costs more than
@@ -9,12 +10,14 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy::{
+    Entity, EntityAttrEvaluationError, EntityId, EntityTypeName, EntityUid, RestrictedExpression,
+};
 
 use super::callers::Caller;
 use super::error::PolicyError;
 use super::jurisdiction;
-use crate::inference::{Manifest, RiskClass, Status, VersionManifest};
+use super::model_description::ModelDescription;
 
 fn type_name(s: &str) -> EntityTypeName {
     // PANIC SAFETY: constant, valid Cedar type names (every test that builds facts covers them).
@@ -44,14 +47,17 @@ pub(crate) fn decimal(p: f64) -> RestrictedExpression {
     RestrictedExpression::new_decimal(format!("{p:.4}"))
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&str, RestrictedExpression)>) -> Result<Entity, PolicyError> {
+fn entity(
+    uid: EntityUid,
+    attrs: Vec<(&str, RestrictedExpression)>,
+) -> Result<Entity, Box<EntityAttrEvaluationError>> {
     let attrs: HashMap<String, RestrictedExpression> =
         attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    Ok(Entity::new(uid, attrs, Default::default())?)
+    Entity::new(uid, attrs, Default::default()).map_err(Box::new)
 }
 
 /// `Caller::"<id>"` with the caller's attributes.
-pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, PolicyError> {
+pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, Box<EntityAttrEvaluationError>> {
     let regions = jurisdiction::regions(caller.jurisdiction());
     entity(
         uid(&CALLER, caller.id().as_str()),
@@ -107,39 +113,29 @@ impl PartialEq for FactsToken {
 impl Eq for FactsToken {}
 
 impl ModelFacts {
-    pub fn new(model: &Manifest, version: &VersionManifest) -> Result<Self, PolicyError> {
-        let risk = match model.risk_class {
-            RiskClass::Minimal => "minimal",
-            RiskClass::Limited => "limited",
-            RiskClass::High => "high",
-        };
-        let status = match version.status {
-            Status::Active => "active",
-            Status::Deprecated => "deprecated",
-            Status::Recalled => "recalled",
-        };
-        let licence = &model.licence;
+    /// The entity of the model version `model` describes, with a token of its own.
+    pub fn new(model: &ModelDescription) -> Result<Self, PolicyError> {
         let mut attrs = vec![
             ("name", string(&model.name)),
-            ("version", string(&version.version)),
-            ("licence", string(&licence.id)),
+            ("version", string(&model.version)),
+            ("licence", string(&model.licence)),
             (
                 "commercial_use",
-                RestrictedExpression::new_bool(licence.commercial_use),
+                RestrictedExpression::new_bool(model.commercial_use),
             ),
             (
                 "attribution",
-                RestrictedExpression::new_bool(licence.attribution),
+                RestrictedExpression::new_bool(model.attribution),
             ),
             (
                 "required_licences",
-                strings(licence.required_licences.iter().map(String::as_str)),
+                strings(model.required_licences.iter().map(String::as_str)),
             ),
             (
                 "purposes",
                 strings(model.purposes.iter().map(String::as_str)),
             ),
-            ("risk_class", string(risk)),
+            ("risk_class", string(model.risk_class.as_str())),
             (
                 "data_categories",
                 strings(model.data_categories.iter().map(String::as_str)),
@@ -148,14 +144,14 @@ impl ModelFacts {
                 "jurisdictions",
                 strings(model.jurisdictions.iter().map(String::as_str)),
             ),
-            ("status", string(status)),
+            ("status", string(model.status.as_str())),
         ];
         if let Some(t) = model.confidence_threshold {
             attrs.push(("confidence_threshold", decimal(t)));
         }
-        let id = format!("{}:{}", model.name, version.version);
+        let id = format!("{}:{}", model.name, model.version);
         Ok(Self {
-            entity: entity(uid(&MODEL, &id), attrs)?,
+            entity: entity(uid(&MODEL, &id), attrs).map_err(PolicyError::Entity)?,
             token: FactsToken::new(),
         })
     }
@@ -169,13 +165,10 @@ impl ModelFacts {
     }
 
     /// Facts for one call (the engine does not cache what it derives from them).
-    pub(crate) fn transient(
-        model: &Manifest,
-        version: &VersionManifest,
-    ) -> Result<Self, PolicyError> {
+    pub(crate) fn transient(model: &ModelDescription) -> Result<Self, PolicyError> {
         Ok(Self {
             token: FactsToken::TRANSIENT,
-            ..Self::new(model, version)?
+            ..Self::new(model)?
         })
     }
 }

@@ -9,12 +9,14 @@
 //!   computes the bundle hash.
 //! - [`engine`]: [`PolicyEngine`] — builds the Cedar entities and context for one call and turns
 //!   Cedar's answer into a [`Decision`].
+//! - [`model_description`]: [`ModelDescription`], what the rules know of one model version
+//!   (built by whoever serves the model; this module knows nothing of manifests).
 //! - [`facts`]: the Cedar entities for callers and model versions, built once ([`ModelFacts`]).
 //! - [`context`]: [`CallContext`], parsed from the v2 request `parameters`.
 //! - [`detect`]: personal-data detectors (regular expressions plus checksums); kinds and counts,
 //!   never values.
 //! - [`callers`]: the caller registry (`config/callers.toml`) and API-key authentication.
-//! - [`error`]: [`PolicyError`], the module's one error type.
+//! - [`error`]: [`PolicyError`], the module's one error type, and [`PolicyErrorKind`].
 //!
 //! `docs/POLICIES.md` describes the Cedar model, every shipped rule and the file formats.
 
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 mod jurisdiction;
+pub mod model_description;
 
 use std::fmt;
 
@@ -39,8 +42,12 @@ pub use callers::{
 pub use context::{CallContext, DataCategory};
 pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
-pub use error::{AnnotationProblem, CallerProblem, ParameterProblem, PolicyError, SourcePos};
+pub use error::{
+    AnnotationProblem, BundleProblem, CallerProblem, FactsProblem, ParameterProblem, PolicyError,
+    PolicyErrorKind, SourcePos,
+};
 pub use facts::ModelFacts;
+pub use model_description::{ModelDescription, RiskClass, VersionStatus};
 
 pub use crate::ids::RuleId;
 

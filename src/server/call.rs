@@ -215,7 +215,7 @@ pub(super) async fn run<T>(
     {
         Some(f) => f,
         None => {
-            built = ModelFacts::new(manifest, vmanifest)?;
+            built = ModelFacts::new(&super::model_description(manifest, vmanifest))?;
             &built
         }
     };

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 
 use crate::inference::{ErrorKind, InferenceError};
 use crate::ledger::LedgerError;
-use crate::policy::PolicyError;
+use crate::policy::{PolicyError, PolicyErrorKind};
 
 /// What went wrong with a request, as the caller sees it. Each variant carries what is wrong as
 /// data (or the typed error of the layer that found it); the status is chosen below, from the
@@ -67,7 +67,7 @@ pub enum ApiError {
     #[error("{}", internal_if(matches!(.0.kind(), ErrorKind::ModelRefused | ErrorKind::Internal), .0))]
     Inference(Box<InferenceError>),
     /// The rules could not judge: 400 for a parameter the caller got wrong, else 500.
-    #[error("{}", internal_if(!.0.is_bad_request(), .0))]
+    #[error("{}", internal_if(.0.kind() != PolicyErrorKind::InvalidCall, .0))]
     Policy(PolicyError),
     /// An audit read of the ledger: 404 for what the log does not hold, 400 for a range that
     /// cannot be proven, else 500.
@@ -224,7 +224,9 @@ impl ApiError {
                 ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 ErrorKind::ModelRefused | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ApiError::Policy(e) if e.is_bad_request() => StatusCode::BAD_REQUEST,
+            ApiError::Policy(e) if e.kind() == PolicyErrorKind::InvalidCall => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Ledger(e) => ledger_status(e),
             ApiError::Unrecorded(_) => StatusCode::SERVICE_UNAVAILABLE,

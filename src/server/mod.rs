@@ -16,6 +16,7 @@ mod export;
 pub mod grpc;
 mod infer;
 mod metrics;
+mod model_description;
 mod routes;
 mod service;
 
@@ -30,6 +31,7 @@ use actix_web::{web, App, HttpServer};
 pub use audit::entries_page;
 pub use error::{ApiError, Internal, NotFound, QueryError};
 pub use metrics::Metrics;
+pub use model_description::model_description;
 pub use service::{Config, LoadError, Service};
 
 use crate::inference::Registry;
@@ -108,7 +110,10 @@ pub fn model_facts(registry: &Registry) -> Result<ModelFactsByName, crate::polic
         let m = model.manifest();
         let versions = facts.entry(m.name.clone()).or_default();
         for v in &m.versions {
-            versions.insert(v.version.clone(), ModelFacts::new(m, v)?);
+            versions.insert(
+                v.version.clone(),
+                ModelFacts::new(&model_description(m, v))?,
+            );
         }
     }
     Ok(facts)

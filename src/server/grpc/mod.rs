@@ -6,7 +6,7 @@
 //! - `service.rs`: the RPCs; `infer.rs`: ModelInfer; `convert.rs`: messages ⇄ the v2 request and
 //!   response; `commitment.rs`: the gRPC input and output commitments (shared with
 //!   `vouch receipt verify`); `proto.rs`: the generated code.
-//! - Every RPC but ServerLive and ServerReady needs a key, checked by [`Gate`] from the request's
+//! - Every RPC but ServerLive and ServerReady needs a key, checked by `Gate` from the request's
 //!   headers before its message is read, so a client without a key cannot make the server buffer
 //!   a message. RPCs of the upstream service that vouch does not serve answer UNIMPLEMENTED.
 //!
