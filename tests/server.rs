@@ -56,7 +56,7 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
     let v = receipt.verify(&s.verifier).unwrap();
     assert_eq!(v.entry.decision(), Decision::Allow);
     assert_eq!(v.entry.caller().map(|c| c.as_str()), Some("clinic"));
-    assert_eq!(v.entry.request_id().as_deref(), Some("req-bc"));
+    assert_eq!(v.entry.request_id(), Some("req-bc"));
     assert_eq!(v.entry.model().as_ref().unwrap().name, "breast-cancer");
     assert_eq!(
         v.entry.context().data_categories,
