@@ -171,7 +171,7 @@ fn proofs(c: &mut Criterion) {
     group.finish();
 
     // The history tree itself at 1M leaves (as if every block held one entry), nodes in memory.
-    let leaves: Vec<Hash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let leaves: Vec<LeafHash> = (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect();
     let nodes = MemoryNodes::from_leaves(&leaves);
     let mut group = c.benchmark_group(format!("history_tree_of_{n}_leaves"));
     group

@@ -16,7 +16,7 @@ use crate::inference::{Datatype, InputLimits, TensorData};
 use crate::ledger::{
     consistency_proof, inclusion_proof, leaf_hash, proof_from_stored_nodes, reread_record, root,
     BlockHeader, Checkpoint, ConsistencyProof, EntriesTree, Entry, EntryProof, Hash,
-    InclusionProof, MemoryNodes, Receipt, SignerKey, Store, VerifierKey,
+    InclusionProof, LeafHash, MemoryNodes, Receipt, RootHash, SignerKey, Store, VerifierKey,
 };
 use crate::policy::{detect, CallContext};
 use crate::server::body;
@@ -134,8 +134,12 @@ pub fn receipt(data: &[u8]) {
         }
         let _ = Entry::from_bytes(&r.entry);
         let _ = BlockHeader::from_bytes(&r.block);
-        let _ = r.entry_proof.root_from(Hash::digest(&r.entry));
-        let _ = r.block_proof.root_from(Hash::digest(&r.block));
+        let _ = r
+            .entry_proof
+            .root_from(LeafHash::from_digest(Hash::digest(&r.entry)));
+        let _ = r
+            .block_proof
+            .root_from(LeafHash::from_digest(Hash::digest(&r.block)));
     }
     if let Ok(e) = Entry::from_bytes(data) {
         // An entry that parses is canonical: it serialises back to the same bytes.
@@ -181,7 +185,7 @@ pub fn proofs(data: &[u8]) {
                 tree_size: b,
                 path,
             };
-            let _ = p.verify(h1, h2);
+            let _ = p.verify(LeafHash::from_digest(h1), RootHash::new(h2, b));
         }
         1 => {
             let p = ConsistencyProof {
@@ -189,7 +193,7 @@ pub fn proofs(data: &[u8]) {
                 new_size: b,
                 path,
             };
-            let _ = p.verify(h1, h2);
+            let _ = p.verify(RootHash::new(h1, a), RootHash::new(h2, b));
         }
         2 => {
             let p = EntryProof {
@@ -197,17 +201,18 @@ pub fn proofs(data: &[u8]) {
                 count: b,
                 path,
             };
-            let _ = p.root_from(h1);
+            let _ = p.root_from(LeafHash::from_digest(h1));
             let _ = proof_from_stored_nodes(rest.get(16..).unwrap_or_default(), a);
         }
         3 => built_tree(rest),
         _ => {
+            let zero = |size| RootHash::new(Hash::default(), size);
             let _ = serde_json::from_slice::<InclusionProof>(data)
-                .map(|p| p.verify(Hash::default(), Hash::default()));
+                .map(|p| p.verify(LeafHash::default(), zero(p.tree_size)));
             let _ = serde_json::from_slice::<ConsistencyProof>(data)
-                .map(|p| p.verify(Hash::default(), Hash::default()));
-            let _ =
-                serde_json::from_slice::<EntryProof>(data).map(|p| p.root_from(Hash::default()));
+                .map(|p| p.verify(zero(p.old_size), zero(p.new_size)));
+            let _ = serde_json::from_slice::<EntryProof>(data)
+                .map(|p| p.root_from(LeafHash::default()));
         }
     }
 }
@@ -217,7 +222,7 @@ fn built_tree(rest: &[u8]) {
     let n = (u64_at(rest, 0) % 300) + 1;
     let i = u64_at(rest, 8) % n;
     let old = (u64_at(rest, 16) % n) + 1;
-    let leaves: Vec<Hash> = (0..n).map(|k| leaf_hash(&k.to_be_bytes())).collect();
+    let leaves: Vec<LeafHash> = (0..n).map(|k| leaf_hash(&k.to_be_bytes())).collect();
     let nodes = MemoryNodes::from_leaves(&leaves);
     let (Ok(new_root), Ok(old_root)) = (root(&nodes, n), root(&nodes, old)) else {
         unreachable!("a tree built from leaves has every root")
@@ -231,13 +236,16 @@ fn built_tree(rest: &[u8]) {
     if let Ok(p) = consistency_proof(&nodes, old, n) {
         assert!(p.verify(old_root, new_root).is_ok());
         if old < n {
-            assert!(p.verify(new_root, new_root).is_err());
+            // The new root at the old size: the right size, the wrong tree.
+            assert!(p
+                .verify(RootHash::new(new_root.hash(), old), new_root)
+                .is_err());
         }
     }
     let tree = EntriesTree::build(&leaves);
     if let Some(p) = tree.proof(i) {
         assert_eq!(p.root_from(leaf).ok(), Some(tree.root()));
-        let stored: Vec<u8> = tree.nodes().iter().flat_map(|h| h.0).collect();
+        let stored: Vec<u8> = tree.nodes().iter().flat_map(|h| *h.as_bytes()).collect();
         assert_eq!(proof_from_stored_nodes(&stored, i), Some(p));
     }
 }

@@ -20,7 +20,7 @@ use std::process::Command;
 use base64::Engine as _;
 use harness::*;
 use serde_json::{json, Value};
-use vouch::ledger::{ConsistencyProof, Entry, Receipt, FORMAT_VERSION};
+use vouch::ledger::{ConsistencyProof, Entry, Receipt, RootHash, FORMAT_VERSION};
 
 const AUDIT_ROUTES: &[&str] = &[
     "/v1/entries",
@@ -357,8 +357,14 @@ fn proofs_blocks_and_checkpoints_verify() {
     );
     assert_eq!(st, 200);
     let proof: ConsistencyProof = serde_json::from_value(proof).unwrap();
-    proof.verify(old.root, new.root).unwrap();
-    assert!(proof.verify(new.root, old.root).is_err());
+    proof.verify(old.tree_root(), new.tree_root()).unwrap();
+    // The roots swapped, each given as of the size the proof claims: the proof fails.
+    assert!(proof
+        .verify(
+            RootHash::new(new.root, old.size),
+            RootHash::new(old.root, new.size)
+        )
+        .is_err());
 
     // Inclusion of an entry against an older tree size.
     let (st, r) = s.get("/v1/proofs/inclusion?seq=0&size=1", Some(&s.regulator_key));

@@ -20,7 +20,7 @@ use vouch::fuzzing::{signer, TARGETS};
 use vouch::ids::{CallerId, CredentialId, RuleId};
 use vouch::ledger::{
     consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Decision, EntryContext, EntryDraft,
-    Hash, Height, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Seq, Store,
+    Hash, Height, LeafHash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Seq, Store,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -202,10 +202,10 @@ fn proof_bytes(mode: u8, a: u64, b: u64, h1: Hash, h2: Hash, path: &[Hash]) -> V
     let mut out = vec![mode];
     out.extend(a.to_le_bytes());
     out.extend(b.to_le_bytes());
-    out.extend(h1.0);
-    out.extend(h2.0);
+    out.extend(h1.as_bytes());
+    out.extend(h2.as_bytes());
     for h in path {
-        out.extend(h.0);
+        out.extend(h.as_bytes());
     }
     out
 }
@@ -355,14 +355,14 @@ fn write_seed_corpus() {
     ledger.close();
 
     // Proofs: valid ones of each kind, in the byte form and the JSON form, and built trees.
-    let leaves: Vec<Hash> = (0..13u64).map(|k| leaf_hash(&k.to_be_bytes())).collect();
+    let leaves: Vec<LeafHash> = (0..13u64).map(|k| leaf_hash(&k.to_be_bytes())).collect();
     let nodes = MemoryNodes::from_leaves(&leaves);
-    let root = |n| vouch::ledger::root(&nodes, n).unwrap();
+    let root = |n| vouch::ledger::root(&nodes, n).unwrap().hash();
     let p = inclusion_proof(&nodes, 5, 13).unwrap();
     write(
         "proofs",
         "inclusion.bin",
-        &proof_bytes(0, 5, 13, leaves[5], root(13), &p.path),
+        &proof_bytes(0, 5, 13, leaves[5].hash(), root(13), &p.path),
     );
     write("proofs", "inclusion.json", &serde_json::to_vec(&p).unwrap());
     let c = consistency_proof(&nodes, 6, 13).unwrap();

@@ -98,8 +98,8 @@ fn one_entry_has_the_bytes_and_leaf_hash_of_the_spec() {
     let expected = text(&v["bytes"]).as_bytes();
     let bytes = entry_bytes(v);
     assert_eq!(String::from_utf8(bytes.clone()).unwrap(), text(&v["bytes"]));
-    assert_eq!(entry_leaf(&bytes), hash(&v["leaf_hash"]));
-    assert_eq!(leaf_hash(expected), hash(&v["leaf_hash"]));
+    assert_eq!(entry_leaf(&bytes).hash(), hash(&v["leaf_hash"]));
+    assert_eq!(leaf_hash(expected).hash(), hash(&v["leaf_hash"]));
     // The bytes read back as the same entry and encode to themselves; any other encoding of the
     // same object is refused.
     let entry = Entry::from_bytes(expected).unwrap();
@@ -130,13 +130,17 @@ fn blocks_of_1_2_3_and_7_entries_have_the_entries_roots_of_the_spec() {
                 text(&e["bytes"]),
                 "block {height}"
             );
-            assert_eq!(entry_leaf(&bytes), hash(&e["leaf_hash"]), "block {height}");
+            assert_eq!(
+                entry_leaf(&bytes).hash(),
+                hash(&e["leaf_hash"]),
+                "block {height}"
+            );
             leaves.push(entry_leaf(&bytes));
         }
         let tree = EntriesTree::build(&leaves);
         assert_eq!(tree.nodes(), hashes(&b["cbmt_nodes"]), "block {height}");
         assert_eq!(tree.root(), hash(&b["entries_root"]), "block {height}");
-        let stored: Vec<u8> = tree.nodes().iter().flat_map(|h| h.0).collect();
+        let stored: Vec<u8> = tree.nodes().iter().flat_map(|h| *h.as_bytes()).collect();
         for (i, p) in b["entry_proofs"].as_array().unwrap().iter().enumerate() {
             let expected: EntryProof = serde_json::from_value(p.clone()).unwrap();
             let i = i as u64;
@@ -161,7 +165,11 @@ fn block_headers_have_the_bytes_and_hashes_of_the_spec_and_chain() {
             "block {height}"
         );
         assert_eq!(BlockHeader::from_bytes(&bytes), Ok(header.clone()));
-        assert_eq!(block_hash(&bytes), hash(&b["block_hash"]), "block {height}");
+        assert_eq!(
+            block_hash(&bytes).hash(),
+            hash(&b["block_hash"]),
+            "block {height}"
+        );
         assert_eq!(header.height.get(), height);
         assert_eq!(
             header.prev, prev,
@@ -192,14 +200,18 @@ fn the_key_the_history_tree_and_the_checkpoints_are_those_of_the_spec() {
     assert_eq!(hex::encode(&raw[1..]), RFC8032_PUBLIC);
     assert_eq!(text(&key["public_key"]), RFC8032_PUBLIC);
 
-    let leaves: Vec<Hash> = blocks().iter().map(|b| hash(&b["block_hash"])).collect();
+    let leaves: Vec<LeafHash> = blocks()
+        .iter()
+        .map(|b| LeafHash::from_digest(hash(&b["block_hash"])))
+        .collect();
     let nodes = MemoryNodes::from_leaves(&leaves);
     let mut range = CompactRange::empty();
     for (b, l) in blocks().iter().zip(&leaves) {
         let size = b["height"].as_u64().unwrap() + 1;
         range.append(*l);
-        assert_eq!(root(&nodes, size).unwrap(), hash(&b["history_root"]));
-        assert_eq!(range.root(), Some(hash(&b["history_root"])));
+        let expected = RootHash::new(hash(&b["history_root"]), size);
+        assert_eq!(root(&nodes, size).unwrap(), expected);
+        assert_eq!(range.root(), Some(expected));
         // The checkpoint vouch signs is the one made elsewhere, byte for byte (RFC 8032 §5.1.6:
         // Ed25519 signatures are deterministic).
         let checkpoint = Checkpoint {
@@ -293,14 +305,17 @@ fn build_receipt(seq: u64, size: u64, nonce: Option<[u8; 32]>) -> Receipt {
         .iter()
         .map(entry_bytes)
         .collect();
-    let leaves: Vec<Hash> = entries.iter().map(|e| entry_leaf(e)).collect();
+    let leaves: Vec<LeafHash> = entries.iter().map(|e| entry_leaf(e)).collect();
     let index = seq - header.first_seq.get();
-    let history: Vec<Hash> = blocks().iter().map(|b| hash(&b["block_hash"])).collect();
+    let history: Vec<LeafHash> = blocks()
+        .iter()
+        .map(|b| LeafHash::from_digest(hash(&b["block_hash"])))
+        .collect();
     let nodes = MemoryNodes::from_leaves(&history);
     let checkpoint = Checkpoint {
         origin: signer().name().to_string(),
         size,
-        root: root(&nodes, size).unwrap(),
+        root: root(&nodes, size).unwrap().hash(),
     };
     Receipt {
         v: FORMAT_VERSION,

@@ -415,9 +415,10 @@ fn verify_catches_stored_cbmt_nodes_that_are_not_the_entries_tree() {
     let key = ledger_with_entries(dir.path(), 3);
     // A block of one entry stores one CBMT node, its root: the entry's leaf hash.
     let root = leaf_hash(&stored_entry(dir.path(), 1));
-    let mut other = root.0;
+    let root = *root.hash().as_bytes();
+    let mut other = root;
     other[31] ^= 1;
-    tamper_record(dir.path(), &root.0, &other);
+    tamper_record(dir.path(), &root, &other);
     for extra in [&[][..], &["--index"]] {
         let out = verify_with(dir.path(), &key, extra);
         assert_eq!(out.status.code(), Some(1), "{extra:?}");

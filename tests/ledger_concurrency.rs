@@ -141,7 +141,7 @@ async fn reopening_resumes_the_log_where_it_stopped() {
     ledger
         .consistency_proof(old.size, new.size)
         .unwrap()
-        .verify(old.root, new.root)
+        .verify(old.tree_root(), new.tree_root())
         .unwrap();
     ledger.close();
 }

@@ -148,7 +148,7 @@ fn sigkill_during_appends_loses_no_acknowledged_entry() {
             ledger
                 .consistency_proof(size, latest.size)
                 .unwrap()
-                .verify(root, latest.root)
+                .verify(RootHash::new(root, size), latest.tree_root())
                 .unwrap();
         }
         ledger.close();

@@ -15,6 +15,13 @@ use proptest::prelude::*;
 use vouch::ledger::*;
 
 /// Appends `sizes.len()` blocks: block i holds `sizes[i]` entries appended concurrently.
+/// `h` with the bits `flip` of byte `at` flipped.
+fn flipped(h: Hash, at: usize, flip: u8) -> Hash {
+    let mut b = *h.as_bytes();
+    b[at] ^= flip;
+    Hash::from_bytes(b)
+}
+
 fn build(dir: &std::path::Path, sizes: &[usize]) -> (Ledger, Vec<(EntryDraft, Appended)>) {
     let ledger = common::open(dir);
     let mut out = Vec::new();
@@ -79,14 +86,16 @@ proptest! {
             let c_old = Checkpoint::open(&ledger.checkpoint(old).unwrap(), key).unwrap();
             let c_new = Checkpoint::open(&ledger.checkpoint(new).unwrap(), key).unwrap();
             let proof = ledger.consistency_proof(old, new).unwrap();
-            proof.verify(c_old.root, c_new.root).unwrap();
+            proof.verify(c_old.tree_root(), c_new.tree_root()).unwrap();
             if old < new {
-                prop_assert!(proof.verify(c_new.root, c_old.root).is_err());
+                // The roots swapped, each given as of the size the proof claims.
+                let swapped = (RootHash::new(c_new.root, old), RootHash::new(c_old.root, new));
+                prop_assert!(proof.verify(swapped.0, swapped.1).is_err());
             }
             // Inclusion of every block below `old` in the tree of `new` blocks.
             let h = (a * old as f64) as u64 % old;
             let header = ledger.store().header(Height::new(h)).unwrap().unwrap();
-            ledger.inclusion_proof(Height::new(h), new).unwrap().verify(block_hash(&header), c_new.root).unwrap();
+            ledger.inclusion_proof(Height::new(h), new).unwrap().verify(block_hash(&header).leaf(), c_new.tree_root()).unwrap();
         }
         ledger.close();
     }
@@ -121,13 +130,13 @@ proptest! {
         if !receipt.entry_proof.path.is_empty() {
             let mut r = receipt.clone();
             let j = pos.index(r.entry_proof.path.len());
-            r.entry_proof.path[j].0[i % 32] ^= flip;
+            r.entry_proof.path[j] = flipped(r.entry_proof.path[j], i % 32, flip);
             prop_assert!(r.verify(&key).is_err(), "entry proof changed, still verifies");
         }
         if !receipt.block_proof.path.is_empty() {
             let mut r = receipt.clone();
             let j = pos.index(r.block_proof.path.len());
-            r.block_proof.path[j].0[i % 32] ^= flip;
+            r.block_proof.path[j] = flipped(r.block_proof.path[j], i % 32, flip);
             prop_assert!(r.verify(&key).is_err(), "block proof changed, still verifies");
         }
         let mut r = receipt.clone();

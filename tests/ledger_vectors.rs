@@ -20,7 +20,14 @@ fn h(s: &str) -> Hash {
     Hash::from_hex(s).unwrap()
 }
 
-fn leaves() -> Vec<Hash> {
+/// Flips bits of one byte of a digest.
+fn flip(h: &mut Hash, byte: usize, bits: u8) {
+    let mut b = *h.as_bytes();
+    b[byte] ^= bits;
+    *h = Hash::from_bytes(b);
+}
+
+fn leaves() -> Vec<LeafHash> {
     [
         "",
         "00",
@@ -51,16 +58,13 @@ const ROOTS: [&str; 8] = [
 fn rfc9162_roots_of_1_to_8_leaves() {
     let nodes = MemoryNodes::from_leaves(&leaves());
     for size in 1..=8u64 {
-        assert_eq!(
-            root(&nodes, size).unwrap(),
-            h(ROOTS[size as usize - 1]),
-            "root of size {size}"
-        );
+        let expected = RootHash::new(h(ROOTS[size as usize - 1]), size);
+        assert_eq!(root(&nodes, size).unwrap(), expected, "root of size {size}");
         let mut range = CompactRange::empty();
         for l in &leaves()[..size as usize] {
             range.append(*l);
         }
-        assert_eq!(range.root(), Some(h(ROOTS[size as usize - 1])));
+        assert_eq!(range.root(), Some(expected));
         assert_eq!(CompactRange::load(&nodes, size).unwrap(), range);
     }
 }
@@ -117,28 +121,36 @@ fn rfc9162_inclusion_proofs() {
             "proof of {index} in {size}"
         );
         let root = h(ROOTS[size as usize - 1]);
-        expected.verify(leaves[index as usize], root).unwrap();
+        // The root, given as of the tree size the proof claims: what fails is the proof.
+        let at = |p: &InclusionProof| RootHash::new(root, p.tree_size);
+        expected
+            .verify(leaves[index as usize], at(&expected))
+            .unwrap();
         // A wrong leaf, a wrong index, a wrong size or a bit flip in the path must not verify.
         assert!(expected
-            .verify(leaves[(index as usize + 1) % 8], root)
+            .verify(leaves[(index as usize + 1) % 8], at(&expected))
             .is_err());
         let mut p = expected.clone();
         p.index ^= 1;
         if p.index < size {
-            assert!(p.verify(leaves[index as usize], root).is_err());
+            assert!(p.verify(leaves[index as usize], at(&p)).is_err());
         }
         let mut p = expected.clone();
         p.tree_size *= 2;
-        assert!(p.verify(leaves[index as usize], root).is_err());
+        assert!(p.verify(leaves[index as usize], at(&p)).is_err());
+        // Nor against the root of another size.
+        assert!(expected
+            .verify(leaves[index as usize], RootHash::new(root, size + 1))
+            .is_err());
         for i in 0..expected.path.len() {
             let mut p = expected.clone();
-            p.path[i].0[0] ^= 8;
-            assert!(p.verify(leaves[index as usize], root).is_err());
+            flip(&mut p.path[i], 0, 8);
+            assert!(p.verify(leaves[index as usize], at(&p)).is_err());
         }
         let mut p = expected.clone();
         p.path.push(root);
         assert!(
-            p.verify(leaves[index as usize], root).is_err(),
+            p.verify(leaves[index as usize], at(&p)).is_err(),
             "trailing hash accepted"
         );
     }
@@ -197,51 +209,60 @@ fn rfc9162_consistency_proofs() {
             "proof {old} → {new}"
         );
         let (r1, r2) = (h(ROOTS[old as usize - 1]), h(ROOTS[new as usize - 1]));
-        expected.verify(r1, r2).unwrap();
+        // Roots given as of the tree sizes the proof claims: what fails is the proof.
+        let check = |p: &ConsistencyProof, a: Hash, b: Hash| {
+            p.verify(RootHash::new(a, p.old_size), RootHash::new(b, p.new_size))
+        };
+        check(&expected, r1, r2).unwrap();
         if old != new {
-            assert!(expected.verify(r2, r1).is_err(), "swapped roots accepted");
+            assert!(check(&expected, r2, r1).is_err(), "swapped roots accepted");
             let mut p = expected.clone();
             p.path.pop();
-            assert!(p.verify(r1, r2).is_err(), "truncated proof accepted");
+            assert!(check(&p, r1, r2).is_err(), "truncated proof accepted");
             for i in 0..expected.path.len() {
                 let mut p = expected.clone();
-                p.path[i].0[0] ^= 16;
-                assert!(p.verify(r1, r2).is_err(), "bit flip {i} accepted");
+                flip(&mut p.path[i], 0, 16);
+                assert!(check(&p, r1, r2).is_err(), "bit flip {i} accepted");
             }
             let mut p = expected.clone();
             p.old_size += 1;
-            assert!(p.verify(r1, r2).is_err());
+            assert!(check(&p, r1, r2).is_err());
+            // Nor against roots of other sizes than the proof's.
+            let (a, b) = (RootHash::new(r1, old), RootHash::new(r2, new));
+            assert!(expected.verify(b, a).is_err());
         }
     }
-    // The degenerate cases, as RFC 9162 §2.1.4.2 verifiers treat them.
+    // The degenerate cases, as RFC 9162 §2.1.4.2 verifiers treat them (each root given as of
+    // the size the proof claims).
     let r = h(ROOTS[0]);
+    let at = RootHash::new;
     assert!(ConsistencyProof {
         old_size: 1,
         new_size: 1,
         path: vec![]
     }
-    .verify(r, r)
+    .verify(at(r, 1), at(r, 1))
     .is_ok());
     assert!(ConsistencyProof {
         old_size: 1,
         new_size: 1,
         path: vec![]
     }
-    .verify(r, h(ROOTS[1]))
+    .verify(at(r, 1), at(h(ROOTS[1]), 1))
     .is_err());
     assert!(ConsistencyProof {
         old_size: 2,
         new_size: 1,
         path: vec![]
     }
-    .verify(r, r)
+    .verify(at(r, 2), at(r, 1))
     .is_err());
     assert!(ConsistencyProof {
         old_size: 1,
         new_size: 2,
         path: vec![]
     }
-    .verify(r, h(ROOTS[1]))
+    .verify(at(r, 1), at(h(ROOTS[1]), 2))
     .is_err());
 }
 
@@ -255,9 +276,9 @@ fn jcs_bytes_of_a_sample_entry() {
         model: Some(ModelRef {
             name: "breast-cancer".into(),
             version: "1".into(),
-            sha256: Hash([0xab; 32]),
+            sha256: Hash::from_bytes([0xab; 32]),
         }),
-        input: Some(Hash([1; 32])),
+        input: Some(Hash::from_bytes([1; 32])),
         output: None,
         decision: Decision::Deny,
         rules: RuleId::parse("privacy.consent-required")
@@ -269,7 +290,7 @@ fn jcs_bytes_of_a_sample_entry() {
             data_categories: vec!["health".into()],
             pii: vec!["email".into()],
         },
-        policy: Some(Hash([2; 32])),
+        policy: Some(Hash::from_bytes([2; 32])),
     }
     .into_entry(Seq::new(42), "2026-11-29T10:04:43.123456Z".into());
     assert_eq!(entry.version(), 1);
@@ -333,7 +354,7 @@ fn a_c2sp_signed_note_checked_by_hand() {
     let parsed: VerifierKey = VERIFIER_KEY.parse().unwrap();
     assert_eq!(parsed, key.verifier());
 
-    let root = Hash([9; 32]);
+    let root = Hash::from_bytes([9; 32]);
     let checkpoint = Checkpoint {
         origin: NAME.into(),
         size: 17,

@@ -286,7 +286,7 @@ fn changed_headers_links_checkpoints_and_signatures_are_caught_at_their_height()
 
     // The prev link.
     let mut changed = b.clone();
-    changed.prev = Hash::digest(b"another past");
+    changed.prev = BlockHash::from_digest(Hash::digest(b"another past"));
     let mut lines = f.lines.clone();
     lines[bi] = header_line(&changed);
     f.assert_fault(&lines, &at, "prev");
@@ -387,9 +387,7 @@ fn a_block_appended_by_another_key_is_caught() {
     let mut range = CompactRange::empty();
     for h in 0..blocks {
         let v = f.parsed(f.find("block", "height", h));
-        range.append(block_hash(
-            &B64.decode(v["header"].as_str().unwrap()).unwrap(),
-        ));
+        range.append(block_hash(&B64.decode(v["header"].as_str().unwrap()).unwrap()).leaf());
     }
     let last_bytes = last.to_bytes().unwrap();
     let seq = last.first_seq + last.count;
@@ -408,12 +406,12 @@ fn a_block_appended_by_another_key_is_caught() {
         prev: block_hash(&last_bytes),
     };
     let header_bytes = header.to_bytes().unwrap();
-    range.append(block_hash(&header_bytes));
+    range.append(block_hash(&header_bytes).leaf());
     let forger = SignerKey::from_seed(common::ORIGIN, &[9u8; 32]).unwrap();
     let note = Checkpoint {
         origin: common::ORIGIN.into(),
         size: blocks + 1,
-        root: range.root().unwrap(),
+        root: range.root().unwrap().hash(),
     }
     .sign(&forger)
     .unwrap();
@@ -430,7 +428,7 @@ fn a_block_appended_by_another_key_is_caught() {
     let note = Checkpoint {
         origin: common::ORIGIN.into(),
         size: blocks + 1,
-        root: range.root().unwrap(),
+        root: range.root().unwrap().hash(),
     }
     .sign(&common::signer())
     .unwrap();

@@ -230,7 +230,7 @@ impl<'k> Witness<'k> {
                         old.size, new.size, proof.old_size, proof.new_size
                     )));
                 }
-                proof.verify(old.root, new.root).map_err(|e| {
+                proof.verify(old.tree_root(), new.tree_root()).map_err(|e| {
                     Failure::Verification(format!(
                         "checkpoint of size {} is not consistent with the one of size {} seen before: {e}",
                         new.size, old.size

@@ -12,7 +12,7 @@ use merkle_cbt::CBMT;
 use serde::{Deserialize, Serialize};
 
 use super::entry::{JsonError, FORMAT_VERSION};
-use super::hash::{leaf_hash, node_hash, Hash};
+use super::hash::{node_hash, BlockHash, Hash, LeafHash};
 use super::position::{Height, Seq};
 
 /// The CBMT merge of format v1: H(0x01 ‖ left ‖ right).
@@ -39,7 +39,7 @@ pub struct BlockHeader {
     pub time: String,
     pub entries_root: Hash,
     /// Block hash of height − 1; all zeros at height 0.
-    pub prev: Hash,
+    pub prev: BlockHash,
 }
 
 /// A header that cannot be read as a canonical format-v1 header.
@@ -87,8 +87,8 @@ impl BlockHeader {
 }
 
 /// The block hash: H(0x00 ‖ header bytes). It is the block's leaf in the history tree.
-pub fn block_hash(header_bytes: &[u8]) -> Hash {
-    leaf_hash(header_bytes)
+pub fn block_hash(header_bytes: &[u8]) -> BlockHash {
+    BlockHash::of_header(header_bytes)
 }
 
 /// The CBMT over one block's entry leaves, kept whole so every entry's proof is a few lookups.
@@ -101,8 +101,9 @@ pub struct EntriesTree {
 
 impl EntriesTree {
     /// Builds the tree over `leaves` (the entries' leaf hashes, in seq order).
-    pub fn build(leaves: &[Hash]) -> EntriesTree {
-        let tree = CBMT::<Hash, MergeNodes>::build_merkle_tree(leaves);
+    pub fn build(leaves: &[LeafHash]) -> EntriesTree {
+        let leaves: Vec<Hash> = leaves.iter().map(|l| l.hash()).collect();
+        let tree = CBMT::<Hash, MergeNodes>::build_merkle_tree(&leaves);
         EntriesTree {
             nodes: tree.nodes().to_vec(),
             count: leaves.len() as u64,
@@ -209,7 +210,7 @@ impl EntryProof {
     }
 
     /// Walks `leaf` up the path and returns the root it leads to. Does not panic.
-    pub fn root_from(&self, leaf: Hash) -> Result<Hash, EntryProofError> {
+    pub fn root_from(&self, leaf: LeafHash) -> Result<Hash, EntryProofError> {
         let (index, count) = (self.index, self.count);
         if index >= count {
             return Err(EntryProofError::IndexOutOfRange { index, count });
@@ -224,7 +225,7 @@ impl EntryProof {
             });
         }
         let mut k = count - 1 + index;
-        let mut acc = leaf;
+        let mut acc = leaf.hash();
         for sibling in &self.path {
             acc = if k % 2 == 1 {
                 node_hash(&acc, sibling)
@@ -240,13 +241,14 @@ impl EntryProof {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::hash::leaf_hash;
 
     /// The CBMT root computed plainly from the array definition, independent of `merkle-cbt`.
-    fn plain_root(leaves: &[Hash]) -> Hash {
+    fn plain_root(leaves: &[LeafHash]) -> Hash {
         let c = leaves.len();
         let mut nodes = vec![Hash::default(); 2 * c - 1];
         for (i, l) in leaves.iter().enumerate() {
-            nodes[c - 1 + i] = *l;
+            nodes[c - 1 + i] = l.hash();
         }
         for k in (0..c - 1).rev() {
             nodes[k] = node_hash(&nodes[2 * k + 1], &nodes[2 * k + 2]);
@@ -255,11 +257,11 @@ mod tests {
     }
 
     /// The path computed plainly by walking sibling/parent in the array.
-    fn plain_path(leaves: &[Hash], i: usize) -> Vec<Hash> {
+    fn plain_path(leaves: &[LeafHash], i: usize) -> Vec<Hash> {
         let c = leaves.len();
         let mut nodes = vec![Hash::default(); 2 * c - 1];
         for (j, l) in leaves.iter().enumerate() {
-            nodes[c - 1 + j] = *l;
+            nodes[c - 1 + j] = l.hash();
         }
         for k in (0..c - 1).rev() {
             nodes[k] = node_hash(&nodes[2 * k + 1], &nodes[2 * k + 2]);
@@ -280,13 +282,14 @@ mod tests {
     #[test]
     fn cbmt_roots_and_paths_for_1_to_17_leaves_match_a_plain_computation() {
         for c in 1..=17usize {
-            let leaves: Vec<Hash> = (0..c)
+            let leaves: Vec<LeafHash> = (0..c)
                 .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
                 .collect();
+            let hashes: Vec<Hash> = leaves.iter().map(|l| l.hash()).collect();
             let tree = EntriesTree::build(&leaves);
             assert_eq!(tree.root(), plain_root(&leaves), "root of {c} leaves");
             assert_eq!(
-                CBMT::<Hash, MergeNodes>::build_merkle_root(&leaves),
+                CBMT::<Hash, MergeNodes>::build_merkle_root(&hashes),
                 tree.root(),
                 "merkle-cbt root fn, {c}"
             );
@@ -296,7 +299,7 @@ mod tests {
                 assert_eq!(proof.root_from(leaves[i]), Ok(tree.root()));
                 // merkle-cbt's own proof agrees on the sibling list.
                 let theirs =
-                    CBMT::<Hash, MergeNodes>::build_merkle_proof(&leaves, &[i as u32]).unwrap();
+                    CBMT::<Hash, MergeNodes>::build_merkle_proof(&hashes, &[i as u32]).unwrap();
                 assert_eq!(theirs.lemmas(), proof.path.as_slice());
             }
             assert!(tree.proof(c as u64).is_none());
@@ -306,17 +309,17 @@ mod tests {
     #[test]
     fn a_known_three_leaf_root() {
         // Three leaves: node 0 = H(1 ‖ node1 ‖ node2), node 1 = H(1 ‖ leaf1 ‖ leaf2), node 2 = leaf0.
-        let l: Vec<Hash> = [b"a", b"b", b"c"].iter().map(|d| leaf_hash(*d)).collect();
-        let expected = node_hash(&node_hash(&l[1], &l[2]), &l[0]);
+        let l: Vec<LeafHash> = [b"a", b"b", b"c"].iter().map(|d| leaf_hash(*d)).collect();
+        let expected = node_hash(&node_hash(&l[1].hash(), &l[2].hash()), &l[0].hash());
         assert_eq!(EntriesTree::build(&l).root(), expected);
     }
 
     #[test]
     fn proofs_from_stored_nodes_match_the_tree() {
         for c in 1..=9u8 {
-            let leaves: Vec<Hash> = (0..c).map(|i| leaf_hash(&[i])).collect();
+            let leaves: Vec<LeafHash> = (0..c).map(|i| leaf_hash(&[i])).collect();
             let tree = EntriesTree::build(&leaves);
-            let raw: Vec<u8> = tree.nodes().iter().flat_map(|h| h.0).collect();
+            let raw: Vec<u8> = tree.nodes().iter().flat_map(|h| *h.as_bytes()).collect();
             for i in 0..u64::from(c) {
                 assert_eq!(proof_from_stored_nodes(&raw, i), tree.proof(i));
             }
@@ -327,7 +330,7 @@ mod tests {
 
     #[test]
     fn malformed_proofs_are_errors() {
-        let leaves: Vec<Hash> = (0..5u8).map(|i| leaf_hash(&[i])).collect();
+        let leaves: Vec<LeafHash> = (0..5u8).map(|i| leaf_hash(&[i])).collect();
         let tree = EntriesTree::build(&leaves);
         let mut p = tree.proof(3).unwrap();
         p.path.pop();

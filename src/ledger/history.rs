@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::{node_hash, Hash};
+use super::hash::{node_hash, Hash, LeafHash, RootHash};
 
 /// Where the complete-subtree nodes of a history tree are read from.
 pub trait NodeSource {
@@ -53,11 +53,12 @@ fn subtree<S: NodeSource>(src: &S, lo: u64, hi: u64) -> Result<Hash, S::Error> {
 }
 
 /// The root of the tree of `size` leaves (size ≥ 1).
-pub fn root<S: NodeSource>(src: &S, size: u64) -> Result<Hash, ProofRequestError<S::Error>> {
+pub fn root<S: NodeSource>(src: &S, size: u64) -> Result<RootHash, ProofRequestError<S::Error>> {
     if size == 0 {
         return Err(ProofRangeError::BadSizes { old: 0, new: 0 }.into());
     }
-    subtree(src, 0, size).map_err(ProofRequestError::Source)
+    let hash = subtree(src, 0, size).map_err(ProofRequestError::Source)?;
+    Ok(RootHash::new(hash, size))
 }
 
 /// RFC 9162 §2.1.3.1: the inclusion proof of leaf `index` in the tree of `size` leaves, bottom-up.
@@ -164,17 +165,19 @@ pub enum HistoryProofError {
     Fork { old: Hash, new: Hash },
     #[error("the proof leads to old root {computed}, the old checkpoint says {expected}")]
     OldRootMismatch { computed: Hash, expected: Hash },
+    #[error("the proof is for tree size {proof}, the root is of tree size {root}")]
+    SizeMismatch { proof: u64, root: u64 },
 }
 
 impl InclusionProof {
     /// RFC 9162 §2.1.3.2: the root the proof leads to from `leaf`.
-    pub fn root_from(&self, leaf: Hash) -> Result<Hash, HistoryProofError> {
+    pub fn root_from(&self, leaf: LeafHash) -> Result<Hash, HistoryProofError> {
         let (index, size) = (self.index, self.tree_size);
         if index >= size {
             return Err(HistoryProofError::IndexOutOfRange { index, size });
         }
         let (mut fnode, mut snode) = (index, size - 1);
-        let mut r = leaf;
+        let mut r = leaf.hash();
         for p in &self.path {
             if snode == 0 {
                 return Err(HistoryProofError::WrongLength);
@@ -199,13 +202,19 @@ impl InclusionProof {
         Ok(r)
     }
 
-    /// Checks that `leaf` is at `index` in the tree with `root`.
-    pub fn verify(&self, leaf: Hash, root: Hash) -> Result<(), HistoryProofError> {
+    /// Checks that `leaf` is at `index` in the tree with `root` (of the proof's tree size).
+    pub fn verify(&self, leaf: LeafHash, root: RootHash) -> Result<(), HistoryProofError> {
+        if root.size() != self.tree_size {
+            return Err(HistoryProofError::SizeMismatch {
+                proof: self.tree_size,
+                root: root.size(),
+            });
+        }
         let computed = self.root_from(leaf)?;
-        if computed != root {
+        if computed != root.hash() {
             return Err(HistoryProofError::RootMismatch {
                 computed,
-                expected: root,
+                expected: root.hash(),
             });
         }
         Ok(())
@@ -214,8 +223,17 @@ impl InclusionProof {
 
 impl ConsistencyProof {
     /// RFC 9162 §2.1.4.2: checks that the tree of `old_size` leaves with `old_root` is a prefix of
-    /// the tree of `new_size` leaves with `new_root`.
-    pub fn verify(&self, old_root: Hash, new_root: Hash) -> Result<(), HistoryProofError> {
+    /// the tree of `new_size` leaves with `new_root` (each root of its proof's tree size).
+    pub fn verify(&self, old_root: RootHash, new_root: RootHash) -> Result<(), HistoryProofError> {
+        for (proof, root) in [(self.old_size, old_root), (self.new_size, new_root)] {
+            if root.size() != proof {
+                return Err(HistoryProofError::SizeMismatch {
+                    proof,
+                    root: root.size(),
+                });
+            }
+        }
+        let (old_root, new_root) = (old_root.hash(), new_root.hash());
         let (first, second) = (self.old_size, self.new_size);
         if first > second {
             return Err(HistoryProofError::Shrinks {
@@ -348,10 +366,11 @@ impl CompactRange {
     }
 
     /// The root of the tree; `None` when it is empty.
-    pub fn root(&self) -> Option<Hash> {
+    pub fn root(&self) -> Option<RootHash> {
         let mut iter = self.peaks.iter().rev();
         let (_, last) = iter.next()?;
-        Some(iter.fold(*last, |acc, (_, left)| node_hash(left, &acc)))
+        let hash = iter.fold(*last, |acc, (_, left)| node_hash(left, &acc));
+        Some(RootHash::new(hash, self.size))
     }
 
     /// The inclusion proof of the leaf that `append` would add next, in the tree one larger:
@@ -366,7 +385,8 @@ impl CompactRange {
 
     /// Appends a leaf and returns every node that became complete, `(level, index, hash)`,
     /// the leaf itself first. These are exactly the nodes to store.
-    pub fn append(&mut self, leaf: Hash) -> Vec<(u8, u64, Hash)> {
+    pub fn append(&mut self, leaf: LeafHash) -> Vec<(u8, u64, Hash)> {
+        let leaf = leaf.hash();
         let mut created = vec![(0u8, self.size, leaf)];
         let mut level = 0u8;
         let mut hash = leaf;
@@ -410,7 +430,7 @@ impl MemoryNodes {
     }
 
     /// Builds the nodes of a tree over `leaves`.
-    pub fn from_leaves(leaves: &[Hash]) -> MemoryNodes {
+    pub fn from_leaves(leaves: &[LeafHash]) -> MemoryNodes {
         let mut nodes = MemoryNodes::default();
         let mut range = CompactRange::empty();
         for l in leaves {

@@ -43,7 +43,7 @@ pub use export::{
     verify_export, write_export, ExportBase, ExportError, ExportSummary, MAX_BLOCK_BYTES,
     MAX_LINE_BYTES,
 };
-pub use hash::{leaf_hash, node_hash, Hash, HashParseError, ZERO};
+pub use hash::{leaf_hash, node_hash, BlockHash, Hash, HashParseError, LeafHash, RootHash, ZERO};
 pub use history::{
     consistency_proof, inclusion_proof, root, CompactRange, ConsistencyProof, HistoryProofError,
     InclusionProof, MemoryNodes, MissingNode, NodeSource, ProofRangeError, ProofRequestError,

@@ -14,7 +14,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::hash::Hash;
+use super::hash::{Hash, RootHash};
 
 /// The signature algorithm byte of Ed25519 in C2SP keys.
 const ALG_ED25519: u8 = 0x01;
@@ -406,13 +406,18 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The root it signs, with the tree size it is the root of: what proofs are checked against.
+    pub fn tree_root(&self) -> RootHash {
+        RootHash::new(self.root, self.size)
+    }
+
     /// The note text of the checkpoint.
     pub fn body(&self) -> String {
         format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
-            B64.encode(self.root.0)
+            B64.encode(self.root.as_bytes())
         )
     }
 

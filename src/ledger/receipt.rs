@@ -109,7 +109,7 @@ fn verify_proofs(
             checkpoint: checkpoint.size,
         });
     }
-    bp.verify(block_hash(block_bytes), checkpoint.root)
+    bp.verify(block_hash(block_bytes).leaf(), checkpoint.tree_root())
         .map_err(ReceiptError::BlockProof)?;
     Ok(VerifiedReceipt {
         entry,

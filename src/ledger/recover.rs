@@ -66,7 +66,7 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
     let size = height.tree_size();
     let hash = block_hash(&header_bytes);
     let leaf = store.node(0, height.get())?;
-    if leaf != hash {
+    if leaf != hash.hash() {
         return Err(tail_err(
             "history leaf of the last block",
             hash.to_hex(),
@@ -89,7 +89,7 @@ pub(super) fn recover(store: &Store, key: &VerifierKey) -> Result<(Tail, Head), 
         )
     })?;
     let cp = Checkpoint::open(&note, key).map_err(LedgerError::Key)?;
-    let computed = range.root().unwrap_or_default();
+    let computed = range.root().map(RootHash::hash).unwrap_or_default();
     if cp.size != size || cp.root != computed {
         return Err(tail_err(
             "last checkpoint",

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::block::{block_hash, BlockHeader, EntriesTree};
 use super::entry::{entry_leaf, read_canonical};
-use super::hash::{Hash, ZERO};
+use super::hash::{BlockHash, Hash, LeafHash, RootHash, ZERO};
 use super::history::{CompactRange, ConsistencyProof, HistoryProofError};
 use super::note::{Checkpoint, NoteError, VerifierKey};
 use super::position::{Height, Seq};
@@ -114,7 +114,7 @@ pub(crate) fn fault(
 pub(crate) struct Chain<'k> {
     key: &'k VerifierKey,
     range: CompactRange,
-    prev: Hash,
+    prev: BlockHash,
     /// The seq the next block must start at; `None` when resuming mid-log, where the first
     /// header's `first_seq` is authenticated by the first checkpoint instead.
     next_seq: Option<Seq>,
@@ -136,7 +136,7 @@ impl<'k> Chain<'k> {
     }
 
     /// A chain continuing after the tree `range`, whose last leaf is `prev`.
-    pub fn resume(key: &'k VerifierKey, range: CompactRange, prev: Hash) -> Chain<'k> {
+    pub fn resume(key: &'k VerifierKey, range: CompactRange, prev: BlockHash) -> Chain<'k> {
         let next_seq = (range.size() == 0).then_some(Seq::new(0));
         Chain {
             key,
@@ -159,7 +159,7 @@ impl<'k> Chain<'k> {
     }
 
     /// The root of the tree so far.
-    pub fn root(&self) -> Option<Hash> {
+    pub fn root(&self) -> Option<RootHash> {
         self.range.root()
     }
 
@@ -208,7 +208,7 @@ impl<'k> Chain<'k> {
         entries: &[B],
     ) -> Result<EntriesTree, Fault> {
         let first = header.first_seq;
-        let checked: Vec<Result<Hash, Fault>> = entries
+        let checked: Vec<Result<LeafHash, Fault>> = entries
             .par_iter()
             .enumerate()
             .with_min_len(64)
@@ -222,7 +222,7 @@ impl<'k> Chain<'k> {
     pub fn leaves(
         &self,
         header: &BlockHeader,
-        checked: impl IntoIterator<Item = Result<Hash, Fault>>,
+        checked: impl IntoIterator<Item = Result<LeafHash, Fault>>,
     ) -> Result<EntriesTree, Fault> {
         let first = header.first_seq;
         let checked = checked.into_iter();
@@ -253,7 +253,7 @@ impl<'k> Chain<'k> {
 
     /// Appends the block to the history tree; returns the nodes that became complete.
     pub fn append(&mut self, header_bytes: &[u8]) -> Vec<(u8, u64, Hash)> {
-        self.range.append(block_hash(header_bytes))
+        self.range.append(block_hash(header_bytes).leaf())
     }
 
     /// Checks the block's checkpoint against the tree after [`Chain::append`] and moves on to the
@@ -271,7 +271,7 @@ impl<'k> Chain<'k> {
         if cp.size != size {
             return Err(fault(at, "checkpoint size", size, cp.size));
         }
-        let root = self.range.root().unwrap_or_default();
+        let root = self.range.root().map(RootHash::hash).unwrap_or_default();
         if cp.root != root {
             return Err(fault(at, "checkpoint root", root, cp.root));
         }
@@ -296,7 +296,7 @@ impl Chain<'_> {
     pub fn consistent_with(&self, trusted: Option<&Checkpoint>) -> Result<(), Fault> {
         match trusted {
             Some(cp) if cp.size == self.height().get() => {
-                let root = self.root().unwrap_or_default();
+                let root = self.root().map(RootHash::hash).unwrap_or_default();
                 if root != cp.root {
                     return Err(fault(
                         Place::Height(Height::new(cp.size.saturating_sub(1))),
@@ -324,7 +324,7 @@ impl Chain<'_> {
 }
 
 /// Checks one entry: canonical format-v1 bytes, its seq and the block's time. Returns its leaf.
-pub(crate) fn check_entry(bytes: &[u8], seq: Seq, time: &str) -> Result<Hash, Fault> {
+pub(crate) fn check_entry(bytes: &[u8], seq: Seq, time: &str) -> Result<LeafHash, Fault> {
     let at = Place::Seq(seq);
     let entry =
         read_canonical(bytes).map_err(|e| fault(at, "entry", "a canonical format-v1 entry", e))?;
@@ -390,7 +390,7 @@ pub fn verify_consistency(
         });
     }
     proof
-        .verify(old.root, new.root)
+        .verify(old.tree_root(), new.tree_root())
         .map_err(ConsistencyError::Proof)?;
     Ok((old, new))
 }

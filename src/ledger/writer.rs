@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::block::{block_hash, BlockHeader, EntriesTree};
 use super::entry::{entry_leaf, SealedDraft, FORMAT_VERSION};
-use super::hash::Hash;
+use super::hash::{BlockHash, RootHash};
 use super::history::{CompactRange, InclusionProof};
 use super::note::{Checkpoint, SignerKey};
 use super::position::{Height, Seq};
@@ -84,7 +84,7 @@ pub(crate) enum Msg {
 /// What the writer knows of the tail of the log.
 pub(crate) struct Tail {
     pub(crate) next_seq: Seq,
-    pub(crate) prev: Hash,
+    pub(crate) prev: BlockHash,
     pub(crate) range: CompactRange,
     pub(crate) last_time: DateTime<Utc>,
 }
@@ -349,10 +349,10 @@ impl Writer {
         let hash = block_hash(&header_bytes);
         let block_proof = self.tail.range.next_leaf_proof();
         let mut range = self.tail.range.clone();
-        for (level, index, node) in range.append(hash) {
-            record.insert(key_history(level, index), node.0);
+        for (level, index, node) in range.append(hash.leaf()) {
+            record.insert(key_history(level, index), *node.as_bytes());
         }
-        let root = range.root().unwrap_or_default();
+        let root = range.root().map(RootHash::hash).unwrap_or_default();
         let checkpoint = Checkpoint {
             origin: self.signer.name().to_string(),
             size: height.tree_size(),

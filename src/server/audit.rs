@@ -159,7 +159,7 @@ fn audit_draft(
             data_categories: vec![],
             pii: vec![],
         },
-        policy: Some(Hash(*state.policy.bundle_hash().as_bytes())),
+        policy: Some(Hash::from_bytes(*state.policy.bundle_hash().as_bytes())),
     }
 }
 

@@ -203,7 +203,7 @@ pub(super) async fn run<T>(
                 .map(str::to_string)
                 .collect(),
         },
-        policy: Hash(*state.policy.bundle_hash().as_bytes()),
+        policy: Hash::from_bytes(*state.policy.bundle_hash().as_bytes()),
         nonce,
     };
 

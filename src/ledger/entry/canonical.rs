@@ -349,7 +349,7 @@ mod tests {
             d.model = Some(ModelRef {
                 name: s.to_string(),
                 version: s.to_string(),
-                sha256: Hash([i as u8; 32]),
+                sha256: Hash::from_bytes([i as u8; 32]),
             });
             for seq in [0u64, 255, 256, (1 << 53) - 1, 1 << 53, u64::MAX] {
                 let bytes = d
@@ -364,7 +364,7 @@ mod tests {
                 assert_eq!(read_sorted(&bytes).is_some(), seq < 1 << 53, "{s:?} {seq}");
                 canonical += 1;
                 let text = String::from_utf8(bytes.clone()).unwrap();
-                let hex = Hash([i as u8; 32]).to_hex();
+                let hex = Hash::from_bytes([i as u8; 32]).to_hex();
                 let mutants = [
                     text.replacen('{', "{ ", 1),
                     text.replacen("\"caller\"", "\"c\\u0061ller\"", 1),

@@ -15,7 +15,7 @@ pub fn commit_parts(nonce: &[u8; 32], parts: &[&[u8]]) -> Hash {
     for p in parts {
         h.update(p);
     }
-    Hash(h.finalize().into())
+    Hash::from_bytes(h.finalize().into())
 }
 
 /// A commitment to a JSON value: H(nonce ‖ JCS(value)).

@@ -24,7 +24,7 @@ mod seal;
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::{leaf_hash, Hash};
+use super::hash::{leaf_hash, Hash, LeafHash};
 use super::position::Seq;
 use crate::ids::{CallerId, CredentialId, RuleId};
 
@@ -251,7 +251,7 @@ impl Entry {
 }
 
 /// The leaf hash of an entry's bytes: H(0x00 ‖ bytes).
-pub fn entry_leaf(bytes: &[u8]) -> Hash {
+pub fn entry_leaf(bytes: &[u8]) -> LeafHash {
     leaf_hash(bytes)
 }
 
@@ -272,9 +272,9 @@ mod tests {
             model: Some(ModelRef {
                 name: "m".into(),
                 version: "1".into(),
-                sha256: Hash([7; 32]),
+                sha256: Hash::from_bytes([7; 32]),
             }),
-            input: Some(Hash([1; 32])),
+            input: Some(Hash::from_bytes([1; 32])),
             output: None,
             decision: Decision::Deny,
             rules: rules.into_iter().map(recorded).collect(),

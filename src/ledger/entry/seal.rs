@@ -174,7 +174,7 @@ mod tests {
             d.model = Some(ModelRef {
                 name: s.to_string(),
                 version: s.to_string(),
-                sha256: Hash([i as u8; 32]),
+                sha256: Hash::from_bytes([i as u8; 32]),
             });
             for seq in [0u64, 255, 256, (1 << 53) - 1] {
                 let e = d
@@ -215,7 +215,7 @@ mod tests {
                 d.model = Some(ModelRef {
                     name: s.to_string(),
                     version: s.to_string(),
-                    sha256: Hash([7; 32]),
+                    sha256: Hash::from_bytes([7; 32]),
                 });
             }
             for (seq, time) in [

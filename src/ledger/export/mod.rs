@@ -25,7 +25,7 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::Hash;
+use super::hash::{BlockHash, Hash};
 use super::store::{Corruption, StoreError};
 
 pub use verify::verify_export;
@@ -65,7 +65,7 @@ pub enum ExportError {
 pub struct ExportBase {
     pub size: u64,
     /// The block hash of height size − 1; all zeros when size is 0.
-    pub prev: Hash,
+    pub prev: BlockHash,
     /// The compact range of the tree of `size` blocks, largest subtree first.
     pub range: Vec<Hash>,
     /// The inclusion proof of leaf size − 1 in the tree of `size` (empty when size is 0).

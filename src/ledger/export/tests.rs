@@ -113,13 +113,13 @@ fn a_later_start_carries_the_range_and_the_proof_of_the_block_before() {
     let range = CompactRange::from_hashes(5, &base.range).unwrap();
     let root = range.root().unwrap();
     let cp = Checkpoint::open(&l.checkpoint(5).unwrap(), &key.verifier()).unwrap();
-    assert_eq!(root, cp.root);
+    assert_eq!(root.hash(), cp.root);
     let proof = InclusionProof {
         index: 4,
         tree_size: 5,
         path: base.prev_proof,
     };
-    proof.verify(base.prev, root).unwrap();
+    proof.verify(base.prev.leaf(), root).unwrap();
     assert_eq!(
         base.prev,
         block_hash(&l.store().header(Height::new(4)).unwrap().unwrap())

@@ -14,7 +14,7 @@ use super::lines::*;
 use super::read_ahead::*;
 use super::*;
 use crate::ledger::entry::FORMAT_VERSION;
-use crate::ledger::hash::{Hash, ZERO};
+use crate::ledger::hash::{Hash, LeafHash, RootHash, ZERO};
 use crate::ledger::history::{CompactRange, InclusionProof};
 use crate::ledger::note::{Checkpoint, VerifierKey};
 use crate::ledger::position::Height;
@@ -200,7 +200,10 @@ pub(super) fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Ch
                 path: base.prev_proof.clone(),
             };
             proof
-                .verify(base.prev, root.unwrap_or_default())
+                .verify(
+                    base.prev.leaf(),
+                    root.unwrap_or(RootHash::new(Hash::default(), base.size)),
+                )
                 .map_err(|e| {
                     fault(
                         Place::Height(Height::new(last)),
@@ -218,7 +221,7 @@ pub(super) fn base_chain<'k>(key: &'k VerifierKey, head: &HeadLine) -> Result<Ch
 /// length and its check (its leaf).
 pub(super) enum Checked {
     Undecodable(String),
-    Entry(usize, Result<Hash, Fault>),
+    Entry(usize, Result<LeafHash, Fault>),
 }
 
 /// The checks of one exported block: the line's height, then the shared core in order (header,

@@ -148,7 +148,7 @@ impl BlockRecord {
         }
         let from = self.bytes.len();
         for n in nodes {
-            self.bytes.extend_from_slice(&n.0);
+            self.bytes.extend_from_slice(n.as_bytes());
         }
         let nodes = place(&self.bytes, from)?;
         self.insert(key_u64(CBMT_NODES, height), nodes.to_bytes());
