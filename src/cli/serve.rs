@@ -11,9 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{demo, ExitCode};
-use crate::ledger::{LedgerConfig, PRIVATE_KEY_FILE};
 use crate::policy::PolicyEngine;
-use crate::server::{self, Limits, Service};
+use crate::server::{self, Service};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -162,45 +161,69 @@ fn settings(args: Args) -> Result<Settings, String> {
         (None, None) => None,
         _ => return Err("tls_cert and tls_key go together: give both or neither".into()),
     };
+    // What is not given keeps the library's default (`server::Config::new`, `Limits::default`).
+    let mut service = server::Config::new(data);
+    let limits = &mut service.limits;
     let body_timeout_ms = args
         .body_timeout_ms
         .or(file.body_timeout_ms)
-        .unwrap_or(10_000);
+        .unwrap_or_else(|| millis(limits.body_timeout));
     if !(1..=600_000).contains(&body_timeout_ms) {
         return Err(format!(
             "body_timeout_ms: {body_timeout_ms} is not between 1 and 600000"
         ));
     }
-    let max_connections = args
-        .max_connections
-        .or(file.max_connections)
-        .unwrap_or(4096);
-    let max_exports = args.max_exports.or(file.max_exports).unwrap_or(2);
-    if max_connections == 0 || max_exports == 0 {
+    limits.body_timeout = Duration::from_millis(body_timeout_ms);
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        limits.max_connections = n;
+    }
+    if let Some(n) = args.max_exports.or(file.max_exports) {
+        limits.max_exports = n;
+    }
+    if limits.max_connections == 0 || limits.max_exports == 0 {
         return Err("max_connections and max_exports must be at least 1".into());
     }
-    let default_callers = if demo {
-        data.join("callers.toml")
-    } else {
-        PathBuf::from("config/callers.toml")
-    };
-    let workers = args
-        .workers
-        .or(file.workers)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let commit_wait = micros(
+    if let Some(n) = args.max_body.or(file.max_body) {
+        limits.max_body = n;
+    }
+    if let Some(ms) = args.timeout_ms.or(file.timeout_ms) {
+        limits.call_timeout = Duration::from_millis(ms);
+    }
+    #[cfg(feature = "bench-bare")]
+    {
+        limits.bare = args.bench_bare;
+    }
+    // `vouch serve` waits for company before sealing a block; the library's default does not.
+    service.ledger.max_wait = micros(
         "commit_wait_us",
         args.commit_wait_us.or(file.commit_wait_us),
         500,
         MAX_COMMIT_WAIT_US,
     )?;
-    let inline_below = micros(
+    service.inline_below = micros(
         "inline_below_us",
         args.inline_below_us.or(file.inline_below_us),
-        100,
+        u64::try_from(service.inline_below.as_micros()).unwrap_or(u64::MAX),
         MAX_INLINE_BELOW_US,
     )?;
-    let data_key = data.join(PRIVATE_KEY_FILE);
+    if let Some(p) = args.models.or(file.models) {
+        service.models = p;
+    }
+    if let Some(p) = args.policies.or(file.policies) {
+        service.policies = p;
+    }
+    match args.callers.or(file.callers) {
+        Some(p) => service.callers = p,
+        None if demo => service.callers = service.data.join("callers.toml"),
+        None => {}
+    }
+    if let Some(p) = args.key.or(file.key) {
+        service.key = p;
+    }
+    if let Some(n) = args.workers.or(file.workers) {
+        service.workers = n;
+    }
+    service.tls = tls;
     Ok(Settings {
         bind: args
             .bind
@@ -208,39 +231,13 @@ fn settings(args: Args) -> Result<Settings, String> {
             .unwrap_or_else(|| "127.0.0.1:8080".into()),
         grpc_bind: args.grpc_bind.or(file.grpc_bind),
         demo,
-        service: server::Config {
-            inline_below,
-            models: args
-                .models
-                .or(file.models)
-                .unwrap_or_else(|| PathBuf::from("models")),
-            policies: args
-                .policies
-                .or(file.policies)
-                .unwrap_or_else(|| PathBuf::from("policies")),
-            callers: args.callers.or(file.callers).unwrap_or(default_callers),
-            key: args.key.or(file.key).unwrap_or(data_key),
-            workers,
-            limits: Limits {
-                max_body: args.max_body.or(file.max_body).unwrap_or(8 * 1024 * 1024),
-                call_timeout: Duration::from_millis(
-                    args.timeout_ms.or(file.timeout_ms).unwrap_or(10_000),
-                ),
-                body_timeout: Duration::from_millis(body_timeout_ms),
-                max_connections,
-                max_exports,
-                #[cfg(feature = "bench-bare")]
-                bare: args.bench_bare,
-            },
-            ledger: LedgerConfig {
-                max_wait: commit_wait,
-                ..LedgerConfig::default()
-            },
-            tls,
-            nonces: crate::sources::Nonces::system(),
-            data,
-        },
+        service,
     })
+}
+
+/// A duration in whole milliseconds, for a default shown in the settings' unit.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sets up the demo (keys and callers in the data folder, kept across runs), then loads the
