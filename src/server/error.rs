@@ -150,8 +150,6 @@ pub enum Internal {
     #[error("{0}")]
     Store(#[from] crate::ledger::StoreError),
     #[error("{0}")]
-    Ledger(#[from] LedgerError),
-    #[error("{0}")]
     Entry(#[from] crate::ledger::EntryError),
     #[error("{0}")]
     Hash(#[from] crate::ledger::HashParseError),
