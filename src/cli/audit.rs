@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::failure::{Failure, Kind};
 use super::ExitCode;
 use crate::ledger::{
     commit_parts, read_verifier_key, Checkpoint, ConsistencyProof, Entry, ProvenEntry, Receipt,
@@ -79,39 +80,17 @@ pub struct Args {
     pub state: Option<PathBuf>,
 }
 
-/// Why an audit did not complete.
-enum Failure {
-    /// The server's answer does not verify: loud, exit 1.
-    Verification(String),
-    /// The server refused the credential or the role: exit 5.
-    Denied(String),
-    /// Bad arguments or files: exit 3.
-    BadInput(String),
-    /// Network or file I/O: exit 4.
-    Io(String),
-}
-
 pub fn run(args: Args) -> ExitCode {
     match audit(&args) {
         Ok(()) => ExitCode::Ok,
-        Err(Failure::Verification(why)) => {
-            eprintln!("vouch audit: VERIFICATION FAILED: {why}");
-            eprintln!(
-                "vouch audit: the server's answer cannot be trusted; nothing was printed and the state file was not updated"
-            );
-            ExitCode::VerificationFailed
-        }
-        Err(Failure::Denied(why)) => {
-            eprintln!("vouch audit: denied: {why}");
-            ExitCode::Denied
-        }
-        Err(Failure::BadInput(why)) => {
-            eprintln!("vouch audit: {why}");
-            ExitCode::BadInput
-        }
-        Err(Failure::Io(why)) => {
-            eprintln!("vouch audit: {why}");
-            ExitCode::Io
+        Err(failure) => {
+            let code = failure.report("audit");
+            if failure.kind() == Kind::Verification {
+                eprintln!(
+                    "vouch audit: the server's answer cannot be trusted; nothing was printed and the state file was not updated"
+                );
+            }
+            code
         }
     }
 }
@@ -135,28 +114,20 @@ impl Client {
         match answer {
             Ok(r) => r
                 .into_json()
-                .map_err(|e| Failure::Verification(format!("{url}: the answer is not JSON: {e}"))),
+                .map_err(|e| Failure::verification(format!("{url}: the answer is not JSON: {e}"))),
             Err(ureq::Error::Status(code, r)) => {
                 let body: serde_json::Value = r.into_json().unwrap_or_default();
-                let msg = body
-                    .get("error")
-                    .and_then(|e| e.as_str())
-                    .unwrap_or("(no error message)")
-                    .to_string();
-                match code {
-                    401 | 403 => Err(Failure::Denied(format!("{url}: {code}: {msg}"))),
-                    400 | 404 => Err(Failure::BadInput(format!("{url}: {code}: {msg}"))),
-                    _ => Err(Failure::Io(format!("{url}: {code}: {msg}"))),
-                }
+                let said = body.get("error").and_then(|e| e.as_str()).unwrap_or("");
+                Err(Failure::status(&url, code, said))
             }
-            Err(ureq::Error::Transport(t)) => Err(Failure::Io(super::http::describe(&url, &t))),
+            Err(ureq::Error::Transport(t)) => Err(Failure::transport(&url, &t)),
         }
     }
 }
 
 fn field<T: serde::de::DeserializeOwned>(v: &serde_json::Value, name: &str) -> Result<T, Failure> {
     serde_json::from_value(v.get(name).cloned().unwrap_or_default())
-        .map_err(|e| Failure::Verification(format!("the answer's `{name}` is malformed: {e}")))
+        .map_err(|e| Failure::verification(format!("the answer's `{name}` is malformed: {e}")))
 }
 
 /// The witness side: the last checkpoint seen, and the checks that every new one extends it.
@@ -171,7 +142,7 @@ impl<'k> Witness<'k> {
         let last = match std::fs::read_to_string(&path) {
             Ok(note) => {
                 let cp = Checkpoint::open(&note, key).map_err(|e| {
-                    Failure::BadInput(format!(
+                    Failure::bad_input(format!(
                         "state file {}: not a checkpoint of this log: {e}",
                         path.display()
                     ))
@@ -179,7 +150,7 @@ impl<'k> Witness<'k> {
                 Some((note, cp))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Failure::Io(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(Failure::file(&path, &e)),
         };
         Ok(Witness { key, path, last })
     }
@@ -188,7 +159,7 @@ impl<'k> Witness<'k> {
     /// larger of the two.
     fn see(&mut self, note: &str, client: &Client) -> Result<Checkpoint, Failure> {
         let cp = Checkpoint::open(note, self.key).map_err(|e| {
-            Failure::Verification(format!(
+            Failure::verification(format!(
                 "the checkpoint is not signed by the log's key: {e}"
             ))
         })?;
@@ -196,7 +167,7 @@ impl<'k> Witness<'k> {
             // The server's latest checkpoint is smaller than one it signed before: its log lost
             // blocks it had answered for. (A fork at the same or a larger size is caught below.)
             if cp.size < last.size {
-                return Err(Failure::Verification(format!(
+                return Err(Failure::verification(format!(
                     "the log was rolled back: the server's latest checkpoint has tree size {}, \
                      fewer than the {} of a checkpoint it signed before (kept in {})",
                     cp.size,
@@ -211,7 +182,7 @@ impl<'k> Witness<'k> {
             };
             if old.size == new.size {
                 if old.root != new.root {
-                    return Err(Failure::Verification(format!(
+                    return Err(Failure::verification(format!(
                         "two checkpoints of size {} with different roots {} and {}: the log forked",
                         old.size, old.root, new.root
                     )));
@@ -222,16 +193,16 @@ impl<'k> Witness<'k> {
                     old.size, new.size
                 ))?)
                 .map_err(|e| {
-                    Failure::Verification(format!("the consistency proof is malformed: {e}"))
+                    Failure::verification(format!("the consistency proof is malformed: {e}"))
                 })?;
                 if proof.old_size != old.size || proof.new_size != new.size {
-                    return Err(Failure::Verification(format!(
+                    return Err(Failure::verification(format!(
                         "asked for a consistency proof {} → {}, got {} → {}",
                         old.size, new.size, proof.old_size, proof.new_size
                     )));
                 }
                 proof.verify(old.tree_root(), new.tree_root()).map_err(|e| {
-                    Failure::Verification(format!(
+                    Failure::verification(format!(
                         "checkpoint of size {} is not consistent with the one of size {} seen before: {e}",
                         new.size, old.size
                     ))
@@ -249,7 +220,7 @@ impl<'k> Witness<'k> {
         let Some((note, _)) = &self.last else {
             return Ok(());
         };
-        let io = |e: std::io::Error| Failure::Io(format!("{}: {e}", self.path.display()));
+        let io = |e: std::io::Error| Failure::file(&self.path, &e);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -267,11 +238,10 @@ fn default_state(key: &VerifierKey) -> PathBuf {
 }
 
 fn read_api_key(path: &Path) -> Result<String, Failure> {
-    let key = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    let key = std::fs::read_to_string(path).map_err(|e| Failure::file(path, &e))?;
     let key = key.trim().to_string();
     if key.is_empty() || key.contains(char::is_whitespace) {
-        return Err(Failure::BadInput(format!(
+        return Err(Failure::bad_input(format!(
             "{}: expected one API key",
             path.display()
         )));
@@ -301,16 +271,16 @@ fn check_recorded(
 ) -> Result<u64, Failure> {
     let receipt: Receipt = field(answer, "audit_receipt")?;
     let verified = receipt.verify(key).map_err(|e| {
-        Failure::Verification(format!("the receipt of this query does not verify: {e}"))
+        Failure::verification(format!("the receipt of this query does not verify: {e}"))
     })?;
     let nonce = receipt.nonce.ok_or_else(|| {
-        Failure::Verification("the receipt of this query has no nonce to open it".into())
+        Failure::verification("the receipt of this query has no nonce to open it")
     })?;
     let expected = commit_parts(&nonce, &[format!("GET {target}").as_bytes()]);
     if verified.entry.input() != Some(expected)
         || verified.entry.context().purpose.as_deref() != Some("audit")
     {
-        return Err(Failure::Verification(format!(
+        return Err(Failure::verification(format!(
             "the ledger entry recorded for this query (seq {}) does not commit to it",
             verified.entry.seq()
         )));
@@ -319,7 +289,7 @@ fn check_recorded(
 }
 
 fn audit(args: &Args) -> Result<(), Failure> {
-    let key = read_verifier_key(&args.key).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let key = read_verifier_key(&args.key).map_err(Failure::bad_input)?;
     let client = Client {
         base: args.url.trim_end_matches('/').to_string(),
         key: read_api_key(&args.key_file)?,
@@ -328,7 +298,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
             args.ca_file.as_deref(),
             std::time::Duration::from_secs(60),
         )
-        .map_err(Failure::BadInput)?,
+        .map_err(Failure::bad_input)?,
     };
     // clap holds --page-size to 1..=1000 (a usage error otherwise), so this cannot truncate.
     let page_size = usize::try_from(args.page_size).unwrap_or(1000);
@@ -392,7 +362,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
         recorded.push(check_recorded(&page, &target, &key)?);
         let items: Vec<ProvenEntry> = field(&page, "entries")?;
         if items.len() > want {
-            return Err(Failure::Verification(format!(
+            return Err(Failure::verification(format!(
                 "asked for at most {want} entries, got {}",
                 items.len()
             )));
@@ -401,16 +371,16 @@ fn audit(args: &Args) -> Result<(), Failure> {
             // The page's checkpoint was opened (and checked against the last one seen) above.
             let verified = item
                 .verify(&cp)
-                .map_err(|e| Failure::Verification(format!("entry {}: {e}", item.seq)))?;
+                .map_err(|e| Failure::verification(format!("entry {}: {e}", item.seq)))?;
             let entry = verified.entry;
             if entry.seq().get() < cursor {
-                return Err(Failure::Verification(format!(
+                return Err(Failure::verification(format!(
                     "entry {} repeats or goes back (expected seq ≥ {cursor})",
                     entry.seq()
                 )));
             }
             if let Some(why) = mismatch(args, &entry, &verified.header.time) {
-                return Err(Failure::Verification(format!(
+                return Err(Failure::verification(format!(
                     "entry {} does not match the query: {why}",
                     entry.seq()
                 )));
@@ -424,7 +394,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
             .as_ref()
             .is_some_and(|l: &Checkpoint| l.size != cp.size)
         {
-            return Err(Failure::Verification(format!(
+            return Err(Failure::verification(format!(
                 "asked for pages of tree size {}, got one of size {}",
                 last_cp.map_or(0, |l| l.size),
                 cp.size
@@ -435,7 +405,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
         match next {
             None => break,
             Some(n) if n < cursor => {
-                return Err(Failure::Verification(format!(
+                return Err(Failure::verification(format!(
                     "the next page starts at seq {n}, before seq {cursor} already seen"
                 )))
             }

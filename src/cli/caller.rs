@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::policy::{Added, CallerRecord, CallerRegistry, PolicyError, Role};
 
+use super::failure::Failure;
 use super::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -170,9 +171,5 @@ fn once_each<T: PartialEq>(values: Vec<T>, flag: &str, name: impl Fn(&T) -> Stri
 }
 
 fn failure(err: &PolicyError) -> ExitCode {
-    eprintln!("error: {err}");
-    match err {
-        PolicyError::Io { .. } | PolicyError::CallersWrite { .. } => ExitCode::Io,
-        _ => ExitCode::BadInput,
-    }
+    Failure::from(err).report("caller")
 }

@@ -5,6 +5,7 @@ mod audit;
 mod audit_print;
 mod caller;
 pub mod demo;
+mod failure;
 mod http;
 mod keygen;
 mod policy;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::inference::Manifest;
 use crate::policy::{detect, CallContext, CallerRegistry, Decision, PolicyEngine, PolicyError};
 
+use super::failure::Failure;
 use super::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -77,11 +78,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn failure(err: &PolicyError) -> ExitCode {
-    eprintln!("error: {err}");
-    match err {
-        PolicyError::Io { .. } | PolicyError::CallersWrite { .. } => ExitCode::Io,
-        _ => ExitCode::BadInput,
-    }
+    Failure::from(err).report("policy")
 }
 
 fn load(policies: &Path) -> Result<PolicyEngine, ExitCode> {
@@ -131,7 +128,7 @@ fn eval(args: EvalArgs) -> ExitCode {
 }
 
 fn bad(message: String) -> ExitCode {
-    eprintln!("error: {message}");
+    eprintln!("vouch policy: {message}");
     ExitCode::BadInput
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::failure::Failure;
 use super::{demo, ExitCode};
 use crate::policy::PolicyEngine;
 use crate::server::{self, Service};
@@ -242,27 +243,27 @@ fn millis(d: Duration) -> u64 {
 
 /// Sets up the demo (keys and callers in the data folder, kept across runs), then loads the
 /// service.
-fn load(settings: &Settings) -> Result<Service, (ExitCode, String)> {
+fn load(settings: &Settings) -> Result<Service, Failure> {
     let config = &settings.service;
     if settings.demo {
         // The demo's callers accept the terms of the rules in force.
         let policy = PolicyEngine::load(&config.policies)
-            .map_err(|e| (ExitCode::BadInput, format!("policies: {e}")))?;
-        demo::provision(&config.data, &config.callers, &policy).map_err(|e| (ExitCode::Io, e))?;
+            .map_err(|e| Failure::bad_input(format_args!("policies: {e}")))?;
+        demo::provision(&config.data, &config.callers, &policy).map_err(Failure::io)?;
     }
     Service::load(config.clone()).map_err(|e| {
-        let code = if e.is_input() {
-            ExitCode::BadInput
+        if e.is_input() {
+            Failure::bad_input(e)
         } else {
-            ExitCode::Io
-        };
-        (code, e.to_string())
+            Failure::io(e)
+        }
     })
 }
 
-/// Binds the gRPC listener.
-fn bind_grpc(addr: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).map_err(|e| format!("cannot listen for gRPC on {addr}: {e}"))
+/// Binds a listener, saying which one could not be bound.
+fn bind(what: &str, addr: &str) -> Result<TcpListener, Failure> {
+    TcpListener::bind(addr)
+        .map_err(|e| Failure::io(format_args!("cannot listen{what} on {addr}: {e}")))
 }
 
 async fn shutdown_signal() {
@@ -302,34 +303,19 @@ async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, service: Arc
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let settings = match settings(args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vouch serve: {e}");
-            return ExitCode::BadInput;
-        }
-    };
-    let service = match load(&settings) {
-        Ok(l) => Arc::new(l),
-        Err((code, e)) => {
-            eprintln!("vouch serve: {e}");
-            return code;
-        }
-    };
-    let listener = match TcpListener::bind(&settings.bind) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("vouch serve: cannot listen on {}: {e}", settings.bind);
-            return ExitCode::Io;
-        }
-    };
-    let grpc_listener = match settings.grpc_bind.as_deref().map(bind_grpc) {
+    match serve(args) {
+        Ok(()) => ExitCode::Ok,
+        Err(failure) => failure.report("serve"),
+    }
+}
+
+fn serve(args: Args) -> Result<(), Failure> {
+    let settings = settings(args).map_err(Failure::bad_input)?;
+    let service = Arc::new(load(&settings)?);
+    let listener = bind("", &settings.bind)?;
+    let grpc_listener = match settings.grpc_bind.as_deref() {
         None => None,
-        Some(Ok(l)) => Some(l),
-        Some(Err(e)) => {
-            eprintln!("vouch serve: {e}");
-            return ExitCode::Io;
-        }
+        Some(addr) => Some(bind(" for gRPC", addr)?),
     };
     let addr = listener
         .local_addr()
@@ -339,16 +325,10 @@ pub fn run(args: Args) -> ExitCode {
         .as_ref()
         .and_then(|l| l.local_addr().ok())
         .map(|a| a.to_string());
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vouch serve: {e}");
-            return ExitCode::Io;
-        }
-    };
+        .map_err(Failure::io)?;
     // SIGHUP reloads the caller registry; it is caught from here on, before the service
     // announces itself, so it never ends the process.
     #[cfg(unix)]
@@ -374,14 +354,7 @@ pub fn run(args: Args) -> ExitCode {
     println!("vouch serving on {scheme}://{addr}");
     let result = rt.block_on(service.serve(listener, grpc_listener, shutdown_signal()));
     service.close();
-    match result {
-        Ok(()) => {
-            tracing::info!("stopped; ledger closed");
-            ExitCode::Ok
-        }
-        Err(e) => {
-            eprintln!("vouch serve: {e}");
-            ExitCode::Io
-        }
-    }
+    result.map_err(Failure::io)?;
+    tracing::info!("stopped; ledger closed");
+    Ok(())
 }

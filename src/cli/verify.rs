@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::counted;
+use super::failure::Failure;
 use super::ExitCode;
 use crate::ledger::{
     read_verifier_key, verify_blocks_from, verify_consistency, verify_export, verify_store_from,
@@ -83,9 +84,6 @@ pub struct CheckpointArgs {
     pub json: bool,
 }
 
-/// A failure with its exit code and message.
-type Failure = (ExitCode, String);
-
 pub fn run(args: Args) -> ExitCode {
     if let Some(Sub::Checkpoint(c)) = args.command {
         return run_checkpoint(c);
@@ -126,9 +124,8 @@ pub fn run(args: Args) -> ExitCode {
                 }
             }
             if let Some(path) = &args.save_checkpoint {
-                if let Err(e) = save_checkpoint(path, &s) {
-                    eprintln!("vouch verify: {e}");
-                    return ExitCode::Io;
+                if let Err(failure) = save_checkpoint(path, &s) {
+                    return failure.report("verify");
                 }
             }
             ExitCode::Ok
@@ -164,12 +161,11 @@ pub fn run(args: Args) -> ExitCode {
             );
             ExitCode::VerificationFailed
         }
-        Err(Outcome::Other((code, msg))) => {
+        Err(Outcome::Other(failure)) => {
             if json {
-                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+                println!("{}", failure.unverified_json());
             }
-            eprintln!("vouch verify: {msg}");
-            code
+            failure.report("verify")
         }
     }
 }
@@ -194,8 +190,8 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
     let key_path = args
         .key
         .as_deref()
-        .ok_or((ExitCode::Usage, "--key is required".to_string()))?;
-    let key = read_verifier_key(key_path).map_err(|e| (ExitCode::BadInput, e.to_string()))?;
+        .ok_or_else(|| Failure::usage("--key is required"))?;
+    let key = read_verifier_key(key_path).map_err(Failure::bad_input)?;
     let trusted = match &args.from_checkpoint {
         None => None,
         Some(path) => Some(read_checkpoint(path, &key, "the trusted checkpoint")?),
@@ -215,8 +211,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             let stdin = BufReader::with_capacity(1 << 20, std::io::stdin());
             verify_export(stdin, &key, trusted_ref, &mut progress).map_err(WalkError::from)
         } else {
-            let file = std::fs::File::open(path)
-                .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
+            let file = std::fs::File::open(path).map_err(|e| Failure::file(path, &e))?;
             let input = BufReader::with_capacity(1 << 20, file);
             verify_export(input, &key, trusted_ref, &mut progress).map_err(WalkError::from)
         }
@@ -234,11 +229,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         let input = server.export(from)?;
         verify_export(input, &key, trusted_ref, &mut progress).map_err(WalkError::from)
     } else {
-        return Err((
-            ExitCode::Usage,
-            "one of --data, --export, --url is needed".into(),
-        )
-            .into());
+        return Err(Failure::usage("one of --data, --export, --url is needed").into());
     };
     bar.finish();
     let from_file = args.export.is_some();
@@ -246,36 +237,32 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         WalkError::Verify(VerifyError::Fault(f)) => Outcome::Fault(f),
         // An export file may simply be older than the checkpoint: it cannot show consistency
         // with it, but it is no forgery. A store or a live server is the log itself.
-        WalkError::Verify(VerifyError::Shorter { trusted, size }) if from_file => Outcome::Other((
-            ExitCode::BadInput,
-            format!(
+        WalkError::Verify(VerifyError::Shorter { trusted, size }) if from_file => {
+            Outcome::Other(Failure::bad_input(format_args!(
                 "stale export: it ends at tree size {size}, before the trusted checkpoint's tree \
                  size {trusted}, so it cannot show consistency with it (the blocks it holds \
                  verified). Verify a newer export, or the server itself with --url; a server \
                  now holding fewer than {trusted} blocks was rolled back"
-            ),
-        )),
+            )))
+        }
         WalkError::Verify(VerifyError::Shorter { trusted, size }) => {
             Outcome::RolledBack { trusted, size }
         }
-        WalkError::Store(StoreError::Locked { dir }) => Outcome::Other((
-            ExitCode::Io,
-            format!(
-                "the ledger in {} is locked by another process (a running server?). \
+        WalkError::Store(StoreError::Locked { dir }) => Outcome::Other(Failure::io(format_args!(
+            "the ledger in {} is locked by another process (a running server?). \
                  --index opens the server's index, which only one process may hold: verify \
                  without --index (the blocks file, read-only) or with --url URL --key-file FILE",
-                dir.display()
-            ),
-        )),
+            dir.display()
+        ))),
         // A store that contradicts itself (a record that passes its CRC but does not parse, or
         // stands at the wrong height) failed verification; it is not a read error.
         WalkError::Store(e @ StoreError::Corrupt(_)) => {
-            Outcome::Other((ExitCode::VerificationFailed, format!("FAILED: {e}")))
+            Outcome::Other(Failure::verification(e.to_string()))
         }
         WalkError::Verify(e @ VerifyError::StartsAfterTrusted { .. }) => {
-            Outcome::Other((ExitCode::BadInput, e.to_string()))
+            Outcome::Other(Failure::bad_input(e))
         }
-        other => Outcome::Other((ExitCode::Io, other.to_string())),
+        other => Outcome::Other(Failure::io(other)),
     })
 }
 
@@ -286,45 +273,36 @@ fn read_checkpoint(
     key: &VerifierKey,
     what: &str,
 ) -> Result<(Checkpoint, String), Failure> {
-    let note = std::fs::read_to_string(path)
-        .map_err(|e| (ExitCode::Io, format!("{}: {e}", path.display())))?;
+    let note = std::fs::read_to_string(path).map_err(|e| Failure::file(path, &e))?;
     match Checkpoint::open(&note, key) {
         Ok(cp) => Ok((cp, note)),
-        Err(e @ (NoteError::Malformed(_) | NoteError::Checkpoint(_))) => Err((
-            ExitCode::BadInput,
-            format!("{what} ({}): {e}", path.display()),
+        Err(e @ (NoteError::Malformed(_) | NoteError::Checkpoint(_))) => Err(Failure::bad_input(
+            format_args!("{what} ({}): {e}", path.display()),
         )),
-        Err(e) => Err((
-            ExitCode::VerificationFailed,
-            format!("FAILED: {what} ({}): {e}", path.display()),
-        )),
+        Err(e) => Err(Failure::verification(format!(
+            "{what} ({}): {e}",
+            path.display()
+        ))),
     }
 }
 
 /// Why a GET did not answer 200.
 enum Refused {
-    Status(u16, String),
     /// `429`: try again after this many seconds (`Retry-After`, held to 1–60).
     Busy(u64),
-    Transport(String),
+    /// Any other error status (`404` kept apart: an empty log has no checkpoint).
+    Status(u16, Failure),
+    /// The server could not be reached.
+    Transport(Failure),
 }
 
 impl Refused {
     fn failure(self, path: &str) -> Failure {
         match self {
-            Refused::Status(code @ (401 | 403), body) => (
-                ExitCode::Denied,
-                format!("the server refused {path} ({code}): {body}"),
-            ),
-            Refused::Status(code, body) => (
-                ExitCode::Io,
-                format!("{path}: the server answered {code}: {body}"),
-            ),
-            Refused::Busy(wait) => (
-                ExitCode::Io,
-                format!("{path}: the server stayed busy (429; it asks to wait {wait} s)"),
-            ),
-            Refused::Transport(msg) => (ExitCode::Io, msg),
+            Refused::Busy(wait) => Failure::io(format_args!(
+                "{path}: the server stayed busy (429; it asks to wait {wait} s)"
+            )),
+            Refused::Status(_, f) | Refused::Transport(f) => f,
         }
     }
 }
@@ -338,17 +316,16 @@ struct Server {
 
 impl Server {
     fn new(url: &str, key_file: &Path, ca_file: Option<&Path>) -> Result<Server, Failure> {
-        let api_key = std::fs::read_to_string(key_file)
-            .map_err(|e| (ExitCode::Io, format!("{}: {e}", key_file.display())))?;
+        let api_key = std::fs::read_to_string(key_file).map_err(|e| Failure::file(key_file, &e))?;
         let api_key = api_key.trim();
         if api_key.is_empty() {
-            return Err((
-                ExitCode::BadInput,
-                format!("{}: the API key file is empty", key_file.display()),
-            ));
+            return Err(Failure::bad_input(format_args!(
+                "{}: the API key file is empty",
+                key_file.display()
+            )));
         }
         let agent = super::http::agent(url, ca_file, Duration::from_secs(3600))
-            .map_err(|e| (ExitCode::BadInput, e))?;
+            .map_err(Failure::bad_input)?;
         Ok(Server {
             base: url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
@@ -373,13 +350,14 @@ impl Server {
                     .unwrap_or(1)
                     .clamp(1, 60),
             )),
-            Err(ureq::Error::Status(code, resp)) => Err(Refused::Status(
-                code,
-                resp.into_string().unwrap_or_default().trim().to_string(),
-            )),
-            Err(ureq::Error::Transport(t)) => {
-                Err(Refused::Transport(super::http::describe(&url, &t)))
+            Err(ureq::Error::Status(code, resp)) => {
+                let body = resp.into_string().unwrap_or_default();
+                Err(Refused::Status(
+                    code,
+                    Failure::status(path, code, body.trim()),
+                ))
             }
+            Err(ureq::Error::Transport(t)) => Err(Refused::Transport(Failure::transport(&url, &t))),
         }
     }
 
@@ -392,24 +370,14 @@ impl Server {
             Err(e) => return Err(e.failure("/v1/checkpoint")),
         };
         let answer: serde_json::Value = resp.into_json().map_err(|e| {
-            (
-                ExitCode::Io,
-                format!("/v1/checkpoint: the answer is not JSON: {e}"),
-            )
+            Failure::io(format_args!("/v1/checkpoint: the answer is not JSON: {e}"))
         })?;
         let note = answer
             .get("checkpoint")
             .and_then(serde_json::Value::as_str)
-            .ok_or((
-                ExitCode::VerificationFailed,
-                "FAILED: /v1/checkpoint answered no checkpoint".to_string(),
-            ))?;
-        let cp = Checkpoint::open(note, key).map_err(|e| {
-            (
-                ExitCode::VerificationFailed,
-                format!("FAILED: the server's latest checkpoint: {e}"),
-            )
-        })?;
+            .ok_or_else(|| Failure::verification("/v1/checkpoint answered no checkpoint"))?;
+        let cp = Checkpoint::open(note, key)
+            .map_err(|e| Failure::verification(format!("the server's latest checkpoint: {e}")))?;
         Ok(cp.size)
     }
 
@@ -446,13 +414,15 @@ impl Server {
 const EXPORT_WAIT_LIMIT: Duration = Duration::from_secs(600);
 
 /// Writes the last verified checkpoint note to `path` (a temp file, then a rename).
-fn save_checkpoint(path: &Path, s: &VerifySummary) -> Result<(), String> {
+fn save_checkpoint(path: &Path, s: &VerifySummary) -> Result<(), Failure> {
     let Some(note) = &s.checkpoint else {
-        return Err("no checkpoint to save: the log verified is empty".into());
+        return Err(Failure::io(
+            "no checkpoint to save: the log verified is empty",
+        ));
     };
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, note).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, note).map_err(|e| Failure::file(&tmp, &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Failure::file(path, &e))
 }
 
 /// A progress bar on standard error when it is a terminal; nothing otherwise.
@@ -488,22 +458,20 @@ impl Progress {
 
 fn run_checkpoint(args: CheckpointArgs) -> ExitCode {
     let result = (|| -> Result<serde_json::Value, Failure> {
-        let key = read_verifier_key(&args.key).map_err(|e| (ExitCode::BadInput, e.to_string()))?;
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|e| (ExitCode::Io, format!("{}: {e}", p.display())))
-        };
+        let key = read_verifier_key(&args.key).map_err(Failure::bad_input)?;
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Failure::file(p, &e));
         let (old, new) = (read(&args.old)?, read(&args.new)?);
         let proof: ConsistencyProof = serde_json::from_str(&read(&args.proof)?).map_err(|e| {
-            (
-                ExitCode::BadInput,
-                format!("{}: not a consistency proof: {e}", args.proof.display()),
-            )
+            Failure::bad_input(format_args!(
+                "{}: not a consistency proof: {e}",
+                args.proof.display()
+            ))
         })?;
         let (old, new) = verify_consistency(&old, &new, &proof, &key).map_err(|e| {
             if e.is_malformed() {
-                (ExitCode::BadInput, e.to_string())
+                Failure::bad_input(e)
             } else {
-                (ExitCode::VerificationFailed, format!("FAILED: {e}"))
+                Failure::verification(e.to_string())
             }
         })?;
         Ok(serde_json::json!({
@@ -528,12 +496,11 @@ fn run_checkpoint(args: CheckpointArgs) -> ExitCode {
             }
             ExitCode::Ok
         }
-        Err((code, msg)) => {
+        Err(failure) => {
             if args.json {
-                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+                println!("{}", failure.unverified_json());
             }
-            eprintln!("vouch verify checkpoint: {msg}");
-            code
+            failure.report("verify checkpoint")
         }
     }
 }

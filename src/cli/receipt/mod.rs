@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::failure::Failure;
 use super::ExitCode;
 use crate::ledger::{read_verifier_key, Receipt};
 use saved::Saved;
@@ -95,20 +96,19 @@ pub fn run(cmd: Command) -> ExitCode {
             }
             ExitCode::Ok
         }
-        Err((code, msg)) => {
+        Err(failure) => {
             if args.json {
-                println!("{}", serde_json::json!({"verified": false, "error": msg}));
+                println!("{}", failure.unverified_json());
             }
-            eprintln!("vouch receipt verify: {msg}");
-            code
+            failure.report("receipt verify")
         }
     }
 }
 
-fn verify(args: &VerifyArgs) -> Result<Value, (ExitCode, String)> {
-    let bad = |e: String| (ExitCode::BadInput, e);
-    let failed = |e: String| (ExitCode::VerificationFailed, format!("FAILED: {e}"));
-    let key = read_verifier_key(&args.key).map_err(|e| bad(e.to_string()))?;
+fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
+    let bad = |e: String| Failure::bad_input(e);
+    let failed = |e: String| Failure::verification(e);
+    let key = read_verifier_key(&args.key).map_err(Failure::bad_input)?;
     let mut doc = Saved::read(&args.receipt, None)
         .and_then(|saved| saved.json())
         .map_err(bad)?;
