@@ -13,6 +13,7 @@
 //! | [`server`] | actix-web routes, the v2 gRPC service (tonic), authentication, the path of one call shared by both, metrics | file formats |
 //! | [`sources`] | the clock and the nonce source, passed in so tests can pin them | everything else |
 //! | [`tls`] | TLS configurations (rustls) for the service's listeners and the CLI's clients | HTTP, the ledger |
+//! | [`error`] | the crate's [`Error`], gathering each module's typed error | — |
 //! | [`cli`] | the `vouch` subcommands: parse, call the library, print, choose the exit code | — |
 //! | [`ids`] | the caller, credential and rule ids the policy issues and the ledger records | the modules that use them |
 //! | [`fuzzing`] | the bodies of the fuzz targets, replayed over their corpora by the tests | — |
@@ -21,6 +22,7 @@
 //! `docs/LEDGER.md`.
 
 pub mod cli;
+pub mod error;
 pub mod fuzzing;
 pub mod ids;
 pub mod inference;
@@ -29,3 +31,5 @@ pub mod policy;
 pub mod server;
 pub mod sources;
 pub mod tls;
+
+pub use error::{Error, Result};

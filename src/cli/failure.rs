@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::ExitCode;
 use crate::policy::PolicyError;
+use crate::Error;
 
 /// What went wrong, as far as the exit code is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +133,18 @@ impl std::error::Error for Failure {}
 
 /// A rule bundle or caller registry that cannot be read or written is I/O; one that does not
 /// parse or check is bad input.
+/// A library failure: a verification failure when something did not verify, bad input when the
+/// fault lies in what was given, otherwise the machine's.
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        match e {
+            Error::Verify(_) | Error::Receipt(_) => Failure::verification(e.to_string()),
+            _ if e.is_input() => Failure::bad_input(e),
+            _ => Failure::io(e),
+        }
+    }
+}
+
 impl From<&PolicyError> for Failure {
     fn from(e: &PolicyError) -> Failure {
         match e {

@@ -251,13 +251,7 @@ fn load(settings: &Settings) -> Result<Service, Failure> {
             .map_err(|e| Failure::bad_input(format_args!("policies: {e}")))?;
         demo::provision(&config.data, &config.callers, &policy).map_err(Failure::io)?;
     }
-    Service::load(config.clone()).map_err(|e| {
-        if e.is_input() {
-            Failure::bad_input(e)
-        } else {
-            Failure::io(e)
-        }
-    })
+    Service::load(config.clone()).map_err(|e| Failure::from(crate::Error::from(e)))
 }
 
 /// Binds a listener, saying which one could not be bound.
