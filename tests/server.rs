@@ -467,3 +467,40 @@ fn a_commit_wait_or_inline_bound_past_its_limit_stops_start_up() {
         assert!(stderr.contains(setting), "{stderr}");
     }
 }
+
+#[test]
+fn model_metadata_and_readiness_name_the_version_asked_for() {
+    let s = start();
+    let key = Some(s.caller_key.as_str());
+    let (st, all) = s.get("/v2/models/breast-cancer", key);
+    assert_eq!(st, 200, "{all}");
+    assert_eq!(all["name"], "breast-cancer");
+    assert!(
+        all["versions"].as_array().is_some_and(|v| !v.is_empty()),
+        "{all}"
+    );
+    let (st, one) = s.get("/v2/models/breast-cancer/versions/1", key);
+    assert_eq!(st, 200, "{one}");
+    assert_eq!(one["versions"], json!(["1"]));
+    assert_eq!(one["inputs"], all["inputs"]);
+    let (st, ready) = s.get("/v2/models/breast-cancer/ready", key);
+    assert_eq!(
+        (st, ready),
+        (200, json!({"name": "breast-cancer", "ready": true}))
+    );
+    let (st, ready) = s.get("/v2/models/breast-cancer/versions/1/ready", key);
+    assert_eq!(
+        (st, ready),
+        (
+            200,
+            json!({"name": "breast-cancer", "version": "1", "ready": true})
+        )
+    );
+    for path in [
+        "/v2/models/breast-cancer/versions/9",
+        "/v2/models/breast-cancer/versions/9/ready",
+        "/v2/models/nope/ready",
+    ] {
+        assert_eq!(s.get(path, key).0, 404, "{path}");
+    }
+}

@@ -19,9 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/v2/health/ready").to(ready))
         .service(get("/v2").to(server_metadata))
         .service(get("/v2/models/{name}").to(model_metadata))
-        .service(get("/v2/models/{name}/versions/{version}").to(version_metadata))
+        .service(get("/v2/models/{name}/versions/{version}").to(model_metadata))
         .service(get("/v2/models/{name}/ready").to(model_ready))
-        .service(get("/v2/models/{name}/versions/{version}/ready").to(version_ready))
+        .service(get("/v2/models/{name}/versions/{version}/ready").to(model_ready))
         .service(get("/v1/receipts/{seq}").to(receipt))
         .service(get("/metrics").to(metrics))
         .configure(super::audit::configure)
@@ -165,44 +165,35 @@ fn metadata(
     }))
 }
 
-async fn model_metadata(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state)?;
-    Ok(HttpResponse::Ok().json(metadata(&state, &path, None)?))
+/// A model named in the path, with or without a version.
+#[derive(serde::Deserialize)]
+struct ModelPath {
+    name: String,
+    version: Option<String>,
 }
 
-async fn version_metadata(
+async fn model_metadata(
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<ModelPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&req, &state)?;
-    let (name, version) = path.into_inner();
-    Ok(HttpResponse::Ok().json(metadata(&state, &name, Some(&version))?))
+    let ModelPath { name, version } = path.into_inner();
+    Ok(HttpResponse::Ok().json(metadata(&state, &name, version.as_deref())?))
 }
 
 async fn model_ready(
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<ModelPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authenticate(&req, &state)?;
-    state.registry.resolve(&path, None)?;
-    Ok(HttpResponse::Ok().json(json!({"name": path.as_str(), "ready": true})))
-}
-
-async fn version_ready(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state)?;
-    let (name, version) = path.into_inner();
-    state.registry.resolve(&name, Some(&version))?;
-    Ok(HttpResponse::Ok().json(json!({"name": name, "version": version, "ready": true})))
+    let ModelPath { name, version } = path.into_inner();
+    state.registry.resolve(&name, version.as_deref())?;
+    Ok(HttpResponse::Ok().json(match version {
+        None => json!({"name": name, "ready": true}),
+        Some(version) => json!({"name": name, "version": version, "ready": true}),
+    }))
 }
 
 async fn infer_default(
