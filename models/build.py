@@ -169,6 +169,8 @@ def breast_cancer() -> None:
         "purposes": ["medical-triage", "research"],
         "risk_class": "high",
         "data_categories": ["health"],
+        # Measurements of a patient's tumour: health data whatever the caller declares.
+        "input_categories": ["health"],
         "jurisdictions": ["EU", "GB", "US"],
         "confidence_threshold": 0.9,
         "versions": [{

@@ -60,6 +60,8 @@ fn caller(id: &str) -> Caller {
             r.licences = vec!["fixture-eula".into()];
         }
         "lab-cn" => r.jurisdiction = "CN".into(),
+        "lab-no" => r.jurisdiction = "NO".into(),
+        "lab-ch" => r.jurisdiction = "CH".into(),
         "stale" => r.terms_version = "2025-06".into(),
         "regulator" => r.roles = vec![Role::Regulator],
         "admin" => r.roles = vec![Role::Admin],
@@ -86,6 +88,8 @@ struct Scenario {
     allow: bool,
     rules: &'static [&'static str],
     obligations: &'static [&'static str],
+    /// The article, licence clause or term the expected decision follows.
+    cites: &'static str,
 }
 
 const fn s(name: &'static str, caller: &'static str, model: &'static str) -> Scenario {
@@ -100,10 +104,15 @@ const fn s(name: &'static str, caller: &'static str, model: &'static str) -> Sce
         allow: true,
         rules: &["access.infer"],
         obligations: &[],
+        cites: "",
     }
 }
 
 impl Scenario {
+    fn cites(mut self, c: &'static str) -> Self {
+        self.cites = c;
+        self
+    }
     fn params(mut self, p: Value) -> Self {
         self.params = p;
         self
@@ -149,105 +158,198 @@ fn scenarios() -> Vec<Scenario> {
     const AI: &[&str] = &["access.infer", "liability.ai-disclosure"];
     vec![
         // access
-        s("baseline allow", "clinic", "open-minimal").params(research()),
-        s("admin cannot infer", "admin", "open-minimal").params(research()).deny(&["access.caller-role-required"]),
-        s("regulator cannot infer", "regulator", "open-minimal").params(research()).deny(&["access.caller-role-required"]),
-        s("free tier over 64 KiB", "startup", "open-minimal").params(research()).bytes(70_000).deny(&["access.free-tier-input-limit"]),
-        s("free tier at 64 KiB", "startup", "open-minimal").params(research()).bytes(65_536),
-        s("standard tier over 64 KiB", "clinic", "open-minimal").params(research()).bytes(70_000),
+        s("baseline allow", "clinic", "open-minimal").cites("operator terms: the caller role may run models (access.cedar)").params(research()),
+        s("admin cannot infer", "admin", "open-minimal").cites("operator terms: only the caller role runs models, duties kept apart (ISO/IEC 27001 A.5.3)").params(research()).deny(&["access.caller-role-required"]),
+        s("regulator cannot infer", "regulator", "open-minimal").cites("operator terms: only the caller role runs models, duties kept apart (ISO/IEC 27001 A.5.3)").params(research()).deny(&["access.caller-role-required"]),
+        s("free tier over 64 KiB", "startup", "open-minimal").cites("operator terms: free-tier inputs up to 64 KiB").params(research()).bytes(70_000).deny(&["access.free-tier-input-limit"]),
+        s("free tier at 64 KiB", "startup", "open-minimal").cites("operator terms: free-tier inputs up to 64 KiB").params(research()).bytes(65_536),
+        s("standard tier over 64 KiB", "clinic", "open-minimal").cites("operator terms: the limit binds the free tier only").params(research()).bytes(70_000),
         // ip
-        s("non-commercial licence, commercial by default", "clinic", "nc-research").params(research()).deny(&["ip.commercial-use-forbidden"]),
-        s("non-commercial licence, declared non-commercial", "clinic", "nc-research")
+        s("non-commercial licence, commercial by default", "clinic", "nc-research").cites("CC BY-NC 4.0 §2(a)(1): NonCommercial purposes only").params(research()).deny(&["ip.commercial-use-forbidden"]),
+        s("non-commercial licence, declared non-commercial", "clinic", "nc-research").cites("CC BY-NC 4.0 §2(a)(1), §3(a)(1): attribution")
             .params(json!({"purpose": "research", "commercial": false}))
             .allow(&["access.infer", "ip.attribution"], &["attribution"]),
-        s("commercial use of an open licence", "clinic", "open-minimal").params(json!({"purpose": "research", "commercial": true})),
-        s("licence required, not held", "clinic", "licensed-model").params(json!({"purpose": "support-triage"})).deny(&["ip.licence-required"]),
-        s("licence required, held", "startup", "licensed-model").params(json!({"purpose": "support-triage"})).allow(AI, &["ai-disclosure"]),
-        s("recalled version", "clinic", "open-minimal:0.8").params(research()).deny(&["ip.model-recalled"]),
-        s("deprecated version", "clinic", "open-minimal:0.9")
+        s("commercial use of an open licence", "clinic", "open-minimal").cites("Apache-2.0 §2: a licence for any purpose").params(json!({"purpose": "research", "commercial": true})),
+        s("licence required, not held", "clinic", "licensed-model").cites("model EULA: use by licensees only").params(json!({"purpose": "support-triage"})).deny(&["ip.licence-required"]),
+        s("licence required, held", "startup", "licensed-model").cites("model EULA: use by licensees; EU AI Act Art. 50(1)").params(json!({"purpose": "support-triage"})).allow(AI, &["ai-disclosure"]),
+        s("recalled version", "clinic", "open-minimal:0.8").cites("EU AI Act Art. 20(1): a recalled system is withdrawn").params(research()).deny(&["ip.model-recalled"]),
+        s("deprecated version", "clinic", "open-minimal:0.9").cites("EU AI Act Art. 13(3)(e): changes and expected lifetime made known")
             .params(research())
             .allow(&["access.infer", "ip.deprecated-model"], &["deprecation-notice"]),
-        s("active version named", "clinic", "open-minimal:1.0").params(research()),
+        s("active version named", "clinic", "open-minimal:1.0").cites("EU AI Act Art. 12(1): the version used is identifiable").params(research()),
         // privacy: consent
-        s("declared personal data without consent", "clinic", "open-minimal")
+        s("declared personal data without consent", "clinic", "open-minimal").cites("GDPR Art. 6(1)(a); PIPL Art. 13(1)")
             .params(json!({"purpose": "research", "data_categories": ["personal"]}))
             .deny(&["privacy.consent-required"]),
-        s("declared personal data with consent", "clinic", "open-minimal")
+        s("declared personal data with consent", "clinic", "open-minimal").cites("GDPR Art. 6(1)(a); PIPL Art. 13(1)")
             .params(json!({"purpose": "research", "data_categories": ["personal"], "consent": true})),
-        s("detected e-mail without consent", "clinic", "open-minimal")
+        s("detected e-mail without consent", "clinic", "open-minimal").cites("GDPR Art. 4(1), 6(1)(a)")
             .params(research())
             .text("please write to jane.doe@example.com")
             .deny(&["privacy.consent-required"]),
-        s("detected e-mail with consent", "clinic", "open-minimal")
+        s("detected e-mail with consent", "clinic", "open-minimal").cites("GDPR Art. 6(1)(a)")
             .params(json!({"purpose": "research", "consent": true}))
             .text("please write to jane.doe@example.com"),
-        s("phone in a free-text parameter", "clinic", "open-minimal")
+        s("phone in a free-text parameter", "clinic", "open-minimal").cites("GDPR Art. 4(1), 6(1)(a)")
             .params(json!({"purpose": "research", "note": "call me on +44 20 7946 0958"}))
             .deny(&["privacy.consent-required"]),
-        s("dates and versions are no personal data", "clinic", "open-minimal")
+        s("dates and versions are no personal data", "clinic", "open-minimal").cites("GDPR Art. 4(1), Recital 26: only data about a person")
             .params(research())
             .text("release 1.2.3.4 built 2024-01-15 12:30:45, build 20240115123045"),
         // privacy: special categories
-        s("health data, model not approved", "clinic", "open-minimal")
+        s("health data, model not approved", "clinic", "open-minimal").cites("GDPR Art. 9(1); the model's approved categories")
             .params(json!({"purpose": "research", "data_categories": ["health"], "consent": true, "separate_consent": true}))
             .deny(&["privacy.special-category-not-approved"]),
-        s("health data, model approved", "clinic", "clinic-high").params(triage_ok()).allow(AI, &["ai-disclosure"]),
-        s("health data without explicit consent", "clinic", "clinic-high")
+        s("health data, model approved", "clinic", "clinic-high").cites("GDPR Art. 9(2)(a); EU AI Act Art. 50(1)").params(triage_ok()).allow(AI, &["ai-disclosure"]),
+        s("health data without explicit consent", "clinic", "clinic-high").cites("GDPR Art. 9(2)(a)")
             .params(json!({"purpose": "medical-triage", "data_categories": ["health"], "consent": true}))
             .deny(&["privacy.special-category-explicit-consent"]),
-        s("health data without any consent", "clinic", "clinic-high")
+        s("health data without any consent", "clinic", "clinic-high").cites("GDPR Art. 6(1)(a), 9(2)(a)")
             .params(json!({"purpose": "medical-triage", "data_categories": ["health"]}))
             .deny(&["privacy.consent-required", "privacy.special-category-explicit-consent"]),
-        s("children's data on a health-only model", "clinic", "clinic-high")
+        s("children's data on a health-only model", "clinic", "clinic-high").cites("GDPR Art. 8, 9(1); PIPL Art. 28, 31")
             .params(json!({"purpose": "medical-triage", "data_categories": ["health", "children"], "consent": true, "separate_consent": true}))
             .deny(&["privacy.special-category-not-approved"]),
         // privacy: PIPL
-        s("Chinese resident ID without separate consent", "clinic", "open-minimal")
+        s("Chinese resident ID without separate consent", "clinic", "open-minimal").cites("PIPL Art. 28-29")
             .params(json!({"purpose": "research", "consent": true}))
             .text("身份证号 11010519491231002X")
-            .deny(&["privacy.cn-resident-id-separate-consent"]),
-        s("Chinese resident ID with separate consent", "clinic", "open-minimal")
+            .deny(&["privacy.special-category-explicit-consent", "privacy.special-category-not-approved"]),
+        s("Chinese resident ID with separate consent", "clinic", "open-minimal").cites("PIPL Art. 28; the model's approved categories")
             .params(json!({"purpose": "research", "consent": true, "separate_consent": true}))
-            .text("身份证号 11010519491231002X"),
-        s("ID-like number failing the check digit", "clinic", "open-minimal").params(research()).text("编号 110105194912310021"),
+            .text("身份证号 11010519491231002X")
+            .deny(&["privacy.special-category-not-approved"]),
+        s("ID-like number failing the check digit", "clinic", "open-minimal").cites("GB 11643-1999 check digit; GDPR Art. 4(1)").params(research()).text("编号 110105194912310021"),
         // privacy: purpose and transfer
-        s("no purpose", "clinic", "open-minimal").deny(&["privacy.purpose-required"]),
-        s("purpose outside the model's purposes", "clinic", "open-minimal")
+        s("no purpose", "clinic", "open-minimal").cites("GDPR Art. 5(1)(b); PIPL Art. 6").deny(&["privacy.purpose-required"]),
+        s("purpose outside the model's purposes", "clinic", "open-minimal").cites("GDPR Art. 5(1)(b); PIPL Art. 6")
             .params(json!({"purpose": "marketing"}))
             .deny(&["privacy.purpose-limitation"]),
-        s("caller jurisdiction not cleared", "lab-cn", "nc-research")
+        s("caller jurisdiction not cleared", "lab-cn", "nc-research").cites("PIPL Art. 38-39; GDPR Art. 44")
             .params(json!({"purpose": "research", "commercial": false}))
             .deny(&["privacy.cross-border-transfer"]),
-        s("caller jurisdiction cleared", "lab-cn", "open-minimal").params(research()),
-        s("EU member state cleared through EU", "clinic", "nc-research")
+        s("caller jurisdiction cleared", "lab-cn", "open-minimal").cites("PIPL Art. 38(1)").params(research()),
+        s("EU member state cleared through EU", "clinic", "nc-research").cites("GDPR Art. 1(3): free movement within the Union")
             .params(json!({"purpose": "research", "commercial": false}))
             .allow(&["access.infer", "ip.attribution"], &["attribution"]),
         // liability
-        s("high risk without human oversight", "clinic-solo", "clinic-high").params(triage_ok()).deny(&["liability.high-risk-oversight"]),
-        s("minimal risk without human oversight", "clinic-solo", "open-minimal").params(research()),
-        s("terms accepted in an old version", "stale", "open-minimal").params(research()).deny(&["liability.terms-not-accepted"]),
-        s("request names outdated terms", "clinic", "open-minimal")
+        s("high risk without human oversight", "clinic-solo", "clinic-high").cites("EU AI Act Art. 14(1), 26(2)").params(triage_ok()).deny(&["liability.high-risk-oversight"]),
+        s("minimal risk without human oversight", "clinic-solo", "open-minimal").cites("EU AI Act Art. 14(1): high-risk systems only").params(research()),
+        s("terms accepted in an old version", "stale", "open-minimal").cites("operator terms of use in force (bundle.toml)").params(research()).deny(&["liability.terms-not-accepted"]),
+        s("request names outdated terms", "clinic", "open-minimal").cites("operator terms of use in force (bundle.toml)")
             .params(json!({"purpose": "research", "terms_version": "2025-06"}))
             .deny(&["liability.terms-declared-outdated"]),
-        s("request names current terms", "clinic", "open-minimal").params(json!({"purpose": "research", "terms_version": "2026-01"})),
-        s("post: high risk, low confidence", "clinic", "clinic-high")
+        s("request names current terms", "clinic", "open-minimal").cites("operator terms of use in force (bundle.toml)").params(json!({"purpose": "research", "terms_version": "2026-01"})),
+        s("post: high risk, low confidence", "clinic", "clinic-high").cites("EU AI Act Art. 14(4)(b), (d)")
             .params(triage_ok())
             .post(Some(0.62))
             .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review"], &["ai-disclosure", "human-review"]),
-        s("post: high risk, confident", "clinic", "clinic-high").params(triage_ok()).post(Some(0.93)).allow(AI, &["ai-disclosure"]),
-        s("post: high risk, exactly at threshold", "clinic", "clinic-high").params(triage_ok()).post(Some(0.8)).allow(AI, &["ai-disclosure"]),
-        s("post: high risk, no probability", "clinic", "clinic-high")
+        s("post: high risk, confident", "clinic", "clinic-high").cites("EU AI Act Art. 14(4); Art. 50(1)").params(triage_ok()).post(Some(0.93)).allow(AI, &["ai-disclosure"]),
+        s("post: high risk, exactly at threshold", "clinic", "clinic-high").cites("EU AI Act Art. 14(4)(d): below the threshold only").params(triage_ok()).post(Some(0.8)).allow(AI, &["ai-disclosure"]),
+        s("post: high risk, no probability", "clinic", "clinic-high").cites("EU AI Act Art. 14(4)(d)")
             .params(triage_ok())
             .post(None)
             .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review-no-confidence"], &["ai-disclosure", "human-review"]),
-        s("post: minimal risk, low confidence", "clinic", "open-minimal").params(research()).post(Some(0.1)),
-        s("post: deny rules still hold", "stale", "clinic-high").params(triage_ok()).post(Some(0.5)).deny(&["liability.terms-not-accepted"]),
+        s("post: minimal risk, low confidence", "clinic", "open-minimal").cites("EU AI Act Art. 6: not a high-risk system").params(research()).post(Some(0.1)),
+        s("post: deny rules still hold", "stale", "clinic-high").cites("operator terms of use in force (bundle.toml)").params(triage_ok()).post(Some(0.5)).deny(&["liability.terms-not-accepted"]),
         // several rules at once
-        s("several denials", "stale", "nc-research").deny(&[
+        s("several denials", "stale", "nc-research").cites("CC BY-NC 4.0 §2(a)(1); GDPR Art. 5(1)(b); operator terms").deny(&[
             "ip.commercial-use-forbidden",
             "liability.terms-not-accepted",
             "privacy.purpose-required",
         ]),
+        // detected data counts as its category, whatever the caller declares
+        s("detected US SSN on a model approved for no identity numbers", "clinic", "open-minimal")
+            .cites("GDPR Art. 87; PIPL Art. 28: identity numbers")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true}))
+            .text("SSN 536-22-8475")
+            .deny(&["privacy.special-category-not-approved"]),
+        s("detected payment card on a model approved for no financial data", "clinic", "open-minimal")
+            .cites("PIPL Art. 28: financial accounts")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true}))
+            .text("card 4111 1111 1111 1111")
+            .deny(&["privacy.special-category-not-approved"]),
+        s("detected IBAN while declaring only personal data", "clinic", "open-minimal")
+            .cites("PIPL Art. 28: a declaration cannot lower what was found")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true, "data_categories": ["personal"]}))
+            .text("IBAN DE89 3704 0044 0532 0130 00")
+            .deny(&["privacy.special-category-not-approved"]),
+        s("Chinese resident ID, approved model, separate consent", "clinic", "kyc-check")
+            .cites("PIPL Art. 28-29")
+            .params(json!({"purpose": "identity-verification", "consent": true, "separate_consent": true}))
+            .text("身份证号 11010519491231002X"),
+        s("Chinese resident ID, approved model, no separate consent", "clinic", "kyc-check")
+            .cites("PIPL Art. 29")
+            .params(json!({"purpose": "identity-verification", "consent": true}))
+            .text("身份证号 11010519491231002X")
+            .deny(&["privacy.special-category-explicit-consent"]),
+        // every PIPL-sensitive kind needs separate consent, declared or detected
+        s("detected payment card without separate consent", "clinic", "kyc-check")
+            .cites("PIPL Art. 28-29: financial accounts")
+            .params(json!({"purpose": "identity-verification", "consent": true}))
+            .text("card 4111 1111 1111 1111")
+            .deny(&["privacy.special-category-explicit-consent"]),
+        s("detected IBAN with separate consent", "clinic", "kyc-check")
+            .cites("PIPL Art. 29")
+            .params(json!({"purpose": "identity-verification", "consent": true, "separate_consent": true}))
+            .text("IBAN DE89 3704 0044 0532 0130 00"),
+        s("detected US SSN without any consent", "clinic", "kyc-check")
+            .cites("GDPR Art. 6(1)(a); PIPL Art. 13, 29")
+            .params(json!({"purpose": "identity-verification"}))
+            .text("SSN 536-22-8475")
+            .deny(&["privacy.consent-required", "privacy.special-category-explicit-consent"]),
+        s("declared financial data without separate consent", "clinic", "kyc-check")
+            .cites("PIPL Art. 28-29")
+            .params(json!({"purpose": "identity-verification", "consent": true, "data_categories": ["financial"]}))
+            .deny(&["privacy.special-category-explicit-consent"]),
+        s("detected e-mail needs consent, not separate consent", "clinic", "kyc-check")
+            .cites("GDPR Art. 6(1)(a); PIPL Art. 13(1)")
+            .params(json!({"purpose": "identity-verification", "consent": true}))
+            .text("write to jane.doe@example.com"),
+        // what a model's inputs are by nature
+        s("inputs that are health data, nothing declared", "clinic", "tumour-features")
+            .cites("GDPR Art. 4(15), 9(1): health data whatever is declared")
+            .params(json!({"purpose": "medical-triage"}))
+            .deny(&["privacy.consent-required", "privacy.special-category-explicit-consent"]),
+        s("inputs that are health data, consent only", "clinic", "tumour-features")
+            .cites("GDPR Art. 9(2)(a)")
+            .params(json!({"purpose": "medical-triage", "consent": true}))
+            .deny(&["privacy.special-category-explicit-consent"]),
+        s("inputs that are health data, declared only personal", "clinic", "tumour-features")
+            .cites("GDPR Art. 9(2)(a): a declaration cannot lower the category")
+            .params(json!({"purpose": "medical-triage", "consent": true, "data_categories": ["personal"]}))
+            .deny(&["privacy.special-category-explicit-consent"]),
+        s("inputs that are health data, explicit consent, nothing declared", "clinic", "tumour-features")
+            .cites("GDPR Art. 9(2)(a)")
+            .params(json!({"purpose": "medical-triage", "consent": true, "separate_consent": true})),
+        // regions
+        s("Norwegian caller on a model cleared for the EU", "lab-no", "tumour-features")
+            .cites("EEA Agreement Annex XI; GDPR Art. 44: not a transfer")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true})),
+        s("Norwegian caller on a high-risk model cleared for the EU", "lab-no", "clinic-high")
+            .cites("EEA Agreement Annex XI; EU AI Act Art. 50(1)")
+            .params(triage_ok())
+            .allow(AI, &["ai-disclosure"]),
+        s("Swiss caller on a model cleared for the EU", "lab-ch", "tumour-features")
+            .cites("GDPR Art. 44-45: Switzerland is a third country")
+            .params(json!({"purpose": "research", "consent": true, "separate_consent": true}))
+            .deny(&["privacy.cross-border-transfer"]),
+        // thresholds: no rounding lifts a value across one
+        s("post: just under the threshold asks for review", "clinic", "clinic-high")
+            .cites("EU AI Act Art. 14(4)(d): 0.79996 is below 0.8")
+            .params(triage_ok())
+            .post(Some(0.799_96))
+            .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review"], &["ai-disclosure", "human-review"]),
+        s("post: far under the last place still asks for review", "clinic", "clinic-high")
+            .cites("EU AI Act Art. 14(4)(d)")
+            .params(triage_ok())
+            .post(Some(0.799_999_999))
+            .allow(&["access.infer", "liability.ai-disclosure", "liability.human-review"], &["ai-disclosure", "human-review"]),
+        s("post: just over the threshold", "clinic", "clinic-high")
+            .cites("EU AI Act Art. 14(4)(d): below the threshold only")
+            .params(triage_ok())
+            .post(Some(0.800_04))
+            .allow(AI, &["ai-disclosure"]),
     ]
 }
 
@@ -357,7 +459,12 @@ fn run_transient(
 fn scenario_table() {
     let engine = engine();
     let table = scenarios();
-    assert!(table.len() >= 40, "{} scenarios", table.len());
+    assert!(table.len() >= 60, "{} scenarios", table.len());
+    for sc in &table {
+        assert!(!sc.cites.is_empty(), "{}: cites nothing", sc.name);
+    }
+    let names: BTreeSet<&str> = table.iter().map(|sc| sc.name).collect();
+    assert_eq!(names.len(), table.len(), "scenario names repeat");
     let mut failures = Vec::new();
     // Twice: the second pass answers every scenario from the engine's decision memo, and `run`
     // checks each answer against judging afresh.
@@ -878,4 +985,15 @@ fn random_calls_get_the_reference_decision() {
     let counts = (denied.get(), allowed.get(), obliged.get());
     assert!(counts.0 > 0 && counts.1 > 0 && counts.2 > 0, "{counts:?}");
     println!("denied, allowed, of those with obligations: {counts:?}");
+}
+
+#[test]
+fn a_model_whose_inputs_name_an_unknown_category_is_refused() {
+    let m = manifest("tumour-features");
+    let mut d = model_description(&m, m.version("1").unwrap());
+    assert!(vouch::policy::ModelFacts::new(&d).is_ok());
+    d.input_categories = vec!["helth".into()];
+    let err = vouch::policy::ModelFacts::new(&d).unwrap_err();
+    assert_eq!(err.kind(), vouch::policy::PolicyErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("\"helth\""), "{err}");
 }

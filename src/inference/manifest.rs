@@ -45,6 +45,11 @@ pub struct Manifest {
     /// `children`, `financial`, `government-id`); empty when none.
     #[serde(default)]
     pub data_categories: Vec<String>,
+    /// The data categories every input of the model is by its nature (the tumour measurements of
+    /// a diagnostic model are health data): counted as declared on every call, whatever the
+    /// caller says. Empty when the inputs are whatever the caller sends.
+    #[serde(default)]
+    pub input_categories: Vec<String>,
     /// Jurisdictions (ISO 3166-1 alpha-2 codes, or `EU`) whose callers the model is cleared for.
     pub jurisdictions: Vec<String>,
     /// For classifiers whose answers matter: a top-class probability below this asks for human
@@ -199,6 +204,13 @@ impl Manifest {
             if !(0.0..=1.0).contains(&t) {
                 return Err(format!("confidence_threshold {t} must lie in [0, 1]"));
             }
+            // The rules judge at four places; a finer threshold would be rounded, and could
+            // move below a value that is under it.
+            if format!("{t:.4}").parse::<f64>() != Ok(t) {
+                return Err(format!(
+                    "confidence_threshold {t} has more than four decimal places"
+                ));
+            }
         }
         Ok(())
     }
@@ -206,5 +218,52 @@ impl Manifest {
     /// The version named `version`, if the manifest has it.
     pub fn version(&self, version: &str) -> Option<&VersionManifest> {
         self.versions.iter().find(|v| v.version == version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clinic fixture's manifest with `line` in place of its threshold.
+    fn with_threshold(line: &str) -> Result<Manifest, ManifestError> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(root.join("tests/fixtures/models/clinic-high/manifest.toml"))
+                .unwrap_or_default()
+                .replace("confidence_threshold = 0.8", line);
+        let dir = tempfile::tempdir().map_err(|source| ManifestError::Read {
+            path: "tempdir".into(),
+            source,
+        })?;
+        let path = dir.path().join("manifest.toml");
+        std::fs::write(&path, text).map_err(|source| ManifestError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Manifest::from_file(&path)
+    }
+
+    #[test]
+    fn a_threshold_finer_than_the_rules_judge_is_refused() {
+        for ok in ["0.8", "0.9999", "0", "1", "0.0001"] {
+            let m = with_threshold(&format!("confidence_threshold = {ok}"));
+            assert!(m.is_ok(), "{ok}: {:?}", m.err().map(|e| e.to_string()));
+        }
+        for bad in ["0.89995", "0.12345", "1e-5"] {
+            let err = with_threshold(&format!("confidence_threshold = {bad}"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("more than four decimal places"),
+                "{bad}: {err:?}"
+            );
+        }
+        let err = with_threshold("confidence_threshold = 1.5")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("must lie in [0, 1]"), "{err:?}");
     }
 }

@@ -39,6 +39,18 @@ pub enum DataCategory {
 }
 
 impl DataCategory {
+    /// Every category, in the order of their bits in [`CategorySet`].
+    pub const ALL: [DataCategory; 8] = [
+        Self::Personal,
+        Self::Health,
+        Self::Genetic,
+        Self::Biometric,
+        Self::Children,
+        Self::Financial,
+        Self::GovernmentId,
+        Self::Location,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "personal" => Self::Personal,
@@ -69,6 +81,36 @@ impl DataCategory {
     /// Whether the category is special (everything but `personal`).
     pub fn is_special(self) -> bool {
         self != Self::Personal
+    }
+}
+
+/// A set of data categories, one bit each: what a call's input holds, gathered from what the
+/// caller declared, what the detectors found and what the model's inputs are by nature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CategorySet(u16);
+
+impl CategorySet {
+    pub fn insert(&mut self, c: DataCategory) {
+        self.0 |= 1 << c as u16;
+    }
+
+    pub fn contains(self, c: DataCategory) -> bool {
+        self.0 & (1 << c as u16) != 0
+    }
+
+    /// The categories in the set, in [`DataCategory::ALL`]'s order.
+    pub fn iter(self) -> impl Iterator<Item = DataCategory> {
+        DataCategory::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+impl<'a> Extend<&'a DataCategory> for CategorySet {
+    fn extend<I: IntoIterator<Item = &'a DataCategory>>(&mut self, items: I) {
+        for c in items {
+            self.insert(*c);
+        }
     }
 }
 
@@ -205,6 +247,20 @@ impl CallContext {
 
     pub fn pii(&self) -> &PiiReport {
         &self.pii
+    }
+
+    /// What the input holds: the declared categories, the category of every kind of personal
+    /// data detected ([`super::detect::PiiKind::category`]), and `inherent`, the categories the
+    /// model's inputs are by nature. A declaration can add to what was found, never take from
+    /// it.
+    pub fn categories(&self, inherent: &BTreeSet<DataCategory>) -> CategorySet {
+        let mut set = CategorySet::default();
+        set.extend(&self.data_categories);
+        set.extend(inherent);
+        for kind in self.pii.kinds() {
+            set.insert(kind.category());
+        }
+        set
     }
 
     pub fn input_bytes(&self) -> u64 {

@@ -228,6 +228,8 @@ pub enum PolicyError {
         file: PathBuf,
         problem: FactsProblem,
     },
+    #[error("model {model}: input category {category:?} is not a known data category")]
+    InputCategory { model: String, category: String },
     #[error("{}: {source}", file.display())]
     BundleConfig {
         file: PathBuf,
@@ -323,6 +325,7 @@ impl PolicyError {
             | Self::DuplicateRuleId { .. }
             | Self::SchemaMismatch { .. }
             | Self::BundleConfig { .. }
+            | Self::InputCategory { .. }
             | Self::CallersParse { .. }
             | Self::CallersInvalid { .. } => K::InvalidConfig,
             Self::Io { .. } | Self::CallersWrite { .. } => K::Io,

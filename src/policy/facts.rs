@@ -6,7 +6,7 @@
 //! server calls [`ModelFacts::new`] on loading the model — because building them costs more than
 //! judging a call (Cedar parses the `decimal` extension name on every construction).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -15,6 +15,7 @@ use cedar_policy::{
 };
 
 use super::callers::Caller;
+use super::context::DataCategory;
 use super::error::PolicyError;
 use super::jurisdiction;
 use super::model_description::ModelDescription;
@@ -85,6 +86,8 @@ pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, Box<EntityAttrEva
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFacts {
     entity: Entity,
+    /// What every input of the model is by its nature, counted as declared on every call.
+    input_categories: BTreeSet<DataCategory>,
     token: FactsToken,
 }
 
@@ -149,15 +152,31 @@ impl ModelFacts {
         if let Some(t) = model.confidence_threshold {
             attrs.push(("confidence_threshold", decimal(t)));
         }
+        let input_categories = model
+            .input_categories
+            .iter()
+            .map(|c| {
+                DataCategory::parse(c).ok_or_else(|| PolicyError::InputCategory {
+                    model: model.name.clone(),
+                    category: c.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let id = format!("{}:{}", model.name, model.version);
         Ok(Self {
             entity: entity(uid(&MODEL, &id), attrs).map_err(PolicyError::Entity)?,
+            input_categories,
             token: FactsToken::new(),
         })
     }
 
     pub(crate) fn entity(&self) -> &Entity {
         &self.entity
+    }
+
+    /// The categories every input of the model is by its nature.
+    pub(crate) fn input_categories(&self) -> &BTreeSet<DataCategory> {
+        &self.input_categories
     }
 
     pub(crate) fn token(&self) -> FactsToken {

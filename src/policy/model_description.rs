@@ -28,6 +28,9 @@ pub struct ModelDescription {
     pub risk_class: RiskClass,
     /// Special data categories the model is approved to process.
     pub data_categories: Vec<String>,
+    /// The data categories every input of the model is by its nature, counted as declared on
+    /// every call (`context.data_categories`).
+    pub input_categories: Vec<String>,
     /// Jurisdictions whose callers the model is cleared for.
     pub jurisdictions: Vec<String>,
     /// The version's status.

@@ -176,6 +176,18 @@ pub(super) async fn run<T>(
     // The nonce hides the commitments: it must be unpredictable, not fresh from the kernel.
     // `Nonces::system` is the thread's generator, a CSPRNG seeded (and reseeded) from the OS;
     // drawing from it spares a system call per call. Keys are still drawn from the OS directly.
+    let built;
+    let model_facts = match state
+        .facts
+        .get(&manifest.name)
+        .and_then(|v| v.get(&vmanifest.version))
+    {
+        Some(f) => f,
+        None => {
+            built = ModelFacts::new(&super::model_description(manifest, vmanifest))?;
+            &built
+        }
+    };
     let nonce = state.nonces.next32();
     let sha256 = Hash::from_hex(prepared.sha256()).map_err(Internal::from)?;
     let facts = Facts {
@@ -191,8 +203,10 @@ pub(super) async fn run<T>(
         input: commit_parts(&nonce, input_parts),
         context: EntryContext {
             purpose: context.purpose().map(str::to_string),
+            // What the input holds, as the rules saw it: declared, detected or in the nature
+            // of the model's inputs.
             data_categories: context
-                .data_categories()
+                .categories(model_facts.input_categories())
                 .iter()
                 .map(|c| c.as_str().to_string())
                 .collect(),
@@ -207,18 +221,6 @@ pub(super) async fn run<T>(
         nonce,
     };
 
-    let built;
-    let model_facts = match state
-        .facts
-        .get(&manifest.name)
-        .and_then(|v| v.get(&vmanifest.version))
-    {
-        Some(f) => f,
-        None => {
-            built = ModelFacts::new(&super::model_description(manifest, vmanifest))?;
-            &built
-        }
-    };
     let decision = state
         .policy
         .decide_with(&auth.caller, model_facts, &context)?;

@@ -24,6 +24,7 @@ pub fn model_description(model: &Manifest, version: &VersionManifest) -> ModelDe
             inference::RiskClass::High => policy::RiskClass::High,
         },
         data_categories: model.data_categories.clone(),
+        input_categories: model.input_categories.clone(),
         jurisdictions: model.jurisdictions.clone(),
         status: match version.status {
             inference::Status::Active => policy::VersionStatus::Active,

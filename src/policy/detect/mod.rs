@@ -24,6 +24,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::LazyLock;
 
+use super::context::DataCategory;
 use regex::bytes::{Regex, RegexSet};
 use serde::Serialize;
 
@@ -64,6 +65,18 @@ impl PiiKind {
             Self::Iban => "iban",
             Self::UsSsn => "us-ssn",
             Self::IpAddress => "ip-address",
+        }
+    }
+
+    /// The data category a found value of this kind is, counted exactly as if the caller had
+    /// declared it (`docs/POLICIES.md`, "Detected data"): identity numbers are `government-id`,
+    /// card and account numbers `financial` (both sensitive under PIPL Art. 28), contact details
+    /// and addresses `personal`.
+    pub fn category(self) -> DataCategory {
+        match self {
+            Self::CnResidentId | Self::UsSsn => DataCategory::GovernmentId,
+            Self::PaymentCard | Self::Iban => DataCategory::Financial,
+            Self::Email | Self::Phone | Self::IpAddress => DataCategory::Personal,
         }
     }
 }

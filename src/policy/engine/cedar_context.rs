@@ -11,9 +11,9 @@ use super::reads::ContextReads;
 use super::{PolicyEngine, Stage};
 use crate::policy::context::CallContext;
 use crate::policy::error::PolicyError;
-use crate::policy::facts::{decimal, string, strings};
-
-/// Probabilities are judged at four decimal places: 10 001 possible values.
+use crate::policy::facts::{decimal, string, strings, ModelFacts};
+/// Probabilities are judged at four decimal places, cut down (never rounded up, so no value is
+/// lifted across a threshold): 10 001 possible values.
 pub(super) const DECIMAL_STEPS: usize = 10_001;
 
 /// The value of one context attribute, before it becomes a Cedar expression.
@@ -30,9 +30,14 @@ impl PolicyEngine {
     /// The Cedar context of a call with every attribute, built the way Cedar builds one: each
     /// of [`Self::context_facts`] as a restricted expression, which Cedar then evaluates. The
     /// reference for [`Self::cedar_context`].
-    pub(super) fn context(&self, ctx: &CallContext, stage: Stage) -> Result<Context, PolicyError> {
+    pub(super) fn context(
+        &self,
+        ctx: &CallContext,
+        model: &ModelFacts,
+        stage: Stage,
+    ) -> Result<Context, PolicyError> {
         let pairs = self
-            .context_facts(ctx, stage)
+            .context_facts(ctx, model, stage)
             .into_iter()
             .map(|(name, fact)| {
                 let value = match fact {
@@ -40,7 +45,7 @@ impl PolicyEngine {
                     Fact::Long(n) => RestrictedExpression::new_long(n),
                     Fact::Str(s) => string(s),
                     Fact::Set(items) => strings(items),
-                    Fact::Probability(p) => decimal(rounded(p)),
+                    Fact::Probability(p) => probability(p),
                 };
                 (name.to_owned(), value)
             });
@@ -78,12 +83,15 @@ impl PolicyEngine {
 
     /// Every attribute of a call's Cedar context, by name. The context and the decision memo's
     /// key are both made from this list, so the memo cannot miss an attribute the context has.
+    /// `data_categories` is what the input holds: declared, detected, or what the model's inputs
+    /// are by nature ([`CallContext::categories`]).
     pub(super) fn context_facts<'c>(
         &'c self,
         ctx: &'c CallContext,
+        model: &ModelFacts,
         stage: Stage,
     ) -> Vec<(&'static str, Fact<'c>)> {
-        let categories = ctx.data_categories();
+        let categories = ctx.categories(model.input_categories());
         let mut facts = self.constant_facts();
         facts.extend([
             ("commercial", Fact::Bool(ctx.commercial())),
@@ -92,6 +100,10 @@ impl PolicyEngine {
             (
                 "data_categories",
                 Fact::Set(categories.iter().map(|c| c.as_str()).collect()),
+            ),
+            (
+                "declared_categories",
+                Fact::Set(ctx.data_categories().iter().map(|c| c.as_str()).collect()),
             ),
             (
                 "special_categories",
@@ -139,7 +151,7 @@ impl PolicyEngine {
     pub(super) fn confidence(&self, p: f64) -> Result<cedar_policy_core::ast::Value, PolicyError> {
         use cedar_policy_core::ast::Context as Values;
         let build = || {
-            let context = Context::from_pairs([("p".to_owned(), decimal(rounded(p)))])?;
+            let context = Context::from_pairs([("p".to_owned(), probability(p))])?;
             match context.as_ref() {
                 Values::Value(attrs) => attrs.get("p").cloned(),
                 Values::RestrictedResidual(_) => None,
@@ -157,18 +169,39 @@ impl PolicyEngine {
     }
 }
 
-/// A probability at four decimal places, as Cedar judges it.
-fn rounded(p: f64) -> f64 {
-    (p * 10_000.0).round() / 10_000.0
+/// A probability as the Cedar `decimal` it is judged as: its four-place step ([`steps`]),
+/// or for a value outside [0, 1] (refused before any rule sees it) its `{:.4}` form.
+fn probability(p: f64) -> cedar_policy::RestrictedExpression {
+    match steps(p) {
+        Some(n) if n <= 10_000 => cedar_policy::RestrictedExpression::new_decimal(format!(
+            "{}.{:04}",
+            n / 10_000,
+            n % 10_000
+        )),
+        _ => decimal(p),
+    }
 }
 
-/// The four-decimal step of a probability in [0, 1] (rounds like `{:.4}` up to ties, which do
-/// not matter at this precision); `None` outside.
+/// The largest whole number of ten-thousandths not above `p`, exactly: the product `p × 10 000`
+/// is rounded once in floating point, and can round up to a whole number the exact product is
+/// just below; the fused `p × 10 000 − n` has the exact product's sign, and says so. Cutting down
+/// keeps every comparison with a four-place threshold `t` exact: `p < t` exactly when the cut
+/// value is below `t`. `None` for a value that is not finite or not in [0, 1].
+pub(super) fn steps(p: f64) -> Option<u64> {
+    if !(0.0..=1.0).contains(&p) {
+        return None;
+    }
+    let mut n = (p * 10_000.0).floor();
+    if p.mul_add(10_000.0, -n) < 0.0 {
+        n -= 1.0;
+    }
+    // In [0, 10 000] by the range check above.
+    Some(n as u64)
+}
+
+/// The four-place step of a probability in [0, 1] ([`steps`]); `None` outside.
 pub(super) fn confidence_step(p: f64) -> Option<usize> {
-    let step = (p * 10_000.0).round();
-    (0.0..DECIMAL_STEPS as f64)
-        .contains(&step)
-        .then_some(step as usize)
+    steps(p).and_then(|n| usize::try_from(n).ok())
 }
 
 #[cfg(test)]
@@ -191,23 +224,76 @@ mod tests {
                 "a@b.example, 4111 1111 1111 1111",
             ]))
             .with_input_bytes(70_000);
-        for ctx in [CallContext::default(), CallContext::sample(), with_params] {
+        let mut description = crate::policy::engine::schema_check::sample_facts()
+            .unwrap()
+            .1;
+        let plain = ModelFacts::new(&description).unwrap();
+        description.input_categories = vec!["genetic".into()];
+        let genetic = ModelFacts::new(&description).unwrap();
+        for (ctx, model) in [
+            (CallContext::default(), &plain),
+            (CallContext::default(), &genetic),
+            (CallContext::sample(), &plain),
+            (with_params.clone(), &plain),
+            (with_params, &genetic),
+        ] {
             for stage in [
                 Stage::Pre,
                 Stage::Post(None),
                 Stage::Post(Some(0.0)),
                 Stage::Post(Some(0.61)),
                 Stage::Post(Some(0.123_456)),
+                Stage::Post(Some(0.899_96)),
                 Stage::Post(Some(1.0)),
             ] {
-                let reference = engine.context(&ctx, stage).unwrap();
+                let reference = engine.context(&ctx, model, stage).unwrap();
                 // Twice: the second time the probability comes from the cache.
                 for _ in 0..2 {
-                    let facts = engine.context_facts(&ctx, stage);
+                    let facts = engine.context_facts(&ctx, model, stage);
                     let built = engine.cedar_context(facts, &ContextReads::All).unwrap();
                     assert_eq!(built, reference, "{stage:?}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn probabilities_are_cut_down_to_four_places_never_rounded_up() {
+        assert_eq!(steps(0.899_96), Some(8_999));
+        assert_eq!(steps(0.9), Some(9_000));
+        assert_eq!(steps(0.0), Some(0));
+        assert_eq!(steps(1.0), Some(10_000));
+        assert_eq!(steps(0.123_456), Some(1_234));
+        assert_eq!(steps(f64::NAN), None);
+        assert_eq!(steps(-0.1), None);
+        // The double just below 0.9: its product with 10 000 rounds to 9 000 in floating point.
+        let below = f64::from_bits(0.9f64.to_bits() - 1);
+        assert!(below < 0.9);
+        assert_eq!(steps(below), Some(8_999));
+        // Every double within a few ulps of each step lands on the side of it that exact
+        // integer arithmetic puts it on.
+        for n in 1..=10_000u64 {
+            let mut x = n as f64 / 10_000.0;
+            for _ in 0..3 {
+                x = f64::from_bits(x.to_bits() + 1);
+            }
+            for _ in 0..6 {
+                let want = if exactly_at_least(x, n) { n } else { n - 1 };
+                if x <= 1.0 {
+                    assert_eq!(steps(x), Some(want), "{x:e} near step {n}");
+                }
+                x = f64::from_bits(x.to_bits() - 1);
+            }
+        }
+    }
+
+    /// Whether `x × 10 000 ≥ n` in exact arithmetic, for a normal positive `x`: with
+    /// `x = m × 2^-k`, whether `m × 10 000 ≥ n × 2^k`.
+    fn exactly_at_least(x: f64, n: u64) -> bool {
+        let bits = x.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as u32;
+        let m = u128::from((bits & ((1 << 52) - 1)) | (1 << 52));
+        let k = 1075 - exponent;
+        m * 10_000 >= u128::from(n) << k
     }
 }

@@ -92,7 +92,7 @@ impl PolicyEngine {
         // The same decision as `decide_post_with` (the scenario table checks it), so the memo
         // holds and gives it under the same key.
         let pair = self.pair(caller, model)?;
-        let facts = self.context_facts(context, Stage::Post(top_probability));
+        let facts = self.context_facts(context, model, Stage::Post(top_probability));
         self.memoised(&pair, facts, |facts| self.after(pre, &pair, facts))
     }
 
@@ -161,12 +161,13 @@ impl PolicyEngine {
         check_probability(post.flatten())?;
         let stage = post.map_or(Stage::Pre, Stage::Post);
         let principal = caller_entity(caller)?;
-        let resource = ModelFacts::transient(model)?.entity().clone();
+        let facts = ModelFacts::transient(model)?;
+        let resource = facts.entity().clone();
         let request = Request::new(
             principal.uid(),
             self.infer.clone(),
             resource.uid(),
-            self.context(context, stage)?,
+            self.context(context, &facts, stage)?,
             None,
         )?;
         let entities = Entities::from_entities([principal.clone(), resource], None)?;
@@ -197,7 +198,7 @@ impl PolicyEngine {
         stage: Stage,
     ) -> Result<Decision, PolicyError> {
         let pair = self.pair(caller, model)?;
-        let facts = self.context_facts(context, stage);
+        let facts = self.context_facts(context, model, stage);
         self.memoised(&pair, facts, |facts| self.judge_dynamic(&pair, facts))
     }
 }

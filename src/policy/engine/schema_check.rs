@@ -37,12 +37,14 @@ impl PolicyEngine {
             let mut model = model.clone();
             model.confidence_threshold = threshold;
             let principal = caller_entity(&caller)?.clone();
-            let resource = ModelFacts::new(&model)?.entity().clone();
+            let facts = ModelFacts::new(&model)?;
+            let resource = facts.entity().clone();
             let (p, r) = (principal.uid(), resource.uid());
             Entities::from_entities([principal, resource], Some(&self.schema)).map_err(entities)?;
-            let context = self.context(&ctx, stage)?;
+            let context = self.context(&ctx, &facts, stage)?;
             // Calls are judged with contexts built from values; they must be Cedar's own.
-            let built = self.cedar_context(self.context_facts(&ctx, stage), &ContextReads::All)?;
+            let built =
+                self.cedar_context(self.context_facts(&ctx, &facts, stage), &ContextReads::All)?;
             if built != context {
                 return Err(mismatch(FactsProblem::ContextDiffers {
                     built: Box::new(built),
@@ -90,6 +92,7 @@ pub(super) fn sample_facts() -> Result<(Caller, ModelDescription), CallerProblem
         purposes: vec!["x".into()],
         risk_class: RiskClass::High,
         data_categories: vec!["health".into()],
+        input_categories: vec!["health".into()],
         jurisdictions: vec!["EU".into()],
         status: VersionStatus::Active,
         confidence_threshold: None,
