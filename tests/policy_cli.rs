@@ -237,3 +237,129 @@ fn policy_eval_allows_denies_and_explains() {
     );
     assert_eq!(o.status.code(), Some(3));
 }
+
+/// `policy eval` with the common arguments and `extra`, in the scratch folder.
+fn eval(tmp: &Path, model: &str, context: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "policy",
+        "eval",
+        "--caller",
+        "clinic",
+        "--model",
+        model,
+        "--context",
+        context,
+    ];
+    args.extend_from_slice(extra);
+    vouch(&args, tmp)
+}
+
+#[test]
+fn policy_eval_says_what_it_did_not_scan_and_what_the_rules_saw() {
+    let (tmp, _) = setup();
+    // Eleven texts of 100 000 bytes (one argument may hold at most 128 KiB): past the 1 MiB cap.
+    let chunk = "a".repeat(100_000);
+    let mut huge: Vec<&str> = Vec::new();
+    for _ in 0..11 {
+        huge.extend(["--text", &chunk]);
+    }
+    let consent = r#"{"purpose":"research","consent":true}"#;
+    let o = eval(tmp.path(), "open-minimal", consent, &huge);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("personal data detected: none"), "{out}");
+    assert!(
+        out.contains("scan incomplete: only the first 1048576 bytes"),
+        "{out}"
+    );
+
+    let o = eval(
+        tmp.path(),
+        "open-minimal",
+        consent,
+        &[huge.as_slice(), &["--json"]].concat(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pii_scan_complete"], false);
+    let o = eval(
+        tmp.path(),
+        "open-minimal",
+        consent,
+        &["--text", "hello", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pii_scan_complete"], true);
+    assert_eq!(v["data_categories"], serde_json::json!([]));
+
+    // A detected card counts as financial data; the model's own inputs as health data.
+    let o = eval(
+        tmp.path(),
+        "open-minimal",
+        consent,
+        &["--text", "card 4111 1111 1111 1111", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["data_categories"], serde_json::json!(["financial"]));
+    assert_eq!(v["decision"], "deny");
+    let o = eval(
+        tmp.path(),
+        "tumour-features",
+        r#"{"purpose":"research"}"#,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("data categories the rules saw: health"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn policy_eval_refuses_what_it_cannot_mean() {
+    let (tmp, _) = setup();
+    let ctx = r#"{"purpose":"research"}"#;
+    // A probability and "no probability" at once.
+    let o = eval(
+        tmp.path(),
+        "clinic-high",
+        ctx,
+        &["--confidence", "0.5", "--post"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--post"), "{}", stderr(&o));
+    // A path where a model name belongs.
+    for model in [
+        "../models/open-minimal",
+        "open-minimal/../nc-research",
+        "..",
+        "/etc",
+    ] {
+        let o = eval(tmp.path(), model, ctx, &[]);
+        assert_eq!(o.status.code(), Some(2), "{model}: {}", stderr(&o));
+        assert!(stderr(&o).contains("is not a model name"), "{}", stderr(&o));
+    }
+    // With --json, failures are JSON on standard output too.
+    let o = eval(
+        tmp.path(),
+        "open-minimal",
+        r#"{"consent":"yes"}"#,
+        &["--json"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"consent\" must be a boolean"),
+        "{v}"
+    );
+    assert_eq!(v["exit"], 3);
+    let o = eval(tmp.path(), "no-such-model", ctx, &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("manifest.toml"),
+        "{v}"
+    );
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::inference::Manifest;
-use crate::policy::{detect, CallContext, CallerRegistry, Decision, PolicyEngine, PolicyError};
+use crate::policy::{detect, CallContext, CallerRegistry, Decision, ModelFacts, PolicyEngine};
 
 use super::failure::Failure;
 use super::ExitCode;
@@ -51,9 +51,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub input_bytes: Option<u64>,
     /// Judge after inference (post-inference rules), with this top-class probability.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "post")]
     pub confidence: Option<f64>,
-    /// Judge after inference without a probability.
+    /// Judge after inference without a probability (the model gave none).
     #[arg(long)]
     pub post: bool,
     /// The caller registry.
@@ -77,12 +77,8 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn failure(err: &PolicyError) -> ExitCode {
-    Failure::from(err).report("policy")
-}
-
 fn load(policies: &Path) -> Result<PolicyEngine, ExitCode> {
-    PolicyEngine::load(policies).map_err(|e| failure(&e))
+    PolicyEngine::load(policies).map_err(|e| Failure::from(&e).report("policy"))
 }
 
 fn check(args: CheckArgs) -> ExitCode {
@@ -115,28 +111,40 @@ fn check(args: CheckArgs) -> ExitCode {
 
 fn eval(args: EvalArgs) -> ExitCode {
     match try_eval(&args) {
-        Ok((decision, engine, pii)) => {
-            print_decision(&args, &decision, &engine, &pii);
-            if decision.is_allowed() {
+        Ok(judged) => {
+            print_decision(&args, &judged);
+            if judged.decision.is_allowed() {
                 ExitCode::Ok
             } else {
                 ExitCode::Denied
             }
         }
-        Err(code) => code,
+        Err(failure) if args.json => {
+            // With --json, a failure is JSON too, on standard output where the answer would be.
+            println!(
+                "{}",
+                serde_json::json!({"error": failure.to_string(), "exit": failure.exit_code() as u8})
+            );
+            failure.exit_code()
+        }
+        Err(failure) => failure.report("policy"),
     }
 }
 
-fn bad(message: String) -> ExitCode {
-    eprintln!("vouch policy: {message}");
-    ExitCode::BadInput
+/// One judged call and what it was judged on.
+struct Judged {
+    decision: Decision,
+    engine: PolicyEngine,
+    pii: detect::PiiReport,
+    /// The data categories the rules saw: declared, detected and the model's own.
+    categories: Vec<&'static str>,
 }
 
-fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiReport), ExitCode> {
-    let engine = load(&args.policies)?;
-    let registry = CallerRegistry::load(&args.callers).map_err(|e| failure(&e))?;
+fn try_eval(args: &EvalArgs) -> Result<Judged, Failure> {
+    let engine = PolicyEngine::load(&args.policies).map_err(|e| Failure::from(&e))?;
+    let registry = CallerRegistry::load(&args.callers).map_err(|e| Failure::from(&e))?;
     let caller = registry.get(&args.caller).ok_or_else(|| {
-        bad(format!(
+        Failure::bad_input(format_args!(
             "no caller {:?} in {}",
             args.caller,
             args.callers.display()
@@ -146,17 +154,27 @@ fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiRepor
         Some((n, v)) => (n, Some(v)),
         None => (args.model.as_str(), None),
     };
+    // A name, not a path: the manifest is looked up under --models.
+    let name_ok = name.bytes().enumerate().all(|(i, b)| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+    });
+    if name.is_empty() || !name_ok {
+        return Err(Failure::usage(format!(
+            "--model {name:?} is not a model name ([a-z0-9][a-z0-9._-]*, optionally :VERSION); \
+             give the folder of manifests with --models"
+        )));
+    }
     let path = args.models.join(name).join("manifest.toml");
-    let manifest = Manifest::from_file(&path).map_err(|e| bad(e.to_string()))?;
+    let manifest = Manifest::from_file(&path).map_err(Failure::bad_input)?;
     let version = version.unwrap_or(&manifest.default_version);
-    let version = manifest
-        .version(version)
-        .ok_or_else(|| bad(format!("model {name} has no version {version:?}")))?;
+    let version = manifest.version(version).ok_or_else(|| {
+        Failure::bad_input(format_args!("model {name} has no version {version:?}"))
+    })?;
     let params: serde_json::Value = serde_json::from_str(&args.context)
-        .map_err(|e| bad(format!("--context is not JSON: {e}")))?;
+        .map_err(|e| Failure::bad_input(format_args!("--context is not JSON: {e}")))?;
     let serde_json::Value::Object(params) = params else {
-        return Err(bad(
-            "--context must be a JSON object (the request's `parameters`)".into(),
+        return Err(Failure::bad_input(
+            "--context must be a JSON object (the request's `parameters`)",
         ));
     };
     let mut texts = detect::parameter_texts(&params);
@@ -166,27 +184,46 @@ fn try_eval(args: &EvalArgs) -> Result<(Decision, PolicyEngine, detect::PiiRepor
         .input_bytes
         .unwrap_or_else(|| args.text.iter().map(|t| t.len() as u64).sum());
     let ctx = CallContext::from_parameters(&params)
-        .map_err(|e| failure(&e))?
+        .map_err(|e| Failure::from(&e))?
         .with_pii(pii.clone())
         .with_input_bytes(input_bytes);
     let model = crate::server::model_description(&manifest, version);
+    let facts = ModelFacts::new(&model).map_err(|e| Failure::from(&e))?;
+    let categories = ctx
+        .categories(facts.input_categories())
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
     let decision = if args.post || args.confidence.is_some() {
-        engine.decide_post(caller, &model, &ctx, args.confidence)
+        engine.decide_post_with(caller, &facts, &ctx, args.confidence)
     } else {
-        engine.decide(caller, &model, &ctx)
+        engine.decide_with(caller, &facts, &ctx)
     }
-    .map_err(|e| failure(&e))?;
-    Ok((decision, engine, pii))
+    .map_err(|e| Failure::from(&e))?;
+    Ok(Judged {
+        decision,
+        engine,
+        pii,
+        categories,
+    })
 }
 
-fn print_decision(args: &EvalArgs, d: &Decision, engine: &PolicyEngine, pii: &detect::PiiReport) {
+fn print_decision(args: &EvalArgs, judged: &Judged) {
+    let Judged {
+        decision: d,
+        engine,
+        pii,
+        categories,
+    } = judged;
     if args.json {
         let out = serde_json::json!({
             "decision": d.outcome,
             "rules": d.rules,
             "reasons": d.reasons,
             "obligations": d.obligations,
+            "data_categories": categories,
             "pii": pii.counts(),
+            "pii_scan_complete": !pii.truncated(),
             "policy": engine.bundle_hash().to_hex(),
         });
         println!("{out}");
@@ -216,6 +253,20 @@ fn print_decision(args: &EvalArgs, d: &Decision, engine: &PolicyEngine, pii: &de
             "none".to_owned()
         } else {
             found.join(", ")
+        }
+    );
+    if pii.truncated() {
+        println!(
+            "  (scan incomplete: only the first {} bytes were scanned; the rest may hold more)",
+            pii.scanned_bytes()
+        );
+    }
+    println!(
+        "data categories the rules saw: {}",
+        if categories.is_empty() {
+            "none".to_owned()
+        } else {
+            categories.join(", ")
         }
     );
     println!("policy bundle: {}", engine.bundle_hash());
