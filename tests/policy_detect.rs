@@ -50,6 +50,8 @@ fn email() {
             "write to jane.doe@example.com today",
             "A.B+tag@mail.example.co.uk",
             "<x_y@sub.example.org>",
+            "联系 张三@例子.中国 谢谢",
+            "schreib an jürgen@müller.de",
         ],
     );
     assert_clean(&[
@@ -73,6 +75,11 @@ fn phone() {
             "mobile 138-1234-5678",
             "office (212) 555-0100",
             "fax 212-555-0100",
+            "Berlin 030 901820",
+            "Handy 0151 23456789",
+            "mobile 07911 123456",
+            "北京 010-12345678",
+            "Tel. (030) 901820",
         ],
     );
     assert_clean(&[
@@ -80,7 +87,9 @@ fn phone() {
         "order 12812345678901",
         "year 2024, page 123",
         "12345678901",
-        "call 012-555-0100",
+        "call 012-55",
+        "ISBN 0-306-40615-2",
+        "Bestellnummer 0012 345678",
         "version 10.2.3",
     ]);
 }
@@ -93,6 +102,7 @@ fn cn_resident_id() {
             "身份证 11010519491231002X",
             "id=11010519491231002x;",
             "440304199001011233",
+            "旧身份证 110105491231002",
         ],
     );
     assert_clean(&[
@@ -100,6 +110,8 @@ fn cn_resident_id() {
         "110105194902300020",  // right check digit, but 30 February
         "11010519491231002X1", // longer run
         "order 110105194912310",
+        "订单号 110105491231002",
+        "990105491231002", // no such province
     ]);
 }
 
@@ -123,6 +135,7 @@ fn payment_card() {
         "1700000000000",       // Unix time in ms
         "tracking 9400111899223344556677",
         "1234 5678 9012 3456",
+        "商品编码 6901234567892", // an EAN-13 that passes Luhn: only Visa has 13 digits
     ]);
 }
 
@@ -134,6 +147,8 @@ fn iban() {
             "IBAN GB82 WEST 1234 5698 7654 32 please",
             "DE89370400440532013000",
             "pay to FR1420041010050500013M02606.",
+            "iban de89 3704 0044 0532 0130 00",
+            "gb82west12345698765432",
         ],
     );
     assert_clean(&[
@@ -169,6 +184,7 @@ fn ip_address() {
             "host 2001:db8::8a2e:370:7334 up",
             "::1",
             "[fe80::1ff:fe23:4567:890a]",
+            "the client was 2001:db8:78f0::3ac4.",
         ],
     );
     assert_clean(&[
@@ -275,4 +291,30 @@ mod properties {
             prop_assert_eq!(detect::scan([text((check + 1) % 10)]).count(PiiKind::PaymentCard), 0);
         }
     }
+}
+
+#[test]
+fn health_terms() {
+    // Every health word counts, so a text may count several.
+    for t in [
+        "she has a diabetes check-up on Monday",
+        "the biopsy confirmed a tumour",
+        "Er ist an Krebs erkrankt",
+        "Termin zur Diabetesberatung",
+        "Sie ist schwanger",
+        "他患有糖尿病",
+        "病人确诊",
+        "on insulin since May",
+    ] {
+        assert_eq!(found(t), ["health-term"], "{t:?}");
+    }
+    assert_clean(&[
+        "the Great Depression of the 1930s",
+        "a stroke of luck",
+        "teaching aids for the class",
+        "please be patient",
+        "Rezept für Apfelkuchen",
+        "今天天气很好",
+        "The zodiac sign for July is Cancer? No, Leo.",
+    ]);
 }

@@ -45,6 +45,32 @@ pub(crate) fn cn_resident_id(s: &[u8]) -> bool {
     date.is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").is_ok())
 }
 
+/// The province codes that open a Chinese resident ID (GB/T 2260): 11–15, 21–23, 31–37, 41–46,
+/// 50–54, 61–65, and 71, 81, 82 (Taiwan, Hong Kong, Macao).
+fn cn_province(code: u32) -> bool {
+    matches!(code, 11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82)
+}
+
+/// A first-generation (15-digit, 1984–2004) Chinese resident ID: a province code, a birth date
+/// `YYMMDD` in the 1900s that exists, three sequence digits. It has no check digit, so the
+/// province and the date are all there is to check.
+pub(crate) fn cn_resident_id_15(s: &[u8]) -> bool {
+    if s.len() != 15 || !s.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let number = |r: std::ops::Range<usize>| -> Option<u32> {
+        std::str::from_utf8(s.get(r)?).ok()?.parse().ok()
+    };
+    if !number(0..2).is_some_and(cn_province) {
+        return false;
+    }
+    let date = s
+        .get(6..12)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .map(|d| format!("19{d}"));
+    date.is_some_and(|d| chrono::NaiveDate::parse_from_str(&d, "%Y%m%d").is_ok())
+}
+
 /// IBAN (ISO 13616): a known country with its length, and mod 97 = 1 over the rearranged digits.
 pub(crate) fn iban(s: &[u8]) -> bool {
     let compact: Vec<u8> = s
@@ -201,6 +227,17 @@ mod tests {
         assert!(iban(b"DE89370400440532013000"));
         assert!(!iban(b"DE89370400440532013001"));
         assert!(!iban(b"ZZ89370400440532013000"));
+        assert!(iban(b"de89370400440532013000"));
+        assert!(iban(b"gb82 west 1234 5698 7654 32"));
+    }
+
+    #[test]
+    fn first_generation_resident_ids() {
+        assert!(cn_resident_id_15(b"110105491231002"));
+        // No such province, no such date, too short.
+        assert!(!cn_resident_id_15(b"990105491231002"));
+        assert!(!cn_resident_id_15(b"110105491331002"));
+        assert!(!cn_resident_id_15(b"11010549123100"));
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //!
 //! | kind | pattern | check |
 //! | --- | --- | --- |
-//! | `email` | `local@domain.tld` | no `..`, local part ≤ 64 |
+//! | `email` | `local@domain.tld`, ASCII or internationalised (RFC 6531) | UTF-8, no `..`, local part ≤ 64 bytes |
 //! | `iban` | 2 letters, 2 digits, 11–30 letters/digits, groups of 4 | known country and length, mod 97 = 1 (ISO 13616) |
-//! | `cn-resident-id` | 18 characters, area code, birth date, sequence, check | GB 11643 MOD 11-2, a real date |
+//! | `cn-resident-id` | 18 characters, area code, birth date, sequence, check; or the 15-digit first generation | GB 11643 MOD 11-2 and a real date; for 15 digits a province code, a real date, no reference word before it |
 //! | `payment-card` | 13–19 digits, spaces or dashes allowed | issuer prefix (2221–2720, 30/34–38, 4, 5, 6), Luhn |
 //! | `us-ssn` | `AAA-GG-SSSS` (dashes or spaces) | never-issued ranges excluded |
-//! | `phone` | `+` and 8–15 digits; Chinese mobile `1[3-9]` + 9 digits; NANP `(AAA) EEE-NNNN` | digit count, NANP area and exchange |
+//! | `phone` | `+` and 8–15 digits; Chinese mobile `1[3-9]` + 9 digits; NANP `(AAA) EEE-NNNN`; national `0AAA NNNNNN` | digit count, NANP area and exchange |
 //! | `ip-address` | dotted quad; IPv6 with at least two colons | not part of a version string or a longer dotted run; IPv6 parses and has a digit |
+//! | `health-term` | health conditions and treatments in English, German and Chinese | none (the list leaves out words with common other senses) |
 //!
 //! A span claimed by one kind is not counted again by a later one (in the order of the table),
 //! so a card number is not also a phone number. Texts are scanned up to [`MAX_SCAN_BYTES`] per
@@ -42,10 +43,13 @@ pub enum PiiKind {
     Iban,
     UsSsn,
     IpAddress,
+    /// A word naming a health condition or treatment (English, German, Chinese): the text is
+    /// about someone's health. The words are never reported.
+    HealthTerm,
 }
 
 impl PiiKind {
-    pub const ALL: [PiiKind; 7] = [
+    pub const ALL: [PiiKind; 8] = [
         Self::Email,
         Self::Phone,
         Self::CnResidentId,
@@ -53,6 +57,7 @@ impl PiiKind {
         Self::Iban,
         Self::UsSsn,
         Self::IpAddress,
+        Self::HealthTerm,
     ];
 
     /// The name used in the Cedar context (`context.pii`), the ledger and the docs.
@@ -65,17 +70,19 @@ impl PiiKind {
             Self::Iban => "iban",
             Self::UsSsn => "us-ssn",
             Self::IpAddress => "ip-address",
+            Self::HealthTerm => "health-term",
         }
     }
 
     /// The data category a found value of this kind is, counted exactly as if the caller had
     /// declared it (`docs/POLICIES.md`, "Detected data"): identity numbers are `government-id`,
     /// card and account numbers `financial` (both sensitive under PIPL Art. 28), contact details
-    /// and addresses `personal`.
+    /// and addresses `personal`, a health term `health`.
     pub fn category(self) -> DataCategory {
         match self {
             Self::CnResidentId | Self::UsSsn => DataCategory::GovernmentId,
             Self::PaymentCard | Self::Iban => DataCategory::Financial,
+            Self::HealthTerm => DataCategory::Health,
             Self::Email | Self::Phone | Self::IpAddress => DataCategory::Personal,
         }
     }
@@ -209,12 +216,24 @@ impl Gates {
     }
 }
 
-const EMAIL: &str = r"(?i-u)\b[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*\.[a-z]{2,24}\b";
-const IBAN: &str = r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b";
+/// Letters and digits of an address, ASCII or any non-ASCII byte (internationalised addresses,
+/// RFC 6531: `张三@例子.中国`); the check refuses what is not valid UTF-8.
+const EMAIL: &str = r"(?i-u)(?:\b[a-z0-9]|[\x80-\xff])[a-z0-9._%+\-\x80-\xff]{0,63}@[a-z0-9\x80-\xff](?:[a-z0-9\-\x80-\xff]{0,61}[a-z0-9\x80-\xff])?(?:\.[a-z0-9\x80-\xff](?:[a-z0-9\-\x80-\xff]{0,61}[a-z0-9\x80-\xff])?)*\.(?:[a-z]{2,24}\b|[\x80-\xff]{4,72})";
+const IBAN: &str = r"(?i-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b";
 const CN_ID: &str = r"(?-u)\b[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]\b";
+/// First-generation resident IDs: 15 digits, no check character.
+const CN_ID_15: &str =
+    r"(?-u)\b[1-8][0-9]{5}[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}\b";
 const CARD: &str = r"(?-u)\b[2-6][0-9]{3}(?:[ \-]?[0-9]){9,15}\b";
 const SSN: &str = r"(?-u)\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b";
-const PHONE: &str = r"(?-u)\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}\b|\b1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}\b|(?:\([0-9]{3}\) ?|\b[0-9]{3}[\-. ])[0-9]{3}[\-. ][0-9]{4}\b";
+/// International (`+`), Chinese mobile, NANP, and national numbers with a trunk `0`, the
+/// area code set apart (`030 901820`, `0151 23456789`, `07911 123456`, `010-12345678`).
+const PHONE: &str = r"(?-u)\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}\b|\b1[3-9][0-9][ \-]?[0-9]{4}[ \-]?[0-9]{4}\b|(?:\([0-9]{3}\) ?|\b[0-9]{3}[\-. ])[0-9]{3}[\-. ][0-9]{4}\b|\b0[1-9][0-9]{1,4}(?:[ /\-]|\) ?)[0-9]{3,8}(?:[ \-][0-9]{2,4})?\b";
+/// Health conditions and treatments. English and German stems open at a word boundary and may
+/// run on (German compounds: `Diabetesberatung`, `Krebspatientin`); Chinese words stand alone.
+/// Words with common other senses (`depression` of the economy, `stroke` of a pen, `AIDS` and
+/// `aids`, `Rezept`) are left out or only taken in a medical phrase.
+const HEALTH: &str = r"(?i-u)\b(?:diabet|cancer|tumou?r|chemotherap|radiotherap|leuka?emia|hiv\b|asthma|epilep|schizophreni|bipolar disorder|insulin|hypertensi|blood pressure|pregnan|diagnos|dementia|alzheimer|parkinson|hepatitis|heart attack|myocardial|chronic (?:pain|illness|disease)|clinical depression|depressiv|antidepress|mental illness|illness|disease|medical (?:record|history|condition)|check-up for|krebs|chemotherapie|leukämie|epilepsie|schizophren|bluthochdruck|blutdruck|schwanger|diagnose|demenz|herzinfarkt|schlaganfall|depressionen|erkrank|krankheit|vorsorgeuntersuchung|arztbesuch|krankenhaus)|糖尿病|癌症|肿瘤|化疗|艾滋病|哮喘|癫痫|抑郁症|胰岛素|高血压|怀孕|确诊|诊断|病历|痴呆|肝炎|白血病|中风|心脏病|住院";
 const IPV4: &str = r"(?-u)\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b";
 const IPV6: &str = r"(?i-u)(?:[0-9a-f]{1,4})?(?::[0-9a-f]{0,4}){2,7}";
 
@@ -236,7 +255,7 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| Compiled {
     set: RegexSet::new(DETECTORS.iter().map(|d| d.source)).expect("constant patterns"),
 });
 
-static DETECTORS: [Detector; 8] = [
+static DETECTORS: [Detector; 10] = [
     Detector {
         kind: PiiKind::Email,
         source: EMAIL,
@@ -254,6 +273,12 @@ static DETECTORS: [Detector; 8] = [
         source: CN_ID,
         gate: |g| g.digits,
         check: |m, _, _| checksum::cn_resident_id(m),
+    },
+    Detector {
+        kind: PiiKind::CnResidentId,
+        source: CN_ID_15,
+        gate: |g| g.digits,
+        check: check_cn_id_15,
     },
     Detector {
         kind: PiiKind::PaymentCard,
@@ -285,13 +310,16 @@ static DETECTORS: [Detector; 8] = [
         gate: |g| g.digits && g.colons >= 2,
         check: check_ipv6,
     },
+    Detector {
+        kind: PiiKind::HealthTerm,
+        source: HEALTH,
+        gate: |_| true,
+        check: check_health,
+    },
 ];
 
 fn scan_one(text: &[u8], report: &mut PiiReport) {
     let gates = Gates::of(text);
-    if !gates.digits && !gates.at {
-        return;
-    }
     let compiled = &*COMPILED;
     let hits = compiled.set.matches(text);
     if !hits.matched_any() {
@@ -343,7 +371,58 @@ fn check_email(m: &[u8], _: &[u8], _: Range<usize>) -> bool {
         return false;
     };
     let local = m.get(..at).unwrap_or_default();
-    local.len() <= 64 && !local.ends_with(b".") && !local.windows(2).any(|w| w == b"..")
+    std::str::from_utf8(m).is_ok()
+        && local.len() <= 64
+        && !local.ends_with(b".")
+        && !local.windows(2).any(|w| w == b"..")
+}
+
+/// Words that make the number after them a reference, not an identity number.
+const REFERENCE_WORDS: [&[u8]; 12] = [
+    b"order",
+    b"invoice",
+    b"tracking",
+    b"ticket",
+    b"ref",
+    b"no.",
+    b"#",
+    b"bestell",
+    b"rechnung",
+    b"sendung",
+    "订单".as_bytes(),
+    "单号".as_bytes(),
+];
+
+/// A 15-digit resident ID has no check character: beside its province and date, a number that
+/// a reference word stands just before (`order 110105491231002`) is taken for a reference.
+fn check_cn_id_15(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
+    if !checksum::cn_resident_id_15(m) {
+        return false;
+    }
+    let before = text
+        .get(range.start.saturating_sub(24)..range.start)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !REFERENCE_WORDS
+        .iter()
+        .any(|w| before.windows(w.len()).any(|x| x == *w))
+}
+
+/// Words before a capitalised `Cancer` that make it the star sign or the tropic.
+const ZODIAC_WORDS: [&[u8]; 4] = [b"zodiac", b"sign", b"horoscope", b"tropic"];
+
+/// Health words have no check, but `Cancer` after a word of astrology or geography is not one.
+fn check_health(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
+    if !m.starts_with(b"Cancer") {
+        return true;
+    }
+    let before = text
+        .get(range.start.saturating_sub(40)..range.start)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    !ZODIAC_WORDS
+        .iter()
+        .any(|w| before.windows(w.len()).any(|x| x == *w))
 }
 
 fn digits(m: &[u8]) -> Vec<u8> {
@@ -354,18 +433,25 @@ fn digits(m: &[u8]) -> Vec<u8> {
 /// compact timestamps are not cards), `1`, `7`, `8`, `9` or `0` as far as this check is concerned.
 fn check_card(m: &[u8], _: &[u8], _: Range<usize>) -> bool {
     let d = digits(m);
-    if !(13..=19).contains(&d.len()) {
-        return false;
-    }
     let prefix = |n: usize| -> u32 {
         d.iter()
             .take(n)
             .fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
     };
+    // Each issuer's lengths: only Visa has 13 digits, so a 13-digit EAN that passes Luhn is not
+    // taken for a card.
+    let n = d.len();
     let issuer_ok = match d.first() {
-        Some(b'4' | b'5' | b'6') => true,
-        Some(b'3') => matches!(prefix(2), 30 | 34..=38),
-        Some(b'2') => (2221..=2720).contains(&prefix(4)),
+        Some(b'4') => matches!(n, 13 | 16..=19),
+        Some(b'5') => n == 16 && (51..=55).contains(&prefix(2)),
+        Some(b'6') => (16..=19).contains(&n),
+        Some(b'3') => match prefix(2) {
+            34 | 37 => n == 15,
+            30 | 36 | 38 => (14..=19).contains(&n),
+            35 => (16..=19).contains(&n),
+            _ => false,
+        },
+        Some(b'2') => n == 16 && (2221..=2720).contains(&prefix(4)),
         _ => false,
     };
     issuer_ok && checksum::luhn(&d)
@@ -375,6 +461,11 @@ fn check_phone(m: &[u8], _: &[u8], _: Range<usize>) -> bool {
     let d = digits(m);
     if m.first() == Some(&b'+') {
         return (8..=15).contains(&d.len());
+    }
+    if d.first() == Some(&b'0') {
+        // A national number: trunk 0, area code, subscriber (ITU-T E.164 leaves 15 digits in
+        // all; national forms in Europe and China run 9 to 12 with the 0).
+        return (9..=12).contains(&d.len());
     }
     if d.len() == 11 {
         // Chinese mobile: the pattern already pins 1[3-9].
@@ -417,7 +508,12 @@ fn check_ipv6(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
     if range.start > 0 && text.get(range.start - 1).is_some_and(word) {
         return false;
     }
-    if text.get(range.end).is_some_and(|b| word(b) || *b == b'.') {
+    // A dot after it ends a sentence unless more of a dotted run follows (`::ffff:1.2.3.4`).
+    let dotted_run = text.get(range.end) == Some(&b'.')
+        && text
+            .get(range.end + 1)
+            .is_some_and(u8::is_ascii_alphanumeric);
+    if text.get(range.end).is_some_and(word) || dotted_run {
         return false;
     }
     let Ok(s) = std::str::from_utf8(m) else {
