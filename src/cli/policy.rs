@@ -155,10 +155,7 @@ fn try_eval(args: &EvalArgs) -> Result<Judged, Failure> {
         None => (args.model.as_str(), None),
     };
     // A name, not a path: the manifest is looked up under --models.
-    let name_ok = name.bytes().enumerate().all(|(i, b)| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
-    });
-    if name.is_empty() || !name_ok {
+    if !crate::inference::is_model_name(name) {
         return Err(Failure::usage(format!(
             "--model {name:?} is not a model name ([a-z0-9][a-z0-9._-]*, optionally :VERSION); \
              give the folder of manifests with --models"

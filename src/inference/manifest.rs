@@ -139,6 +139,17 @@ pub struct Training {
     pub metrics: BTreeMap<String, f64>,
 }
 
+/// Whether `name` is a model name as manifests must give it: `[a-z0-9][a-z0-9._-]*`. Never a
+/// path: no `/`, and no `.` or `..` on its own.
+pub fn is_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+        })
+}
+
 impl Manifest {
     /// Reads and checks `manifest.toml` (not the ONNX files: the registry hashes those).
     pub fn from_file(path: &Path) -> Result<Self, ManifestError> {
@@ -159,12 +170,7 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), String> {
-        let name_ok = self.name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
-        });
-        if self.name.is_empty() || !name_ok {
+        if !is_model_name(&self.name) {
             return Err(format!(
                 "model name {:?} must match [a-z0-9][a-z0-9._-]*",
                 self.name
@@ -225,22 +231,16 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    /// The clinic fixture's manifest with `line` in place of its threshold.
+    /// The clinic fixture's manifest with `line` in place of its threshold, read back.
     fn with_threshold(line: &str) -> Result<Manifest, ManifestError> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let text =
             std::fs::read_to_string(root.join("tests/fixtures/models/clinic-high/manifest.toml"))
-                .unwrap_or_default()
-                .replace("confidence_threshold = 0.8", line);
-        let dir = tempfile::tempdir().map_err(|source| ManifestError::Read {
-            path: "tempdir".into(),
-            source,
-        })?;
+                .unwrap();
+        assert!(text.contains("confidence_threshold = 0.8"));
+        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.toml");
-        std::fs::write(&path, text).map_err(|source| ManifestError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        std::fs::write(&path, text.replace("confidence_threshold = 0.8", line)).unwrap();
         Manifest::from_file(&path)
     }
 

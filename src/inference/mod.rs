@@ -37,7 +37,8 @@ pub mod validate;
 pub use confidence::top_probability;
 pub use error::{ElementProblem, ErrorKind, InferenceError};
 pub use manifest::{
-    Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training, VersionManifest,
+    is_model_name, Licence, Manifest, ManifestError, RiskClass, Status, TensorSpec, Training,
+    VersionManifest,
 };
 pub use protocol::{
     InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput, TensorData,

@@ -253,10 +253,9 @@ impl CallContext {
     /// data detected ([`super::detect::PiiKind::category`]), and `inherent`, the categories the
     /// model's inputs are by nature. A declaration can add to what was found, never take from
     /// it.
-    pub fn categories(&self, inherent: &BTreeSet<DataCategory>) -> CategorySet {
-        let mut set = CategorySet::default();
+    pub fn categories(&self, inherent: CategorySet) -> CategorySet {
+        let mut set = inherent;
         set.extend(&self.data_categories);
-        set.extend(inherent);
         for kind in self.pii.kinds() {
             set.insert(kind.category());
         }

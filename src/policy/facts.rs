@@ -6,7 +6,7 @@
 //! server calls [`ModelFacts::new`] on loading the model — because building them costs more than
 //! judging a call (Cedar parses the `decimal` extension name on every construction).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -15,7 +15,7 @@ use cedar_policy::{
 };
 
 use super::callers::Caller;
-use super::context::DataCategory;
+use super::context::{CategorySet, DataCategory};
 use super::error::PolicyError;
 use super::jurisdiction;
 use super::model_description::ModelDescription;
@@ -87,7 +87,7 @@ pub(crate) fn caller_entity(caller: &Caller) -> Result<Entity, Box<EntityAttrEva
 pub struct ModelFacts {
     entity: Entity,
     /// What every input of the model is by its nature, counted as declared on every call.
-    input_categories: BTreeSet<DataCategory>,
+    input_categories: CategorySet,
     token: FactsToken,
 }
 
@@ -152,16 +152,15 @@ impl ModelFacts {
         if let Some(t) = model.confidence_threshold {
             attrs.push(("confidence_threshold", decimal(t)));
         }
-        let input_categories = model
-            .input_categories
-            .iter()
-            .map(|c| {
-                DataCategory::parse(c).ok_or_else(|| PolicyError::InputCategory {
+        let mut input_categories = CategorySet::default();
+        for c in &model.input_categories {
+            input_categories.insert(DataCategory::parse(c).ok_or_else(|| {
+                PolicyError::InputCategory {
                     model: model.name.clone(),
                     category: c.clone(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
+                }
+            })?);
+        }
         let id = format!("{}:{}", model.name, model.version);
         Ok(Self {
             entity: entity(uid(&MODEL, &id), attrs).map_err(PolicyError::Entity)?,
@@ -175,8 +174,8 @@ impl ModelFacts {
     }
 
     /// The categories every input of the model is by its nature.
-    pub(crate) fn input_categories(&self) -> &BTreeSet<DataCategory> {
-        &self.input_categories
+    pub(crate) fn input_categories(&self) -> CategorySet {
+        self.input_categories
     }
 
     pub(crate) fn token(&self) -> FactsToken {

@@ -106,20 +106,20 @@ pub fn run(cmd: Command) -> ExitCode {
 }
 
 fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
-    let bad = |e: String| Failure::bad_input(e);
-    let failed = |e: String| Failure::verification(e);
     let key = read_verifier_key(&args.key).map_err(Failure::bad_input)?;
     let mut doc = Saved::read(&args.receipt, None)
         .and_then(|saved| saved.json())
-        .map_err(bad)?;
+        .map_err(Failure::bad_input)?;
     if let Some(inner) = doc.get_mut("receipt") {
         doc = inner.take();
     } else if let Some(inner) = args.grpc.then(|| grpc::receipt(&doc)).flatten() {
-        doc = inner.map_err(bad)?;
+        doc = inner.map_err(Failure::bad_input)?;
     }
-    let receipt: Receipt =
-        serde_json::from_value(doc).map_err(|e| bad(format!("not a receipt: {e}")))?;
-    let v = receipt.verify(&key).map_err(|e| failed(e.to_string()))?;
+    let receipt: Receipt = serde_json::from_value(doc)
+        .map_err(|e| Failure::bad_input(format!("not a receipt: {e}")))?;
+    let v = receipt
+        .verify(&key)
+        .map_err(|e| Failure::verification(e.to_string()))?;
     let decision = v.entry.decision().as_str();
     let mut report = serde_json::json!({
         "verified": true,
@@ -138,29 +138,30 @@ fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
         (false, _) => return Ok(report),
         (true, Some(n)) => n,
         (true, None) => {
-            return Err(bad(
-                "the receipt carries no nonce (only the one returned with the answer does)".into(),
+            return Err(Failure::bad_input(
+                "the receipt carries no nonce (only the one returned with the answer does)",
             ))
         }
     };
     if let Some(path) = &args.request {
-        let saved = Saved::read(path, args.request_header_length).map_err(bad)?;
+        let saved = Saved::read(path, args.request_header_length).map_err(Failure::bad_input)?;
         let computed = if args.grpc {
-            grpc::input(&nonce, saved.json().map_err(bad)?).map_err(bad)?
+            grpc::input(&nonce, saved.json().map_err(Failure::bad_input)?)
+                .map_err(Failure::bad_input)?
         } else {
-            saved.input_commitment(&nonce).map_err(bad)?
+            saved.input_commitment(&nonce).map_err(Failure::bad_input)?
         };
         match v.entry.input() {
             Some(recorded) if recorded == computed => {}
             Some(recorded) => {
-                return Err(failed(format!(
+                return Err(Failure::verification(format!(
                     "the request's inputs do not open the input commitment (recorded {recorded}, \
                      computed {computed})"
                 )))
             }
             None => {
-                return Err(failed(
-                    "the entry records no input commitment, so no request opens it".into(),
+                return Err(Failure::verification(
+                    "the entry records no input commitment, so no request opens it",
                 ))
             }
         }
@@ -169,28 +170,33 @@ fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
         }
     }
     if let Some(path) = &args.response {
-        let saved = Saved::read(path, args.response_header_length).map_err(bad)?;
+        let saved = Saved::read(path, args.response_header_length).map_err(Failure::bad_input)?;
         let computed = if args.grpc {
-            Some(grpc::output(&nonce, saved.json().map_err(bad)?).map_err(bad)?)
+            Some(
+                grpc::output(&nonce, saved.json().map_err(Failure::bad_input)?)
+                    .map_err(Failure::bad_input)?,
+            )
         } else {
-            saved.output_commitment(&nonce).map_err(bad)?
+            saved
+                .output_commitment(&nonce)
+                .map_err(Failure::bad_input)?
         };
         let opened = match (v.entry.output(), computed) {
             (Some(recorded), Some(computed)) if recorded == computed => Value::Bool(true),
             (Some(recorded), Some(computed)) => {
-                return Err(failed(format!(
+                return Err(Failure::verification(format!(
                     "the response's outputs do not open the output commitment (recorded \
                      {recorded}, computed {computed})"
                 )))
             }
             (Some(recorded), None) => {
-                return Err(failed(format!(
+                return Err(Failure::verification(format!(
                     "the entry records an output commitment ({recorded}), but the response \
                      carries no outputs"
                 )))
             }
             (None, Some(_)) => {
-                return Err(failed(format!(
+                return Err(Failure::verification(format!(
                     "the response carries outputs, but the entry (decision {decision}) records \
                      no output commitment: the ledger does not vouch for them"
                 )))

@@ -8,7 +8,7 @@
 //! | `email` | `local@domain.tld`, ASCII or internationalised (RFC 6531) | UTF-8, no `..`, local part ≤ 64 bytes |
 //! | `iban` | 2 letters, 2 digits, 11–30 letters/digits, groups of 4 | known country and length, mod 97 = 1 (ISO 13616) |
 //! | `cn-resident-id` | 18 characters, area code, birth date, sequence, check; or the 15-digit first generation | GB 11643 MOD 11-2 and a real date; for 15 digits a province code, a real date, no reference word before it |
-//! | `payment-card` | 13–19 digits, spaces or dashes allowed | issuer prefix (2221–2720, 30/34–38, 4, 5, 6), Luhn |
+//! | `payment-card` | 13–19 digits, spaces or dashes allowed | issuer prefix and its lengths (4: 13 or 16–19; 51–55 and 2221–2720: 16; 34/37: 15; 30/36/38: 14–19; 35, 6: 16–19), Luhn |
 //! | `us-ssn` | `AAA-GG-SSSS` (dashes or spaces) | never-issued ranges excluded |
 //! | `phone` | `+` and 8–15 digits; Chinese mobile `1[3-9]` + 9 digits; NANP `(AAA) EEE-NNNN`; national `0AAA NNNNNN` | digit count, NANP area and exchange |
 //! | `ip-address` | dotted quad; IPv6 with at least two colons | not part of a version string or a longer dotted run; IPv6 parses and has a digit |
@@ -233,7 +233,7 @@ const PHONE: &str = r"(?-u)\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}\b|\
 /// run on (German compounds: `Diabetesberatung`, `Krebspatientin`); Chinese words stand alone.
 /// Words with common other senses (`depression` of the economy, `stroke` of a pen, `AIDS` and
 /// `aids`, `Rezept`) are left out or only taken in a medical phrase.
-const HEALTH: &str = r"(?i-u)\b(?:diabet|cancer|tumou?r|chemotherap|radiotherap|leuka?emia|hiv\b|asthma|epilep|schizophreni|bipolar disorder|insulin|hypertensi|blood pressure|pregnan|diagnos|dementia|alzheimer|parkinson|hepatitis|heart attack|myocardial|chronic (?:pain|illness|disease)|clinical depression|depressiv|antidepress|mental illness|illness|disease|medical (?:record|history|condition)|check-up for|krebs|chemotherapie|leukämie|epilepsie|schizophren|bluthochdruck|blutdruck|schwanger|diagnose|demenz|herzinfarkt|schlaganfall|depressionen|erkrank|krankheit|vorsorgeuntersuchung|arztbesuch|krankenhaus)|糖尿病|癌症|肿瘤|化疗|艾滋病|哮喘|癫痫|抑郁症|胰岛素|高血压|怀孕|确诊|诊断|病历|痴呆|肝炎|白血病|中风|心脏病|住院";
+const HEALTH: &str = r"(?i-u)\b(?:diabet|cancer|tumou?r|chemotherap|radiotherap|leuka?emia|hiv\b|asthma|epilep|schizophren|bipolar disorder|insulin|hypertensi|blood pressure|pregnan|diagnos|dementia|alzheimer|parkinson|hepatitis|heart attack|myocardial|chronic pain|clinical depression|depressiv|antidepress|illness|disease|medical (?:record|history|condition)|check-up for|krebs|leukämie|bluthochdruck|blutdruck|schwanger|demenz|herzinfarkt|schlaganfall|depressionen|erkrank|krankheit|vorsorgeuntersuchung|arztbesuch|krankenhaus)|糖尿病|癌症|肿瘤|化疗|艾滋病|哮喘|癫痫|抑郁症|胰岛素|高血压|怀孕|确诊|诊断|病历|痴呆|肝炎|白血病|中风|心脏病|住院";
 const IPV4: &str = r"(?-u)\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b";
 const IPV6: &str = r"(?i-u)(?:[0-9a-f]{1,4})?(?::[0-9a-f]{0,4}){2,7}";
 
@@ -396,16 +396,7 @@ const REFERENCE_WORDS: [&[u8]; 12] = [
 /// A 15-digit resident ID has no check character: beside its province and date, a number that
 /// a reference word stands just before (`order 110105491231002`) is taken for a reference.
 fn check_cn_id_15(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
-    if !checksum::cn_resident_id_15(m) {
-        return false;
-    }
-    let before = text
-        .get(range.start.saturating_sub(24)..range.start)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    !REFERENCE_WORDS
-        .iter()
-        .any(|w| before.windows(w.len()).any(|x| x == *w))
+    checksum::cn_resident_id_15(m) && !preceded_by(text, range, 24, &REFERENCE_WORDS)
 }
 
 /// Words before a capitalised `Cancer` that make it the star sign or the tropic.
@@ -413,14 +404,17 @@ const ZODIAC_WORDS: [&[u8]; 4] = [b"zodiac", b"sign", b"horoscope", b"tropic"];
 
 /// Health words have no check, but `Cancer` after a word of astrology or geography is not one.
 fn check_health(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
-    if !m.starts_with(b"Cancer") {
-        return true;
-    }
+    !(m.starts_with(b"Cancer") && preceded_by(text, range, 40, &ZODIAC_WORDS))
+}
+
+/// Whether one of `words` (lower case) stands in the `span` bytes before the match, whatever
+/// their case in the text.
+fn preceded_by(text: &[u8], range: Range<usize>, span: usize, words: &[&[u8]]) -> bool {
     let before = text
-        .get(range.start.saturating_sub(40)..range.start)
+        .get(range.start.saturating_sub(span)..range.start)
         .unwrap_or_default()
         .to_ascii_lowercase();
-    !ZODIAC_WORDS
+    words
         .iter()
         .any(|w| before.windows(w.len()).any(|x| x == *w))
 }

@@ -173,12 +173,12 @@ impl PolicyEngine {
 /// or for a value outside [0, 1] (refused before any rule sees it) its `{:.4}` form.
 fn probability(p: f64) -> cedar_policy::RestrictedExpression {
     match steps(p) {
-        Some(n) if n <= 10_000 => cedar_policy::RestrictedExpression::new_decimal(format!(
+        Some(n) => cedar_policy::RestrictedExpression::new_decimal(format!(
             "{}.{:04}",
             n / 10_000,
             n % 10_000
         )),
-        _ => decimal(p),
+        None => decimal(p),
     }
 }
 
