@@ -19,8 +19,9 @@ use serde_json::json;
 use vouch::fuzzing::{signer, TARGETS};
 use vouch::ids::{CallerId, CredentialId, RuleId};
 use vouch::ledger::{
-    consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Decision, EntryContext, EntryDraft,
-    Hash, Height, LeafHash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Seq, Store,
+    consistency_proof, inclusion_proof, leaf_hash, Checkpoint, Decision, Declared, EntryContext,
+    EntryDraft, Hash, Height, LeafHash, Ledger, LedgerConfig, MemoryNodes, ModelRef, Receipt, Seq,
+    Store,
 };
 
 fn corpus(target: &str) -> PathBuf {
@@ -161,6 +162,15 @@ fn draft(i: u64) -> EntryDraft {
             purpose: Some("medical-triage".into()),
             data_categories: vec!["health".into()],
             pii: vec!["email".into()],
+            declared: Some(Declared {
+                categories: vec!["health".into()],
+                commercial: true,
+                consent: i.is_multiple_of(2),
+                separate_consent: false,
+                terms_version: Some("2026-03".into()),
+            }),
+            input_bytes: Some(300),
+            pii_scan_complete: Some(true),
         },
         policy: Some(Hash::digest(b"policy")),
     }

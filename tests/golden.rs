@@ -114,12 +114,58 @@ fn one_entry_has_the_bytes_and_leaf_hash_of_the_spec() {
 }
 
 #[test]
-fn blocks_of_1_2_3_and_7_entries_have_the_entries_roots_of_the_spec() {
+fn one_entry_of_version_2_has_the_bytes_and_leaf_hash_of_the_spec() {
+    let v = &vectors()["entry_v2"];
+    let expected = text(&v["bytes"]).as_bytes();
+    let bytes = entry_bytes(v);
+    assert_eq!(String::from_utf8(bytes.clone()).unwrap(), text(&v["bytes"]));
+    assert_eq!(entry_leaf(&bytes).hash(), hash(&v["leaf_hash"]));
+    let entry = Entry::from_bytes(expected).unwrap();
+    assert_eq!(entry.version(), 2);
+    let declared = entry.context().declared.as_ref().unwrap();
+    assert_eq!(declared.categories, ["health", "personal"]);
+    assert!(!declared.commercial && declared.consent && declared.separate_consent);
+    assert_eq!(entry.context().input_bytes, Some((1 << 53) - 1));
+    assert_eq!(entry.context().pii_scan_complete, Some(false));
+    // Built by vouch's sealing path (the appender's serialiser and the writer's tail), the same
+    // bytes.
+    let draft = EntryDraft {
+        request_id: entry.request_id().map(str::to_string),
+        caller: entry.caller().cloned(),
+        credential: entry.credential().cloned(),
+        model: entry.model().cloned(),
+        input: entry.input(),
+        output: entry.output(),
+        decision: entry.decision(),
+        rules: entry.rules().to_vec(),
+        obligations: entry.obligations().to_vec(),
+        context: entry.context().clone(),
+        policy: entry.policy(),
+    };
+    let sealed = draft.seal().unwrap().finish(entry.seq(), entry.time());
+    assert_eq!(String::from_utf8(sealed).unwrap(), text(&v["bytes"]));
+    // Version 1 with version 2's members is refused, as is `null` for an absent member.
+    let as_v1 = text(&v["bytes"]).replacen("\"v\":2", "\"v\":1", 1);
+    assert_eq!(
+        Entry::from_bytes(as_v1.as_bytes()),
+        Err(EntryError::Members(1))
+    );
+}
+
+#[test]
+fn blocks_of_1_2_3_7_2_and_3_entries_have_the_entries_roots_of_the_spec() {
     let counts: Vec<usize> = blocks()
         .iter()
         .map(|b| b["entries"].as_array().unwrap().len())
         .collect();
-    assert_eq!(counts, [1, 2, 3, 7]);
+    assert_eq!(counts, [1, 2, 3, 7, 2, 3]);
+    // The first four blocks hold entries of version 1, the last two of version 2: a log
+    // continued by a newer vouch.
+    let versions: Vec<u64> = blocks()
+        .iter()
+        .map(|b| b["entries"][0]["fields"]["v"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 1, 1, 1, 2, 2]);
     for b in blocks() {
         let height = b["height"].as_u64().unwrap();
         let mut leaves = Vec::new();
@@ -353,15 +399,16 @@ fn the_receipts_are_those_vouch_makes_and_verify() {
     let output = commit(&nonce(), &response["outputs"]).unwrap();
     assert_eq!((input, output), (hash(&c["input"]), hash(&c["output"])));
 
-    for (file, seq, nonce) in [
-        ("receipt.json", 11, Some(nonce())),
-        ("receipt-later.json", 1, None),
+    for (file, seq, size, nonce) in [
+        ("receipt.json", 11, 4, Some(nonce())),
+        ("receipt-later.json", 1, 4, None),
+        ("receipt-v2.json", 16, 6, None),
     ] {
         assert_eq!(vectors()["receipts"][file].as_u64(), Some(seq));
         let bytes = read(file);
         let receipt: Receipt = serde_json::from_slice(&bytes).unwrap();
         // Built by vouch, and written as vouch writes it, it is the same receipt, byte for byte.
-        let built = build_receipt(seq, 4, nonce);
+        let built = build_receipt(seq, size, nonce);
         assert_eq!(receipt, built, "{file}");
         assert_eq!(
             String::from_utf8(serde_json::to_vec(&built).unwrap()).unwrap(),
@@ -370,7 +417,8 @@ fn the_receipts_are_those_vouch_makes_and_verify() {
         );
         let verified = receipt.verify(&verifier).unwrap();
         assert_eq!(verified.entry.seq().get(), seq);
-        assert_eq!(verified.checkpoint.size, 4);
+        assert_eq!(verified.checkpoint.size, size);
+        assert_eq!(verified.entry.version(), if seq < 13 { 1 } else { 2 });
         if nonce.is_some() {
             assert_eq!(verified.entry.input(), Some(input));
             assert_eq!(verified.entry.output(), Some(output));
@@ -462,6 +510,7 @@ fn the_exports_carry_the_vectors_bytes_and_verify() {
     for (file, from, to) in [
         ("export.jsonl", 0usize, 4usize),
         ("export-from-2.jsonl", 2, 4),
+        ("export-v2.jsonl", 0, 6),
     ] {
         assert_eq!(
             vectors()["exports"][file],
@@ -529,7 +578,11 @@ fn the_exports_carry_the_vectors_bytes_and_verify() {
 fn the_binary_verifies_the_exports_and_refuses_one_byte_changed() {
     let key = golden("log.pub");
     let dir = tempfile::tempdir().unwrap();
-    for (file, blocks, entries) in [("export.jsonl", 4, 13), ("export-from-2.jsonl", 2, 10)] {
+    for (file, blocks, entries) in [
+        ("export.jsonl", 4, 13),
+        ("export-from-2.jsonl", 2, 10),
+        ("export-v2.jsonl", 6, 18),
+    ] {
         let out = vouch(&[
             "verify",
             "--export",
@@ -546,9 +599,10 @@ fn the_binary_verifies_the_exports_and_refuses_one_byte_changed() {
             (&Value::from(blocks), &Value::from(entries)),
             "{file}"
         );
+        let last = if file == "export-v2.jsonl" { 5 } else { 3 };
         assert_eq!(
             report["checkpoint"],
-            vectors()["blocks"][3]["checkpoint"],
+            vectors()["blocks"][last]["checkpoint"],
             "{file}"
         );
         // The middle byte of each line changed: a fault (exit 1), at that line's place.

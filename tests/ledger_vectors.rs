@@ -289,11 +289,20 @@ fn jcs_bytes_of_a_sample_entry() {
             purpose: Some("medical-triage".into()),
             data_categories: vec!["health".into()],
             pii: vec!["email".into()],
+            declared: Some(Declared {
+                categories: vec![],
+                commercial: true,
+                consent: false,
+                separate_consent: false,
+                terms_version: Some("2026-03".into()),
+            }),
+            input_bytes: Some(65_536),
+            pii_scan_complete: Some(false),
         },
         policy: Some(Hash::from_bytes([2; 32])),
     }
     .into_entry(Seq::new(42), "2026-11-29T10:04:43.123456Z".into());
-    assert_eq!(entry.version(), 1);
+    assert_eq!(entry.version(), 2);
     let ab = "ab".repeat(32);
     let one = "01".repeat(32);
     let two = "02".repeat(32);
@@ -301,10 +310,12 @@ fn jcs_bytes_of_a_sample_entry() {
     // RFC 8785 §3.2.2.2 says (quote and newline escaped, é as itself).
     let expected = format!(
         concat!(
-            r#"{{"caller":"acme-clinic","context":{{"data_categories":["health"],"pii":["email"],"purpose":"medical-triage"}},"#,
+            r#"{{"caller":"acme-clinic","context":{{"data_categories":["health"],"#,
+            r#""declared":{{"categories":[],"commercial":true,"consent":false,"separate_consent":false,"terms_version":"2026-03"}},"#,
+            r#""input_bytes":65536,"pii":["email"],"pii_scan_complete":false,"purpose":"medical-triage"}},"#,
             r#""credential":"k1","decision":"deny","input":"{one}","model":{{"name":"breast-cancer","sha256":"{ab}","version":"1"}},"#,
             r#""obligations":[],"output":null,"policy":"{two}","request_id":"req-1 \"é\"\n","rules":["privacy.consent-required"],"#,
-            r#""seq":42,"time":"2026-11-29T10:04:43.123456Z","v":1}}"#
+            r#""seq":42,"time":"2026-11-29T10:04:43.123456Z","v":2}}"#
         ),
         one = one,
         ab = ab,

@@ -11,7 +11,7 @@
 mod harness;
 
 use serde_json::{json, Value};
-use vouch::ledger::{Decision, Receipt};
+use vouch::ledger::{Decision, Declared, Receipt};
 
 use harness::*;
 
@@ -62,6 +62,22 @@ fn an_allowed_call_answers_with_outputs_and_a_receipt_that_verifies() {
         v.entry.context().data_categories,
         vec!["health".to_string()]
     );
+    // What the decision relied on is recorded with it (entry version 2): the caller's
+    // declarations as the rules read them (`commercial` defaults to true), the input's size and
+    // a complete scan.
+    assert_eq!(v.entry.version(), 2);
+    assert_eq!(
+        v.entry.context().declared,
+        Some(Declared {
+            categories: vec!["health".into()],
+            commercial: true,
+            consent: true,
+            separate_consent: true,
+            terms_version: None,
+        })
+    );
+    assert!(v.entry.context().input_bytes.is_some_and(|n| n > 0));
+    assert_eq!(v.entry.context().pii_scan_complete, Some(true));
 
     // The CLI verifies it offline and opens both commitments.
     let dir = s.data();

@@ -41,6 +41,15 @@ pub fn draft(i: u64) -> EntryDraft {
             purpose: Some("medical-triage".into()),
             data_categories: vec!["health".into()],
             pii: vec![],
+            declared: Some(Declared {
+                categories: vec!["health".into()],
+                commercial: false,
+                consent: true,
+                separate_consent: true,
+                terms_version: None,
+            }),
+            input_bytes: Some(280),
+            pii_scan_complete: Some(true),
         },
         policy: Some(Hash::digest(b"policy")),
     }

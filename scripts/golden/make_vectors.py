@@ -220,11 +220,24 @@ def checkpoint_body(origin: str, size: int, root: bytes) -> str:
 
 
 def entry(seq, time, *, request_id, caller, credential, model, input, output, decision,
-          rules, obligations, purpose, data_categories, pii, policy):
-    """An entry as a JSON object, every field of format v1 present; listed here in the order
-    DESIGN.md names them, which is not the canonical order."""
+          rules, obligations, purpose, data_categories, pii, policy, judged=None):
+    """An entry as a JSON object, every field of DESIGN.md's entry present; listed here in the
+    order DESIGN.md names them, which is not the canonical order. With `judged` (a dict of
+    `declared`, `input_bytes`, `pii_scan_complete`) an entry of version 2 (docs/LEDGER.md,
+    "Entry versions"), which adds those three to its context; without, one of version 1."""
+    context = {
+        "purpose": purpose,
+        "data_categories": sorted(data_categories),
+        "pii": sorted(pii),
+    }
+    if judged is not None:
+        declared = dict(judged["declared"])
+        declared["categories"] = sorted(declared["categories"])
+        context["declared"] = declared
+        context["input_bytes"] = judged["input_bytes"]
+        context["pii_scan_complete"] = judged["pii_scan_complete"]
     return {
-        "v": 1,
+        "v": 1 if judged is None else 2,
         "seq": seq,
         "time": time,
         "request_id": request_id,
@@ -236,11 +249,7 @@ def entry(seq, time, *, request_id, caller, credential, model, input, output, de
         "decision": decision,
         "rules": sorted(rules),
         "obligations": sorted(obligations),
-        "context": {
-            "purpose": purpose,
-            "data_categories": sorted(data_categories),
-            "pii": sorted(pii),
-        },
+        "context": context,
         "policy": policy,
     }
 
@@ -267,6 +276,38 @@ SINGLE = entry(
     data_categories=["health", "financial"],
     pii=["phone", "email"],
     policy=POLICY,
+)
+
+# The single entry of version 2: the declarations as the rules read them, the terms version with
+# escapes, declared categories given unsorted, and the largest input size RFC 8785 prints as an
+# integer.
+SINGLE_V2 = entry(
+    0,
+    "2026-11-29T10:04:43.000000Z",
+    request_id=None,
+    caller="clinic-a",
+    credential="key-0",
+    model=MODEL,
+    input=label("input v2"),
+    output=label("output v2"),
+    decision="allow",
+    rules=[],
+    obligations=["human-review", "ai-disclosure"],
+    purpose="medical-triage",
+    data_categories=["health", "personal", "government-id"],
+    pii=["cn-resident-id"],
+    policy=POLICY,
+    judged={
+        "declared": {
+            "categories": ["personal", "health"],
+            "commercial": False,
+            "consent": True,
+            "separate_consent": True,
+            "terms_version": "2026-03 \"rc\" \u00e9",
+        },
+        "input_bytes": 2**53 - 1,
+        "pii_scan_complete": False,
+    },
 )
 
 # The nonce of seq 11's commitments, and the request and response they cover.
@@ -310,10 +351,20 @@ BLOCK_TIMES = [
     "2026-03-01T09:00:00.250000Z",
     "2026-03-01T09:00:00.250000Z",
     "2026-03-01T09:00:01.999999Z",
+    "2026-11-29T10:00:00.000000Z",
+    "2026-11-29T10:00:00.500000Z",
 ]
-BLOCK_COUNTS = [1, 2, 3, 7]
+BLOCK_COUNTS = [1, 2, 3, 7, 2, 3]
 RECEIPT_SEQ = 11
 LATER_SEQ = 1
+
+
+# Entries from this seq on are of version 2: the first four blocks (13 entries) were written by a
+# vouch of version-1 entries, and the log was continued by one that writes version 2 (blocks 4
+# and 5). Everything of the first four blocks is as it was before version 2 existed.
+FIRST_V2_SEQ = 13
+V1_BLOCKS = 4
+V2_RECEIPT_SEQ = 16
 
 
 def chain_entry(seq, time):
@@ -327,6 +378,18 @@ def chain_entry(seq, time):
         data_categories=["health"],
         policy=POLICY,
     )
+    if seq >= FIRST_V2_SEQ:
+        common["judged"] = {
+            "declared": {
+                "categories": ["health"],
+                "commercial": seq % 2 == 0,
+                "consent": kind != 1,
+                "separate_consent": kind != 1,
+                "terms_version": None if seq % 4 else "2026-03",
+            },
+            "input_bytes": 100 + seq,
+            "pii_scan_complete": True,
+        }
     if seq == RECEIPT_SEQ:
         return entry(seq, time, **common, model=MODEL,
                      input=commitment(NONCE, REQUEST["inputs"]),
@@ -490,7 +553,7 @@ def outputs():
 
     single_bytes = jcs(SINGLE)
     vectors = {
-        "about": "ledger format v1 known answers, made by scripts/golden/make_vectors.py "
+        "about": "ledger format v1 known answers (entries of versions 1 and 2), made by scripts/golden/make_vectors.py "
                  "(Python hashlib, rfc8785, cryptography) from the spec; never edit by hand",
         "key": {
             "name": LOG,
@@ -503,6 +566,11 @@ def outputs():
             "fields": SINGLE,
             "bytes": single_bytes.decode("utf-8"),
             "leaf_hash": leaf(single_bytes).hex(),
+        },
+        "entry_v2": {
+            "fields": SINGLE_V2,
+            "bytes": jcs(SINGLE_V2).decode("utf-8"),
+            "leaf_hash": leaf(jcs(SINGLE_V2)).hex(),
         },
         "blocks": [
             {
@@ -530,7 +598,7 @@ def outputs():
         "consistency_proof": {
             "old_size": 2,
             "new_size": 4,
-            "path": hexes(consistency_path(2, block_hashes)),
+            "path": hexes(consistency_path(2, block_hashes[:V1_BLOCKS])),
         },
         "commitments": {
             "nonce": NONCE.hex(),
@@ -539,8 +607,10 @@ def outputs():
             "outputs_jcs": jcs(OUTPUTS).decode("utf-8"),
             "output": commitment(NONCE, OUTPUTS),
         },
-        "receipts": {"receipt.json": RECEIPT_SEQ, "receipt-later.json": LATER_SEQ},
-        "exports": {"export.jsonl": [0, 4], "export-from-2.jsonl": [2, 4]},
+        "receipts": {"receipt.json": RECEIPT_SEQ, "receipt-later.json": LATER_SEQ,
+                     "receipt-v2.json": V2_RECEIPT_SEQ},
+        "exports": {"export.jsonl": [0, 4], "export-from-2.jsonl": [2, 4],
+                    "export-v2.jsonl": [0, 6]},
         "c2sp_example": c2sp_example(),
     }
 
@@ -561,6 +631,8 @@ def outputs():
         "response.json": (json.dumps(response, indent=2) + "\n").encode(),
         "export.jsonl": export(blocks, block_hashes, 0, 4),
         "export-from-2.jsonl": export(blocks, block_hashes, 2, 4),
+        "receipt-v2.json": receipt(blocks, block_hashes, V2_RECEIPT_SEQ, 6, None),
+        "export-v2.jsonl": export(blocks, block_hashes, 0, 6),
     }
     return files
 

@@ -35,8 +35,9 @@ pub use block::{
     HeaderError,
 };
 pub use entry::{
-    canonical_json, commit, commit_parts, entry_leaf, Decision, Entry, EntryContext, EntryDraft,
-    EntryError, JsonError, ModelRef, SealedDraft, FORMAT_VERSION,
+    canonical_json, commit, commit_parts, entry_leaf, Decision, Declared, Entry, EntryContext,
+    EntryDraft, EntryError, JsonError, ModelRef, SealedDraft, ENTRY_VERSION, ENTRY_VERSIONS,
+    FORMAT_VERSION,
 };
 pub use error::LedgerError;
 pub use export::{

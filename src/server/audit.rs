@@ -158,6 +158,8 @@ fn audit_draft(
             purpose: Some("audit".into()),
             data_categories: vec![],
             pii: vec![],
+            // An audit read is not judged on a caller's declarations.
+            ..EntryContext::default()
         },
         policy: Some(Hash::from_bytes(*state.policy.bundle_hash().as_bytes())),
     }

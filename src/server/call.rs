@@ -15,7 +15,8 @@ use super::AppState;
 use crate::ids::{CallerId, CredentialId};
 use crate::inference::{top_probability, InferRequest, InferResponse, Manifest, VersionManifest};
 use crate::ledger::{
-    commit_parts, Appended, Decision as Entered, EntryContext, EntryDraft, Hash, ModelRef, Receipt,
+    commit_parts, Appended, Decision as Entered, Declared, EntryContext, EntryDraft, Hash,
+    ModelRef, Receipt,
 };
 use crate::policy::{detect, CallContext, Decision, ModelFacts};
 
@@ -216,6 +217,21 @@ pub(super) async fn run<T>(
                 .into_iter()
                 .map(str::to_string)
                 .collect(),
+            // What the decision relied on beyond that, so a disputed call can be judged again
+            // (docs/LEDGER.md, "Entry versions").
+            declared: Some(Declared {
+                categories: context
+                    .data_categories()
+                    .iter()
+                    .map(|c| c.as_str().to_string())
+                    .collect(),
+                commercial: context.commercial(),
+                consent: context.consent(),
+                separate_consent: context.separate_consent(),
+                terms_version: context.terms_version().map(str::to_string),
+            }),
+            input_bytes: Some(context.input_bytes()),
+            pii_scan_complete: Some(!context.pii().truncated()),
         },
         policy: Hash::from_bytes(*state.policy.bundle_hash().as_bytes()),
         nonce,

@@ -47,6 +47,13 @@ pub fn draft(i: u64) -> EntryDraft {
             purpose: Some("research".into()),
             data_categories: vec![],
             pii: vec![],
+            declared: Some(Declared {
+                commercial: i.is_multiple_of(3),
+                consent: true,
+                ..Declared::default()
+            }),
+            input_bytes: Some(120 + i),
+            pii_scan_complete: Some(true),
         },
         policy: Some(Hash::digest(b"policy bundle")),
     }

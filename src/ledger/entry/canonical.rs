@@ -9,7 +9,7 @@ use std::io::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, Entry, EntryError, Seq, FORMAT_VERSION, MAX_ENTRY_BYTES};
+use super::{Decision, Entry, EntryError, Seq, ENTRY_VERSIONS, MAX_ENTRY_BYTES, MAX_EXACT_INTEGER};
 
 /// The `seq` and `time` of an entry read with [`read_canonical`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,16 @@ fn read_sorted(bytes: &[u8]) -> Option<EntryFacts<'_>> {
         return None;
     }
     let view: EntryView<'_> = serde_json::from_slice(bytes).ok()?;
-    if view.v != FORMAT_VERSION || view.seq >= 1 << 53 {
+    if !ENTRY_VERSIONS.contains(&view.v) || view.seq > MAX_EXACT_INTEGER {
+        return None;
+    }
+    let c = &view.context;
+    let judged = match (&c.declared, c.input_bytes, c.pii_scan_complete) {
+        (Some(_), Some(n), Some(_)) if n <= MAX_EXACT_INTEGER => true,
+        (None, None, None) => false,
+        _ => return None,
+    };
+    if judged && view.v == 1 {
         return None;
     }
     if !view.written_as(bytes) {
@@ -75,6 +84,10 @@ impl Same<'_> {
             Cow::Borrowed(s) => self.lit(b"\"") && self.lit(s.as_bytes()) && self.lit(b"\""),
             Cow::Owned(s) => serde_json::to_writer(&mut *self, s).is_ok(),
         }
+    }
+
+    fn bool(&mut self, b: bool) -> bool {
+        self.lit(if b { b"true" } else { b"false" })
     }
 
     fn opt_str(&mut self, s: &Option<Str<'_>>) -> bool {
@@ -127,12 +140,39 @@ impl EntryView<'_> {
                     && w.lit(b"}")
             }
         };
+        let declared = |w: &mut Same<'_>| match &c.declared {
+            None => true,
+            Some(d) => {
+                w.lit(br#","declared":{"categories":"#)
+                    && w.strs(&d.categories)
+                    && w.lit(br#","commercial":"#)
+                    && w.bool(d.commercial)
+                    && w.lit(br#","consent":"#)
+                    && w.bool(d.consent)
+                    && w.lit(br#","separate_consent":"#)
+                    && w.bool(d.separate_consent)
+                    && w.lit(br#","terms_version":"#)
+                    && w.opt_str(&d.terms_version)
+                    && w.lit(b"}")
+            }
+        };
+        let input_bytes = |w: &mut Same<'_>| match c.input_bytes {
+            None => true,
+            Some(n) => w.lit(br#","input_bytes":"#) && w.int(n),
+        };
+        let scan = |w: &mut Same<'_>| match c.pii_scan_complete {
+            None => true,
+            Some(b) => w.lit(br#","pii_scan_complete":"#) && w.bool(b),
+        };
         w.lit(br#"{"caller":"#)
             && w.opt_str(&self.caller)
             && w.lit(br#","context":{"data_categories":"#)
             && w.strs(&c.data_categories)
+            && declared(&mut w)
+            && input_bytes(&mut w)
             && w.lit(br#","pii":"#)
             && w.strs(&c.pii)
+            && scan(&mut w)
             && w.lit(br#","purpose":"#)
             && w.opt_str(&c.purpose)
             && w.lit(br#"},"credential":"#)
@@ -276,16 +316,37 @@ struct EntryView<'a> {
     v: u8,
 }
 
-/// [`EntryContext`](super::EntryContext) as [`EntryView`] reads it.
+/// [`EntryContext`](super::EntryContext) as [`EntryView`] reads it: the members of version 2
+/// absent or there, as there (`null` reads as absent, which is then written differently, so
+/// the bytes are not taken on the fast way).
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ContextView<'a> {
     #[serde(borrow)]
     data_categories: Vec<Str<'a>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    declared: Option<DeclaredView<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input_bytes: Option<u64>,
     #[serde(borrow)]
     pii: Vec<Str<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pii_scan_complete: Option<bool>,
     #[serde(borrow)]
     purpose: Option<Str<'a>>,
+}
+
+/// [`Declared`](super::Declared) as [`EntryView`] reads it.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct DeclaredView<'a> {
+    #[serde(borrow)]
+    categories: Vec<Str<'a>>,
+    commercial: bool,
+    consent: bool,
+    separate_consent: bool,
+    #[serde(borrow)]
+    terms_version: Option<Str<'a>>,
 }
 
 /// [`ModelRef`](super::ModelRef) as [`EntryView`] reads it.
@@ -326,6 +387,78 @@ mod tests {
             ),
         }
         slow.is_ok()
+    }
+
+    #[test]
+    fn both_entry_versions_are_read_and_their_members_held_to_their_version() {
+        let time = "2026-11-29T10:04:43.000001Z";
+        let judged = draft(vec!["a"], Some("r")).into_entry(Seq::new(7), time.into());
+        let mut audit = judged.clone();
+        audit.context.declared = None;
+        audit.context.input_bytes = None;
+        audit.context.pii_scan_complete = None;
+        let mut v1 = audit.clone();
+        v1.v = 1;
+        for e in [&judged, &audit, &v1] {
+            let bytes = e.to_bytes().unwrap();
+            assert!(same_as_slow(&bytes), "{}", String::from_utf8_lossy(&bytes));
+            assert!(read_sorted(&bytes).is_some());
+            assert_eq!(&Entry::from_bytes(&bytes).unwrap(), e);
+        }
+        let text = String::from_utf8(judged.to_bytes().unwrap()).unwrap();
+        assert!(text.contains(
+            r#""declared":{"categories":["health","z"],"commercial":true,"consent":false,"separate_consent":true,"terms_version":"2026-03"},"input_bytes":120,"pii":[],"pii_scan_complete":true,"#
+        ), "{text}");
+        let v1_text = String::from_utf8(v1.to_bytes().unwrap()).unwrap();
+        let refused = [
+            // Version 2's members under version 1.
+            (
+                text.replacen("\"v\":2", "\"v\":1", 1),
+                EntryError::Members(1),
+            ),
+            // Some of version 2's members without the others.
+            (
+                text.replacen(",\"input_bytes\":120", "", 1),
+                EntryError::Members(2),
+            ),
+            (
+                text.replacen(",\"pii_scan_complete\":true", "", 1),
+                EntryError::Members(2),
+            ),
+            // A version no reader knows.
+            (
+                v1_text.replacen("\"v\":1", "\"v\":3", 1),
+                EntryError::Version(3),
+            ),
+            (
+                text.replacen("\"input_bytes\":120", "\"input_bytes\":9007199254740992", 1),
+                EntryError::Unrepresentable(1 << 53),
+            ),
+        ];
+        for (bytes, error) in refused {
+            assert!(!same_as_slow(bytes.as_bytes()), "{bytes}");
+            assert_eq!(Entry::from_bytes(bytes.as_bytes()), Err(error), "{bytes}");
+        }
+        // `null` is not absent: not canonical.
+        for bytes in [
+            v1_text.replacen("\"pii\":", "\"input_bytes\":null,\"pii\":", 1),
+            text.replacen("\"terms_version\":\"2026-03\"", "\"terms_version\":null", 1)
+                .replacen("\"separate_consent\":true", "\"separate_consent\":null", 1),
+            text.replacen("\"commercial\":true", "\"commercial\":1", 1),
+            text.replacen("\"input_bytes\":120", "\"input_bytes\":120.0", 1),
+        ] {
+            assert!(!same_as_slow(bytes.as_bytes()), "{bytes}");
+        }
+        // A draft that would not make a version-2 entry is not sealed.
+        let mut half = draft(vec![], None);
+        half.context.input_bytes = None;
+        assert_eq!(half.seal().unwrap_err(), EntryError::Members(2));
+        let mut huge = draft(vec![], None);
+        huge.context.input_bytes = Some(1 << 53);
+        assert_eq!(
+            huge.seal().unwrap_err(),
+            EntryError::Unrepresentable(1 << 53)
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Why bytes are not a canonical format-v1 entry (DESIGN.md "The ledger (format v1)",
-//! **Entry**; RFC 8785): [`EntryError`], and [`JsonError`], serde_json's error kept as a value
+//! Why bytes are not a canonical entry of a known version (DESIGN.md "The ledger (format v1)",
+//! **Entry**; `docs/LEDGER.md`, "Entry versions"; RFC 8785): [`EntryError`], and [`JsonError`], serde_json's error kept as a value
 //! that errors which are cloned and compared can carry.
 
 use std::fmt;
@@ -7,25 +7,35 @@ use std::sync::Arc;
 
 use serde_json::error::Category;
 
-use super::{FORMAT_VERSION, MAX_ENTRY_BYTES};
+use super::{ENTRY_VERSION, MAX_ENTRY_BYTES};
 
-/// An entry that cannot be read as a canonical format-v1 entry.
+/// Bytes that cannot be read as a canonical entry of a version readers know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
     #[error("entry is {0} bytes, more than the {MAX_ENTRY_BYTES} allowed")]
     TooLarge(usize),
-    /// Not JSON, or not the members and types of format v1.
-    #[error("entry is not a format-v1 entry: {0}")]
+    /// Not JSON, or not the members and types of an entry.
+    #[error("entry is not a vouch entry: {0}")]
     Json(JsonError),
     /// What serde_json wrote for an entry does not end an object (it always does).
-    #[error("entry is not a format-v1 entry: a JSON object must end with '}}'")]
+    #[error("entry is not a vouch entry: a JSON object must end with '}}'")]
     NotAnObject,
     /// A number RFC 8785 cannot write: it has no finite IEEE 754 double.
-    #[error("entry is not a format-v1 entry: the number {0} is not a finite double")]
+    #[error("entry is not a vouch entry: the number {0} is not a finite double")]
     NotFinite(serde_json::Number),
+    /// An integer RFC 8785 would write as a double (above 2^53 − 1), which entries never hold.
+    #[error("entry is not a vouch entry: input_bytes {0} is above 2^53 - 1")]
+    Unrepresentable(u64),
+    /// The members of one version with the number of another (or some of version 2's
+    /// `declared`, `input_bytes`, `pii_scan_complete` without the others).
+    #[error(
+        "entry of version {0} does not have that version's members (version 2 adds context \
+         members declared, input_bytes and pii_scan_complete, all or none)"
+    )]
+    Members(u8),
     #[error("entry bytes are not in canonical (RFC 8785) form")]
     NotCanonical,
-    #[error("entry has format version {0}, expected {FORMAT_VERSION}")]
+    #[error("entry has version {0}; this vouch reads versions 1 to {ENTRY_VERSION}")]
     Version(u8),
 }
 
@@ -111,12 +121,12 @@ mod tests {
         let e = EntryError::from(serde_json::from_str::<u8>("x").unwrap_err());
         assert!(
             e.to_string()
-                .starts_with("entry is not a format-v1 entry: expected value"),
+                .starts_with("entry is not a vouch entry: expected value"),
             "{e}"
         );
         assert_eq!(
             EntryError::NotAnObject.to_string(),
-            "entry is not a format-v1 entry: a JSON object must end with '}'"
+            "entry is not a vouch entry: a JSON object must end with '}'"
         );
     }
 }

@@ -1,11 +1,18 @@
-//! Ledger entries (format v1, DESIGN.md "The ledger (format v1)", **Entry**): one per call,
-//! serialised with the JSON Canonicalization Scheme (RFC 8785). Those exact bytes are hashed
+//! Ledger entries (DESIGN.md "The ledger (format v1)", **Entry**; `docs/LEDGER.md`, "Entry
+//! versions"): one per call, serialised with the JSON Canonicalization Scheme (RFC 8785). Those exact bytes are hashed
 //! (leaf = H(0x00 ‖ bytes)), stored and shipped; a reader accepts an entry only if re-serialising
 //! it gives the same bytes, so one entry has one encoding.
 //!
 //! Entries hold commitments to the inputs and outputs, never the data: `input` = H(nonce ‖
 //! JCS(inputs)), `output` = H(nonce ‖ JCS(outputs)), with a per-call random nonce that only the
 //! caller receives.
+//!
+//! Entries carry their own version `v`. Version 1 is DESIGN.md's entry; version 2, written since,
+//! adds what the decision relied on beyond the purpose and the categories: the caller's
+//! declarations as the rules read them (`context.declared`), the input's size
+//! (`context.input_bytes`) and whether the scan for personal data read all of it
+//! (`context.pii_scan_complete`). Readers accept both; a log may hold both (one written before an
+//! upgrade and continued after).
 //!
 //! | file | what |
 //! | --- | --- |
@@ -34,8 +41,18 @@ pub use error::{EntryError, JsonError};
 pub use jcs::canonical_json;
 pub use seal::SealedDraft;
 
-/// Format version written in every entry and block header.
+/// Format version of the log's containers: block headers, checkpoints, receipts and exports.
+/// Entries carry their own version ([`ENTRY_VERSION`]).
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The version of every entry written: 2, which records the declarations the decision relied on.
+pub const ENTRY_VERSION: u8 = 2;
+
+/// The entry versions a reader accepts: 1 (DESIGN.md's entry) and 2.
+pub const ENTRY_VERSIONS: std::ops::RangeInclusive<u8> = 1..=ENTRY_VERSION;
+
+/// Integers above this are written by RFC 8785 as doubles, not as the integer.
+const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
 
 /// Longest accepted encoding of one entry. Entries hold ids and digests only; anything larger is
 /// a caller error, refused before it reaches the writer.
@@ -73,20 +90,69 @@ pub struct ModelRef {
 }
 
 /// The facts the call was judged on, without any of its data.
+///
+/// `declared`, `input_bytes` and `pii_scan_complete` are members of entry version 2: all three
+/// present in an entry of a judged call, all three absent in one of version 1 and in one that
+/// records no judged call (an audit read). Absent is not `null`: an entry with `null` there is
+/// not canonical.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryContext {
     /// The purpose the caller declared.
     pub purpose: Option<String>,
-    /// Data categories declared or detected (sorted).
+    /// The categories the rules saw (sorted): declared, detected, and the model's own.
     pub data_categories: Vec<String>,
     /// Kinds of personal data detected in the inputs (sorted), never the values.
     pub pii: Vec<String>,
+    /// What the caller declared about the call, as the rules read it (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Declared>,
+    /// The size of the request's inputs in bytes, as the rules read it (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_bytes: Option<u64>,
+    /// Whether the scan for personal data read every text of the call (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii_scan_complete: Option<bool>,
 }
 
-/// One ledger entry, exactly the fields of format v1 (all present, `null` where not applicable).
-/// Made only by [`EntryDraft::into_entry`] (its lists sorted) or read by [`Entry::from_bytes`]
-/// (canonical bytes of format v1 only); read through its accessors.
+impl EntryContext {
+    /// Whether the members of version 2 are there: `Some(true)` all, `Some(false)` none, `None`
+    /// some but not all.
+    fn judged_members(&self) -> Option<bool> {
+        match (
+            self.declared.is_some(),
+            self.input_bytes.is_some(),
+            self.pii_scan_complete.is_some(),
+        ) {
+            (true, true, true) => Some(true),
+            (false, false, false) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// The caller's declarations as the rules read them, defaults applied (a call that does not say
+/// `commercial` is commercial; one that says nothing of consent has none). Members in RFC 8785
+/// order, so that serde_json writes this struct canonically.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declared {
+    /// The data categories the caller declared (sorted), before detection added any.
+    pub categories: Vec<String>,
+    /// Whether the use is commercial.
+    pub commercial: bool,
+    /// Whether the data subjects consented.
+    pub consent: bool,
+    /// Whether they gave the separate consent sensitive data needs (PIPL Art. 29).
+    pub separate_consent: bool,
+    /// The version of the terms of use the caller accepted, if it named one.
+    pub terms_version: Option<String>,
+}
+
+/// One ledger entry: the fields of DESIGN.md's entry (all present, `null` where not applicable),
+/// and in version 2 those [`EntryContext`] adds. Made only by [`EntryDraft::into_entry`] (its
+/// lists sorted, version [`ENTRY_VERSION`]) or read by [`Entry::from_bytes`] (canonical bytes of
+/// a version in [`ENTRY_VERSIONS`]); read through its accessors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
@@ -128,7 +194,7 @@ impl EntryDraft {
     /// deduplicated so that equal facts give equal bytes.
     pub fn into_entry(self, seq: Seq, time: String) -> Entry {
         Entry {
-            v: FORMAT_VERSION,
+            v: ENTRY_VERSION,
             seq,
             time,
             request_id: self.request_id,
@@ -140,12 +206,23 @@ impl EntryDraft {
             decision: self.decision,
             rules: sorted(self.rules),
             obligations: sorted(self.obligations),
-            context: EntryContext {
-                purpose: self.context.purpose,
-                data_categories: sorted(self.context.data_categories),
-                pii: sorted(self.context.pii),
-            },
+            context: self.context.sorted(),
             policy: self.policy,
+        }
+    }
+}
+
+impl EntryContext {
+    /// The context with its lists sorted and deduplicated.
+    fn sorted(self) -> EntryContext {
+        EntryContext {
+            data_categories: sorted(self.data_categories),
+            pii: sorted(self.pii),
+            declared: self.declared.map(|d| Declared {
+                categories: sorted(d.categories),
+                ..d
+            }),
+            ..self
         }
     }
 }
@@ -157,7 +234,7 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 }
 
 impl Entry {
-    /// The format version: [`FORMAT_VERSION`] in every entry [`Entry::from_bytes`] accepts.
+    /// The entry's version: one of [`ENTRY_VERSIONS`].
     pub fn version(&self) -> u8 {
         self.v
     }
@@ -238,15 +315,30 @@ impl Entry {
             return Err(EntryError::TooLarge(bytes.len()));
         }
         let entry: Entry = serde_json::from_slice(bytes)?;
-        if entry.v != FORMAT_VERSION {
-            return Err(EntryError::Version(entry.v));
-        }
+        entry.check_version()?;
         // The fast form first (a verifier reads millions of entries); the general RFC 8785
         // serialiser decides whenever the fast form does not apply or does not match.
         if entry.sorted_bytes().as_deref() != Some(bytes) && entry.to_bytes()? != bytes {
             return Err(EntryError::NotCanonical);
         }
         Ok(entry)
+    }
+}
+
+impl Entry {
+    /// The version is one readers know, and the members are those of that version.
+    fn check_version(&self) -> Result<(), EntryError> {
+        if !ENTRY_VERSIONS.contains(&self.v) {
+            return Err(EntryError::Version(self.v));
+        }
+        match (self.v, self.context.judged_members()) {
+            (1, Some(false)) | (2, Some(_)) => {}
+            _ => return Err(EntryError::Members(self.v)),
+        }
+        match self.context.input_bytes {
+            Some(n) if n > MAX_EXACT_INTEGER => Err(EntryError::Unrepresentable(n)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -283,6 +375,15 @@ mod tests {
                 purpose: None,
                 data_categories: vec!["z".into(), "health".into()],
                 pii: vec![],
+                declared: Some(Declared {
+                    categories: vec!["z".into(), "health".into(), "z".into()],
+                    commercial: true,
+                    consent: false,
+                    separate_consent: true,
+                    terms_version: Some("2026-03".into()),
+                }),
+                input_bytes: Some(120),
+                pii_scan_complete: Some(true),
             },
             policy: None,
         }

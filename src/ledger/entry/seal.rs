@@ -7,13 +7,13 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
-use super::{sorted, Decision, Entry, EntryContext, EntryDraft, EntryError, Hash, Seq};
-use super::{FORMAT_VERSION, MAX_ENTRY_BYTES};
+use super::{Decision, Declared, Entry, EntryDraft, EntryError, Hash, Seq};
+use super::{ENTRY_VERSION, MAX_ENTRY_BYTES, MAX_EXACT_INTEGER};
 use crate::ids::{CallerId, CredentialId, RuleId};
 
 /// A draft serialised by its appender: the entry's canonical bytes but for its last three
 /// members. RFC 8785 orders members by name and `seq`, `time` and `v` sort after all the others,
-/// so the writer only appends `,"seq":N,"time":"T","v":1}` — the serialisation runs on the
+/// so the writer only appends `,"seq":N,"time":"T","v":2}` — the serialisation runs on the
 /// appenders' threads, in parallel, instead of on the one writer thread.
 #[derive(Debug, Clone)]
 pub struct SealedDraft {
@@ -23,7 +23,8 @@ pub struct SealedDraft {
 
 /// The members an appender serialises (all but `seq`, `time`, `v`), in RFC 8785 order (sorted by
 /// name; all names are ASCII, so UTF-16 order is byte order). None of them is a number and
-/// serde_json escapes strings exactly as RFC 8785 prescribes, so serde_json's output of this
+/// serde_json escapes strings exactly as RFC 8785 prescribes (the one number, `input_bytes`, is
+/// an integer below 2^53, which both write alike), so serde_json's output of this
 /// struct is the RFC 8785 form (see [`Entry::sorted_bytes`]) — without the general serialiser's
 /// sorted maps, which were most of an append's cost on the appender.
 #[derive(Serialize)]
@@ -48,7 +49,10 @@ macro_rules! head_of {
             caller: &$e.caller,
             context: SortedContext {
                 data_categories: &$e.context.data_categories,
+                declared: &$e.context.declared,
+                input_bytes: &$e.context.input_bytes,
                 pii: &$e.context.pii,
+                pii_scan_complete: &$e.context.pii_scan_complete,
                 purpose: &$e.context.purpose,
             },
             credential: &$e.credential,
@@ -69,30 +73,34 @@ macro_rules! head_of {
 }
 
 /// Completes a head (serialised, without its closing `}`) with the members that sort last:
-/// `,"seq":N,"time":"T","v":1}`.
-fn write_tail(bytes: &mut Vec<u8>, seq: Seq, time: &str) {
+/// `,"seq":N,"time":"T","v":V}`.
+fn write_tail(bytes: &mut Vec<u8>, seq: Seq, time: &str, v: u8) {
     let _ = write!(bytes, ",\"seq\":{seq},\"time\":");
     // RFC 3339 as `format_time` writes it needs no escaping; an entry read from elsewhere may.
     let _ = serde_json::to_writer(&mut *bytes, time);
-    let _ = write!(bytes, ",\"v\":{FORMAT_VERSION}}}");
+    let _ = write!(bytes, ",\"v\":{v}}}");
 }
 
-/// Room kept for `,"seq":…,"time":"…","v":1}`.
+/// Room kept for `,"seq":…,"time":"…","v":2}`.
 const TAIL_BYTES: usize = 80;
 
 impl EntryDraft {
-    /// Sorts the lists and serialises everything but `seq`, `time` and `v`.
+    /// Sorts the lists and serialises everything but `seq`, `time` and `v`. Refuses a draft
+    /// that would not make an entry of version [`ENTRY_VERSION`]: some of the context's
+    /// version-2 members without the others, or an input size above 2^53 − 1.
     pub fn seal(self) -> Result<SealedDraft, EntryError> {
         let draft = EntryDraft {
-            rules: sorted(self.rules),
-            obligations: sorted(self.obligations),
-            context: EntryContext {
-                purpose: self.context.purpose,
-                data_categories: sorted(self.context.data_categories),
-                pii: sorted(self.context.pii),
-            },
+            rules: super::sorted(self.rules),
+            obligations: super::sorted(self.obligations),
+            context: self.context.sorted(),
             ..self
         };
+        if draft.context.judged_members().is_none() {
+            return Err(EntryError::Members(ENTRY_VERSION));
+        }
+        if let Some(n) = draft.context.input_bytes.filter(|n| *n > MAX_EXACT_INTEGER) {
+            return Err(EntryError::Unrepresentable(n));
+        }
         let mut head = serde_json::to_vec(&head_of!(draft))?;
         if head.len() + TAIL_BYTES > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(head.len() + TAIL_BYTES));
@@ -109,7 +117,7 @@ impl SealedDraft {
     pub fn finish(&self, seq: Seq, time: &str) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.head.len() + TAIL_BYTES);
         bytes.extend_from_slice(&self.head);
-        write_tail(&mut bytes, seq, time);
+        write_tail(&mut bytes, seq, time, ENTRY_VERSION);
         bytes
     }
 }
@@ -119,28 +127,40 @@ impl Entry {
     /// serialiser is not needed: every member name is ASCII (so UTF-16 order is byte order),
     /// strings are escaped as RFC 8785 §3.2.2.2 prescribes (serde_json escapes exactly `"`, `\`
     /// and the control characters, with `\b \t \n \f \r` and lowercase `\u00xx`), and the
-    /// only number above 255 is `seq`, printed as an integer — which RFC 8785 also does below
-    /// 2^53. `None` at or above 2^53.
+    /// only numbers above 255 are `seq` and `input_bytes`, printed as integers — which RFC 8785
+    /// also does below 2^53. `None` at or above 2^53, and for an entry whose members are not
+    /// those of its version.
     pub(super) fn sorted_bytes(&self) -> Option<Vec<u8>> {
-        if self.seq.get() >= 1 << 53 {
+        if self.seq.get() > MAX_EXACT_INTEGER {
             return None;
         }
-        if self.v != FORMAT_VERSION {
+        if self.check_version().is_err() {
             return None;
         }
         let mut bytes = serde_json::to_vec(&head_of!(self)).ok()?;
         if bytes.pop() != Some(b'}') {
             return None;
         }
-        write_tail(&mut bytes, self.seq, &self.time);
+        write_tail(&mut bytes, self.seq, &self.time, self.v);
         Some(bytes)
     }
+}
+
+/// A member of version 2 an entry does not have is left out, not written `null`.
+fn absent<T>(member: &&Option<T>) -> bool {
+    member.is_none()
 }
 
 #[derive(Serialize)]
 struct SortedContext<'a> {
     data_categories: &'a [String],
+    #[serde(skip_serializing_if = "absent")]
+    declared: &'a Option<Declared>,
+    #[serde(skip_serializing_if = "absent")]
+    input_bytes: &'a Option<u64>,
     pii: &'a [String],
+    #[serde(skip_serializing_if = "absent")]
+    pii_scan_complete: &'a Option<bool>,
     purpose: &'a Option<String>,
 }
 
