@@ -9,6 +9,7 @@ mod failure;
 mod http;
 mod keygen;
 mod policy;
+mod policy_replay;
 mod receipt;
 pub mod serve;
 mod verify;
@@ -32,6 +33,8 @@ pub enum ExitCode {
     Io = 4,
     /// The policy denied the request (`vouch policy eval`).
     Denied = 5,
+    /// Some recorded decisions would change under the bundle given (`vouch policy replay`).
+    Changed = 6,
 }
 
 #[derive(Debug, Parser)]
@@ -60,7 +63,7 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Verify a ledger: every entry, block, link, history-tree node and checkpoint signature.
     Verify(verify::Args),
-    /// Check the policy bundle, or judge one imagined call against it.
+    /// Check the policy bundle, judge one imagined call against it, or judge recorded calls again.
     Policy(policy::Args),
     /// Manage the caller registry (API keys are stored only as hashes).
     Caller(caller::Args),

@@ -1,5 +1,6 @@
 //! `vouch policy check` (validate the bundle, print its hash) and `vouch policy eval` (judge one
-//! imagined call and print the decision), so rules can be tried without traffic.
+//! imagined call and print the decision), so rules can be tried without traffic; `vouch policy
+//! replay` (in `policy_replay.rs`) judges recorded traffic again.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Judge one call (caller × model × context) and print the decision, rules and obligations.
     Eval(EvalArgs),
+    /// Judge every call a log records again with a bundle, and report which decisions would
+    /// change, by rule, caller and model (exit 6 when some would).
+    Replay(super::policy_replay::ReplayArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +78,7 @@ pub fn run(args: Args) -> ExitCode {
     match args.command {
         Command::Check(a) => check(a),
         Command::Eval(a) => eval(a),
+        Command::Replay(a) => super::policy_replay::replay_command(a),
     }
 }
 

@@ -41,8 +41,8 @@ pub use entry::{
 };
 pub use error::LedgerError;
 pub use export::{
-    verify_export, write_export, ExportBase, ExportError, ExportSummary, MAX_BLOCK_BYTES,
-    MAX_LINE_BYTES,
+    for_each_export_entry, verify_export, write_export, ExportBase, ExportError, ExportReadError,
+    ExportSummary, MAX_BLOCK_BYTES, MAX_LINE_BYTES,
 };
 pub use hash::{leaf_hash, node_hash, BlockHash, Hash, HashParseError, LeafHash, RootHash, ZERO};
 pub use history::{
@@ -63,7 +63,9 @@ pub use store::{Corruption, Store, StoreError, Stored, StoredLayout, TailDamage}
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
 };
-pub use walker::{verify_blocks_from, verify_store, verify_store_from, WalkError};
+pub use walker::{
+    for_each_stored_entry, verify_blocks_from, verify_store, verify_store_from, WalkError,
+};
 pub use writer::{format_time, CommitStats, Head, Health, SealedBlock};
 
 use writer::{Msg, Tail, Writer};

@@ -83,6 +83,43 @@ pub fn verify_blocks_from(
     Ok(summary)
 }
 
+/// Calls `f` with the seq and bytes of every entry of the durable log in `dir`, in seq order,
+/// reading the blocks file alone as [`verify_blocks_from`] does (read-only, no lock: a server
+/// may be running on the folder; blocks appended after opening are not read). Nothing is
+/// verified beyond what reading needs. Returns the number of entries.
+pub fn for_each_stored_entry(dir: &Path, f: &mut dyn FnMut(Seq, &[u8])) -> Result<u64, WalkError> {
+    let store = Store::open_snapshot(ledger_dir(dir)?)?;
+    let mut height = Height::new(0);
+    let mut entries = 0u64;
+    loop {
+        store.advance(height)?;
+        let Some(header_bytes) = store.header(height)? else {
+            return Ok(entries);
+        };
+        let header = super::block::BlockHeader::from_bytes(&header_bytes)
+            .map_err(|e| fault(Place::Height(height), "block header", "a header", e))?;
+        let first = header.first_seq;
+        let end = first + header.count;
+        let mut seq = first;
+        store.for_each_entry(first, end, &mut |bytes| {
+            f(seq, bytes);
+            seq = seq + 1;
+            Ok::<(), WalkError>(())
+        })?;
+        if seq != end {
+            return Err(fault(
+                Place::Seq(seq),
+                "entry",
+                format!("the entries of block {height} up to seq {end}"),
+                "a gap",
+            )
+            .into());
+        }
+        entries += header.count;
+        height = height + 1;
+    }
+}
+
 /// What the audit index reads of an entry (already checked whole by [`Chain::entries`]).
 #[derive(serde::Deserialize)]
 struct Indexed<'a> {

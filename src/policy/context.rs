@@ -120,6 +120,19 @@ impl fmt::Display for DataCategory {
     }
 }
 
+/// What a call declares about itself, as [`CallContext::from_parameters`] reads it from a request
+/// (defaults applied) and as a ledger entry of version 2 records it: for judging a recorded call
+/// again ([`CallContext::from_declarations`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Declarations {
+    pub purpose: Option<String>,
+    pub commercial: bool,
+    pub consent: bool,
+    pub separate_consent: bool,
+    pub data_categories: BTreeSet<DataCategory>,
+    pub terms_version: Option<String>,
+}
+
 /// The facts of one call that come from the request, not from the registries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CallContext {
@@ -192,6 +205,20 @@ impl CallContext {
             pii: PiiReport::default(),
             input_bytes: 0,
         })
+    }
+
+    /// The context of a call whose declarations, detected kinds and input size were recorded.
+    pub fn from_declarations(d: Declarations, pii: PiiReport, input_bytes: u64) -> Self {
+        Self {
+            purpose: d.purpose,
+            commercial: d.commercial,
+            consent: d.consent,
+            separate_consent: d.separate_consent,
+            data_categories: d.data_categories,
+            terms_version: d.terms_version,
+            pii,
+            input_bytes,
+        }
     }
 
     /// Adds what the detectors found in the inputs and free-text parameters.

@@ -29,6 +29,7 @@ pub mod error;
 pub mod facts;
 mod jurisdiction;
 pub mod model_description;
+pub mod replay;
 
 use std::fmt;
 
@@ -39,7 +40,7 @@ pub use callers::{
     Added, ApiKey, Caller, CallerId, CallerRecord, CallerRegistry, CredentialId, CredentialRecord,
     Role,
 };
-pub use context::{CallContext, DataCategory};
+pub use context::{CallContext, DataCategory, Declarations};
 pub use detect::{PiiKind, PiiReport};
 pub use engine::PolicyEngine;
 pub use error::{

@@ -16,8 +16,10 @@
 //! | `write.rs` | the writer: the first line's base, then each block's lines, from a store |
 //! | `lines.rs` | the line reader (capped lines), the strict parser of each line type, the fast recognition of entry lines in the writer's form |
 //! | `read_ahead.rs` | the reader thread: groups each block's lines and hands them on, a few blocks ahead |
+//! | `entries.rs` | reading an export's entries in order without verifying (for `vouch policy replay`) |
 //! | `verify.rs` | verification: the first line's base, then each block through the shared core, its entries decoded and checked on all cores |
 
+mod entries;
 mod lines;
 mod read_ahead;
 mod verify;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::hash::{BlockHash, Hash};
 use super::store::{Corruption, StoreError};
 
+pub use entries::{for_each_export_entry, ExportReadError};
 pub use verify::verify_export;
 pub use write::write_export;
 

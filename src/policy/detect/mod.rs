@@ -60,6 +60,11 @@ impl PiiKind {
         Self::HealthTerm,
     ];
 
+    /// The kind of a name [`Self::as_str`] gives (as a ledger entry records it).
+    pub fn parse(name: &str) -> Option<PiiKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The name used in the Cedar context (`context.pii`), the ledger and the docs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,6 +108,16 @@ pub struct PiiReport {
 }
 
 impl PiiReport {
+    /// The report a ledger entry records: the kinds found (each counted once: counts are not
+    /// recorded) and whether the scan was complete.
+    pub fn recorded(kinds: impl IntoIterator<Item = PiiKind>, complete: bool) -> PiiReport {
+        PiiReport {
+            counts: kinds.into_iter().map(|k| (k, 1)).collect(),
+            scanned_bytes: 0,
+            truncated: !complete,
+        }
+    }
+
     /// Kinds found, sorted, each once.
     pub fn kinds(&self) -> impl Iterator<Item = PiiKind> + '_ {
         self.counts.keys().copied()

@@ -181,6 +181,12 @@ impl PolicyEngine {
         &self.terms_version
     }
 
+    /// The ids of the rules that read what only inference gives (`context.post_inference`,
+    /// `context.confidence`): the only rules whose answer can change after inference.
+    pub fn post_rules(&self) -> &BTreeSet<super::RuleId> {
+        &self.post_rule_ids
+    }
+
     /// Every rule of the bundle, sorted by id.
     pub fn rules(&self) -> Vec<&RuleMeta> {
         let mut rules: Vec<&RuleMeta> = self.rules.values().collect();
