@@ -103,6 +103,9 @@ fn cn_resident_id() {
             "id=11010519491231002x;",
             "440304199001011233",
             "旧身份证 110105491231002",
+            // A reference word inside another word does not make the number a reference.
+            "Hyogo prefecture, old ID 110105491231002",
+            "disorder 110105491231002",
         ],
     );
     assert_clean(&[
@@ -111,6 +114,8 @@ fn cn_resident_id() {
         "11010519491231002X1", // longer run
         "order 110105194912310",
         "订单号 110105491231002",
+        "Ref-Nr. 110105491231002",
+        "Order#110105491231002",
         "990105491231002", // no such province
     ]);
 }

@@ -423,15 +423,27 @@ fn check_health(m: &[u8], text: &[u8], range: Range<usize>) -> bool {
 }
 
 /// Whether one of `words` (lower case) stands in the `span` bytes before the match, whatever
-/// their case in the text.
+/// their case in the text. A word that begins with a letter or digit counts only at the start of
+/// a word of the text (`ref` is in `ref.` and `Ref-Nr`, not in `prefecture`).
 fn preceded_by(text: &[u8], range: Range<usize>, span: usize, words: &[&[u8]]) -> bool {
+    let from = range.start.saturating_sub(span);
     let before = text
-        .get(range.start.saturating_sub(span)..range.start)
+        .get(from..range.start)
         .unwrap_or_default()
         .to_ascii_lowercase();
-    words
-        .iter()
-        .any(|w| before.windows(w.len()).any(|x| x == *w))
+    let starts_word = |i: usize| {
+        (from + i)
+            .checked_sub(1)
+            .and_then(|j| text.get(j))
+            .is_none_or(|b| !b.is_ascii_alphanumeric())
+    };
+    words.iter().any(|w| {
+        let needs_start = w.first().is_some_and(u8::is_ascii_alphanumeric);
+        before
+            .windows(w.len())
+            .enumerate()
+            .any(|(i, x)| x == *w && (!needs_start || starts_word(i)))
+    })
 }
 
 fn digits(m: &[u8]) -> Vec<u8> {
