@@ -31,5 +31,6 @@ pub mod policy;
 pub mod server;
 pub mod sources;
 pub mod tls;
+pub mod witness;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ mod policy_replay;
 mod receipt;
 pub mod serve;
 mod verify;
+mod witness;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -74,6 +75,9 @@ pub enum Command {
     /// Check a receipt offline.
     #[command(subcommand)]
     Receipt(receipt::Command),
+    /// Run a witness that cosigns logs' checkpoints only if consistent with those it cosigned.
+    #[command(subcommand)]
+    Witness(witness::Command),
 }
 
 /// `n` and the noun in the right number: "1 entry", "2 entries", "0 entries".
@@ -107,5 +111,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Receipt(cmd) => receipt::run(cmd),
         Command::Caller(args) => caller::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Witness(cmd) => witness::run(cmd),
     }
 }

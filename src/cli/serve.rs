@@ -260,7 +260,7 @@ fn bind(what: &str, addr: &str) -> Result<TcpListener, Failure> {
         .map_err(|e| Failure::io(format_args!("cannot listen{what} on {addr}: {e}")))
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

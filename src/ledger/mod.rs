@@ -8,6 +8,7 @@
 //! Knows nothing of HTTP, models or policies: an entry is ids, digests and facts.
 
 mod block;
+mod cosignature;
 mod entry;
 mod error;
 mod export;
@@ -34,6 +35,7 @@ pub use block::{
     block_hash, proof_from_stored_nodes, BlockHeader, EntriesTree, EntryProof, EntryProofError,
     HeaderError,
 };
+pub use cosignature::{CosignatureVerifier, Cosigner, ALG_COSIGNATURE_V1};
 pub use entry::{
     canonical_json, commit, commit_parts, entry_leaf, Decision, Declared, Entry, EntryContext,
     EntryDraft, EntryError, JsonError, ModelRef, SealedDraft, ENTRY_VERSION, ENTRY_VERSIONS,
@@ -53,7 +55,7 @@ pub use keyfile::{
     read_signer_key, read_verifier_key, write_key_pair, write_verifier_key, KeyFileError,
     PRIVATE_KEY_FILE, VERIFIER_KEY_FILE,
 };
-pub use note::{key_id, Checkpoint, KeyId, NoteError, SignerKey, VerifierKey};
+pub use note::{key_id, Checkpoint, KeyId, NoteError, SignerKey, VerifierKey, MAX_NOTE_BYTES};
 pub use position::{Height, Seq};
 pub use query::{heights_in_time, stats, Dimension, Extent, Filter, Page, Query};
 pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};

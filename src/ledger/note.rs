@@ -19,7 +19,7 @@ use super::hash::{Hash, RootHash};
 /// The signature algorithm byte of Ed25519 in C2SP keys.
 const ALG_ED25519: u8 = 0x01;
 /// The prefix of signature lines: an em dash and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(super) const SIG_PREFIX: &str = "\u{2014} ";
 /// Largest note accepted for parsing.
 pub const MAX_NOTE_BYTES: usize = 64 * 1024;
 /// Most signature lines accepted on one note.
@@ -59,7 +59,7 @@ pub const MAX_KEY_NAME_BYTES: usize = 255;
 
 /// A key name as C2SP `signed-note` defines it (non-empty UTF-8 without Unicode spaces or `+`;
 /// control characters are refused too), at most [`MAX_KEY_NAME_BYTES`] long.
-fn check_name(name: &str) -> Result<(), NoteError> {
+pub(super) fn check_name(name: &str) -> Result<(), NoteError> {
     if name.len() > MAX_KEY_NAME_BYTES {
         return Err(NoteError::KeyNameTooLong(name.len()));
     }
@@ -214,6 +214,11 @@ impl SignerKey {
         self.id
     }
 
+    /// The Ed25519 key (for the cosigner of the same key, [`super::Cosigner`]).
+    pub(super) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     pub fn verifier(&self) -> VerifierKey {
         VerifierKey {
             name: self.name.clone(),
@@ -237,14 +242,14 @@ impl SignerKey {
     }
 }
 
-fn parse_id(s: &str) -> Option<KeyId> {
+pub(super) fn parse_id(s: &str) -> Option<KeyId> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     u32::from_str_radix(s, 16).ok().map(KeyId)
 }
 
-fn check_text(text: &str) -> Result<(), NoteError> {
+pub(super) fn check_text(text: &str) -> Result<(), NoteError> {
     if text.is_empty() || !text.ends_with('\n') {
         return Err(NoteError::Malformed(
             "the text must be non-empty and end with a newline",
@@ -333,6 +338,11 @@ impl VerifierKey {
 
     pub fn id(&self) -> KeyId {
         self.id
+    }
+
+    /// The Ed25519 public key.
+    pub(super) fn public_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// Opens a signed note: checks that it carries a valid signature by this key and returns its

@@ -1,0 +1,417 @@
+//! `vouch witness serve`, black-box (C2SP `tlog-witness`, `tlog-cosignature`): every status code
+//! of `add-checkpoint` — 200 with a cosignature that verifies (with vouch's verifier and with the
+//! `signed_note` crate, the consistency proofs checked with the `tlog_tiles` crate too), 400, 403,
+//! 404, 409 with `text/x.tlog.size`, 422 — a fork refused, and a witness killed (SIGKILL) again
+//! and again while it cosigns never forgetting a checkpoint it answered for nor cosigning one
+//! inconsistent with it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::unreachable
+)] // a test: a failed assumption is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use vouch::ledger::{
+    consistency_proof, root, write_key_pair, write_verifier_key, Checkpoint, CosignatureVerifier,
+    Hash, LeafHash, MemoryNodes, SignerKey,
+};
+
+const LOG: &str = "test.vouch/log";
+
+struct WitnessProcess {
+    child: Child,
+    url: String,
+    cosigner_key: String,
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, logs: &[&Path]) -> WitnessProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
+    cmd.args(["witness", "serve", "--bind", "127.0.0.1:0", "--key"])
+        .arg(dir.join("log.key"))
+        .arg("--data")
+        .arg(dir.join("state"));
+    for l in logs {
+        cmd.arg("--log").arg(l);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut cosigner_key = String::new();
+    let url = loop {
+        let line = lines.next().expect("the witness started").unwrap();
+        if let Some(k) = line.strip_prefix("witness cosigner key: ") {
+            cosigner_key = k.to_string();
+        }
+        if let Some(u) = line.strip_prefix("vouch witness serving on ") {
+            break u.to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    WitnessProcess {
+        child,
+        url,
+        cosigner_key,
+    }
+}
+
+/// A log of `n` leaves (block hashes) whose leaves depend on `fork`.
+fn history(n: u64, fork: u8) -> MemoryNodes {
+    let leaves: Vec<LeafHash> = (0..n)
+        .map(|i| LeafHash::from_digest(Hash::digest(&[&i.to_be_bytes()[..], &[fork]].concat())))
+        .collect();
+    MemoryNodes::from_leaves(&leaves)
+}
+
+fn checkpoint(nodes: &MemoryNodes, size: u64, key: &SignerKey) -> (Checkpoint, String) {
+    let cp = Checkpoint {
+        origin: key.name().to_string(),
+        size,
+        root: root(nodes, size).unwrap().hash(),
+    };
+    let note = cp.sign(key).unwrap();
+    (cp, note)
+}
+
+fn body(old: u64, proof: &[Hash], note: &str) -> String {
+    let mut b = format!("old {old}\n");
+    for h in proof {
+        b.push_str(&B64.encode(h.as_bytes()));
+        b.push('\n');
+    }
+    b.push('\n');
+    b.push_str(note);
+    b
+}
+
+fn proof(nodes: &MemoryNodes, old: u64, new: u64) -> Vec<Hash> {
+    if old == 0 || old == new {
+        return vec![];
+    }
+    consistency_proof(nodes, old, new).unwrap().path
+}
+
+/// POSTs a body; (status, content type, body).
+fn post(url: &str, body: &str) -> (u16, String, String) {
+    match ureq::post(&format!("{url}/add-checkpoint")).send_string(body) {
+        Ok(r) => (
+            r.status(),
+            r.content_type().to_string(),
+            r.into_string().unwrap(),
+        ),
+        Err(ureq::Error::Status(code, r)) => {
+            (code, r.content_type().to_string(), r.into_string().unwrap())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `cosignature/v1` written from C2SP `tlog-cosignature` for the `signed_note` crate: the key id
+/// over 0x04 ‖ key, the signed message `cosignature/v1\ntime T\n` ‖ text.
+struct CosignatureV1 {
+    name: String,
+    id: u32,
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl signed_note::Verifier for CosignatureV1 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let (Some(time), Some(sig)) = (sig.get(..8), sig.get(8..)) else {
+            return false;
+        };
+        let t = u64::from_be_bytes(time.try_into().unwrap());
+        let mut m = format!("cosignature/v1\ntime {t}\n").into_bytes();
+        m.extend_from_slice(msg);
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+            return false;
+        };
+        self.key.verify_strict(&m, &sig).is_ok()
+    }
+}
+
+/// Checks `cosigned` (the log's note with the witness's line) with the `signed_note` crate: the
+/// log's signature with its standard verifier, the witness's with `cosignature/v1`.
+fn interop_check(cosigned: &str, log: &SignerKey, witness: &SignerKey) {
+    let public = B64
+        .decode(log.verifier().to_string().splitn(3, '+').nth(2).unwrap())
+        .unwrap();
+    assert_eq!(public[0], 1);
+    let wpub = B64
+        .decode(
+            witness
+                .verifier()
+                .to_string()
+                .splitn(3, '+')
+                .nth(2)
+                .unwrap(),
+        )
+        .unwrap();
+    let wkey = ed25519_dalek::VerifyingKey::from_bytes(&wpub[1..].try_into().unwrap()).unwrap();
+    let mut id_input = vec![0x04];
+    id_input.extend_from_slice(wkey.as_bytes());
+    let cosigner = CosignatureV1 {
+        name: witness.name().to_string(),
+        id: signed_note::key_id(witness.name(), &id_input),
+        key: wkey,
+    };
+    let standard = signed_note::StandardVerifier::new(&log.verifier().to_string()).unwrap();
+    let note = signed_note::Note::from_bytes(cosigned.as_bytes()).unwrap();
+    let list = signed_note::VerifierList::new(vec![Box::new(standard), Box::new(cosigner)]);
+    let (verified, unverified) = note.verify(&list).unwrap();
+    assert_eq!(verified.len(), 2, "{cosigned}");
+    assert!(unverified.is_empty());
+}
+
+/// The consistency proofs vouch makes check with the `tlog_tiles` crate's RFC 6962 code.
+fn interop_proof(nodes: &MemoryNodes, old: u64, new: u64) {
+    let p: Vec<tlog_tiles::Hash> = proof(nodes, old, new)
+        .iter()
+        .map(|h| tlog_tiles::Hash(*h.as_bytes()))
+        .collect();
+    let h = |n| tlog_tiles::Hash(*root(nodes, n).unwrap().hash().as_bytes());
+    tlog_tiles::check_tree(&p, new, h(new), old, h(old)).unwrap();
+}
+
+fn keys(dir: &Path) -> (SignerKey, SignerKey, std::path::PathBuf) {
+    let witness = SignerKey::generate("witness.test/w1").unwrap();
+    write_key_pair(&witness, dir).unwrap();
+    let log = SignerKey::generate(LOG).unwrap();
+    let log_pub = dir.join("the-log.pub");
+    write_verifier_key(&log.verifier(), &log_pub).unwrap();
+    (witness, log, log_pub)
+}
+
+#[test]
+fn every_status_of_add_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (witness_key, log, log_pub) = keys(dir.path());
+    let w = start(dir.path(), &[&log_pub]);
+    let verifier: CosignatureVerifier = w.cosigner_key.parse().unwrap();
+    assert_eq!(verifier, CosignatureVerifier::from(&witness_key.verifier()));
+    let nodes = history(12, 0);
+
+    // 200: the first checkpoint, from size 0 with an empty proof.
+    let (_, note3) = checkpoint(&nodes, 3, &log);
+    let (status, _, line) = post(&w.url, &body(0, &[], &note3));
+    assert_eq!(status, 200, "{line}");
+    assert!(
+        line.starts_with("\u{2014} witness.test/w1 ") && line.ends_with('\n'),
+        "{line}"
+    );
+    let cosigned = format!("{note3}{line}");
+    let t = verifier.verify(&cosigned).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(t <= now && now - t < 600, "{t} {now}");
+    interop_check(&cosigned, &log, &witness_key);
+
+    // 409: the old size is not the latest cosigned; the body says which is.
+    let (_, note7) = checkpoint(&nodes, 7, &log);
+    let (status, ctype, said) = post(&w.url, &body(0, &[], &note7));
+    assert_eq!(
+        (status, ctype.as_str(), said.as_str()),
+        (409, "text/x.tlog.size", "3\n")
+    );
+
+    // 200: from 3 to 7 with the consistency proof (which tlog_tiles checks as well).
+    interop_proof(&nodes, 3, 7);
+    let (status, _, line) = post(&w.url, &body(3, &proof(&nodes, 3, 7), &note7));
+    assert_eq!(status, 200, "{line}");
+    interop_check(&format!("{note7}{line}"), &log, &witness_key);
+
+    // 422: a proof that does not verify (one hash changed), and a fork's checkpoint with its own
+    // proof: both refused, and the state stays at 7.
+    let (_, note9) = checkpoint(&nodes, 9, &log);
+    let mut bad = proof(&nodes, 7, 9);
+    bad[0] = Hash::digest(b"not this");
+    let (status, _, said) = post(&w.url, &body(7, &bad, &note9));
+    assert_eq!(status, 422, "{said}");
+    let fork = history(12, 1);
+    let (_, fork9) = checkpoint(&fork, 9, &log);
+    let (status, _, said) = post(&w.url, &body(7, &proof(&fork, 7, 9), &fork9));
+    assert_eq!(status, 422, "{said}");
+    let (status, _, said) = post(&w.url, &body(7, &[Hash::digest(b"x")], &note7));
+    assert_eq!(
+        status, 422,
+        "a proof between equal sizes must be empty: {said}"
+    );
+
+    // 409: the same size with another root.
+    let (_, fork7) = checkpoint(&fork, 7, &log);
+    let (status, ctype, said) = post(&w.url, &body(7, &[], &fork7));
+    assert_eq!(
+        (status, ctype.as_str(), said.as_str()),
+        (409, "text/x.tlog.size", "7\n")
+    );
+    // 200: the same checkpoint again is cosigned again.
+    let (status, _, _) = post(&w.url, &body(7, &[], &note7));
+    assert_eq!(status, 200);
+
+    // 400: an old size larger than the checkpoint's (checked before the state: even 7 > 5).
+    let (_, note5) = checkpoint(&nodes, 5, &log);
+    let (status, _, said) = post(&w.url, &body(7, &[], &note5));
+    assert_eq!(status, 400, "{said}");
+    // 400: bodies that are not an add-checkpoint request.
+    for junk in [
+        "",
+        "old 7\n",
+        "old 07\n\nx\n",
+        "7\n\n",
+        &format!("old 7\n\n{}", "a\n"),
+    ] {
+        let (status, _, said) = post(&w.url, junk);
+        assert_eq!(status, 400, "{junk:?}: {said}");
+    }
+
+    // 403: signed by another key of the same name only.
+    let impostor = SignerKey::generate(LOG).unwrap();
+    let (_, forged) = checkpoint(&nodes, 9, &impostor);
+    let (status, _, said) = post(&w.url, &body(7, &proof(&nodes, 7, 9), &forged));
+    assert_eq!(status, 403, "{said}");
+    // ... and a note whose trusted signature line is damaged.
+    let mut damaged = note9.clone();
+    let at = damaged.len() - 5;
+    damaged.replace_range(
+        at..at + 1,
+        if &damaged[at..at + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        },
+    );
+    let (status, _, _) = post(&w.url, &body(7, &proof(&nodes, 7, 9), &damaged));
+    assert_eq!(status, 403);
+    // A checkpoint with an extra, unknown signature is still cosigned (unknown keys ignored).
+    let other = SignerKey::generate("someone.else/key").unwrap();
+    let text = format!("{}\n", note9.split("\n\n").next().unwrap());
+    let theirs = other.sign_note(&text).unwrap();
+    let extra = format!("{note9}{}", theirs.split("\n\n").nth(1).unwrap());
+    let (status, _, said) = post(&w.url, &body(7, &proof(&nodes, 7, 9), &extra));
+    assert_eq!(status, 200, "{said}");
+
+    // 404: a log the witness does not follow.
+    let stranger = SignerKey::generate("another.log/x").unwrap();
+    let (_, theirs) = checkpoint(&nodes, 3, &stranger);
+    let (status, _, said) = post(&w.url, &body(0, &[], &theirs));
+    assert_eq!(status, 404, "{said}");
+
+    // 413: a body larger than any request.
+    let (status, _, _) = post(&w.url, &"x".repeat(vouch::witness::MAX_REQUEST_BYTES + 1));
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn a_witness_killed_while_cosigning_keeps_what_it_answered_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_witness_key, log, log_pub) = keys(dir.path());
+    let nodes = history(400, 0);
+    let fork = history(400, 2);
+    let mut answered = 0u64; // the largest size a 200 was returned for
+    let mut believed = 0u64; // the size this client last knew the witness at
+    for round in 0..6 {
+        let mut w = start(dir.path(), &[&log_pub]);
+        // Cosign upwards on 2 threads racing each other, and kill the witness mid-run.
+        let url = w.url.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for t in 0..2u64 {
+            let (url, stop) = (url.clone(), std::sync::Arc::clone(&stop));
+            let nodes = nodes.clone();
+            let log_key = log.to_private_string().to_string();
+            let start_at = believed;
+            threads.push(std::thread::spawn(move || {
+                let log = SignerKey::from_private_string(&log_key).unwrap();
+                let mut old = start_at;
+                let mut best = 0;
+                let mut size = start_at + 1 + t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && size < 400 {
+                    let (_, note) = checkpoint(&nodes, size, &log);
+                    let body = body(old, &proof(&nodes, old, size), &note);
+                    match ureq::post(&format!("{url}/add-checkpoint")).send_string(&body) {
+                        Ok(_) => {
+                            best = best.max(size);
+                            old = size;
+                            size += 1 + t;
+                        }
+                        Err(ureq::Error::Status(409, r)) => {
+                            old = r.into_string().unwrap().trim().parse().unwrap();
+                            size = size.max(old + 1);
+                        }
+                        Err(ureq::Error::Status(code, r)) => {
+                            panic!("{code}: {}", r.into_string().unwrap())
+                        }
+                        Err(_) => break, // killed
+                    }
+                }
+                best
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150 + 70 * round));
+        let _ = w.child.kill(); // SIGKILL
+        let _ = w.child.wait();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in threads {
+            answered = answered.max(t.join().unwrap());
+        }
+
+        // Restarted, the witness holds a size at least the largest it answered for, with the
+        // root of this history: the same checkpoint is cosigned again, a fork's is not.
+        let w = start(dir.path(), &[&log_pub]);
+        let (_, note) = checkpoint(&nodes, 1, &log);
+        let (status, _, said) = post(&w.url, &body(0, &[], &note));
+        let held: u64 = if status == 200 {
+            1
+        } else {
+            assert_eq!(status, 409, "{said}");
+            said.trim().parse().unwrap()
+        };
+        assert!(
+            held >= answered,
+            "round {round}: holds {held}, answered for {answered}"
+        );
+        let (_, same) = checkpoint(&nodes, held, &log);
+        assert_eq!(
+            post(&w.url, &body(held, &[], &same)).0,
+            200,
+            "round {round}"
+        );
+        let (_, forked) = checkpoint(&fork, held, &log);
+        assert_eq!(
+            post(&w.url, &body(held, &[], &forked)).0,
+            409,
+            "round {round}"
+        );
+        if held + 1 < 400 {
+            let (_, forked) = checkpoint(&fork, held + 1, &log);
+            let (status, _, _) = post(&w.url, &body(held, &proof(&fork, held, held + 1), &forked));
+            assert_eq!(status, 422, "round {round}");
+        }
+        believed = held;
+        drop(w);
+    }
+    assert!(answered > 0, "no checkpoint was cosigned before the kills");
+}
