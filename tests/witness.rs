@@ -153,11 +153,7 @@ impl signed_note::Verifier for CosignatureV1 {
 
 /// Checks `cosigned` (the log's note with the witness's line) with the `signed_note` crate: the
 /// log's signature with its standard verifier, the witness's with `cosignature/v1`.
-fn interop_check(cosigned: &str, log: &SignerKey, witness: &SignerKey) {
-    let public = B64
-        .decode(log.verifier().to_string().splitn(3, '+').nth(2).unwrap())
-        .unwrap();
-    assert_eq!(public[0], 1);
+fn interop_check(cosigned: &str, log_key: &vouch::ledger::VerifierKey, witness: &SignerKey) {
     let wpub = B64
         .decode(
             witness
@@ -176,7 +172,7 @@ fn interop_check(cosigned: &str, log: &SignerKey, witness: &SignerKey) {
         id: signed_note::key_id(witness.name(), &id_input),
         key: wkey,
     };
-    let standard = signed_note::StandardVerifier::new(&log.verifier().to_string()).unwrap();
+    let standard = signed_note::StandardVerifier::new(&log_key.to_string()).unwrap();
     let note = signed_note::Note::from_bytes(cosigned.as_bytes()).unwrap();
     let list = signed_note::VerifierList::new(vec![Box::new(standard), Box::new(cosigner)]);
     let (verified, unverified) = note.verify(&list).unwrap();
@@ -227,7 +223,7 @@ fn every_status_of_add_checkpoint() {
         .unwrap()
         .as_secs();
     assert!(t <= now && now - t < 600, "{t} {now}");
-    interop_check(&cosigned, &log, &witness_key);
+    interop_check(&cosigned, &log.verifier(), &witness_key);
 
     // 409: the old size is not the latest cosigned; the body says which is.
     let (_, note7) = checkpoint(&nodes, 7, &log);
@@ -241,7 +237,7 @@ fn every_status_of_add_checkpoint() {
     interop_proof(&nodes, 3, 7);
     let (status, _, line) = post(&w.url, &body(3, &proof(&nodes, 3, 7), &note7));
     assert_eq!(status, 200, "{line}");
-    interop_check(&format!("{note7}{line}"), &log, &witness_key);
+    interop_check(&format!("{note7}{line}"), &log.verifier(), &witness_key);
 
     // 422: a proof that does not verify (one hash changed), and a fork's checkpoint with its own
     // proof: both refused, and the state stays at 7.
@@ -414,4 +410,108 @@ fn a_witness_killed_while_cosigning_keeps_what_it_answered_for() {
         drop(w);
     }
     assert!(answered > 0, "no checkpoint was cosigned before the kills");
+}
+
+mod harness;
+
+fn wait_cosigned(s: &harness::Server, at_least: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = s.get("/v1/checkpoint", Some(&s.regulator_key));
+        assert_eq!(status, 200, "{body}");
+        if body["cosigned"]["size"]
+            .as_u64()
+            .is_some_and(|n| n >= at_least)
+        {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never cosigned to {at_least}: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn call(s: &harness::Server) {
+    let req = harness::breast_cancer_request(serde_json::json!({
+        "purpose": "medical-triage", "consent": true, "separate_consent": true,
+        "data_categories": ["health"]}));
+    let (status, body) = s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &req);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A vouch server with one witness gets its checkpoints cosigned in the background and serves
+/// the cosigned checkpoint beside its own; a second server with the same log key and another
+/// history (a split view) is refused by the witness and never gets a cosigned checkpoint.
+#[test]
+fn a_log_gets_cosigned_and_a_split_view_does_not() {
+    let wdir = tempfile::tempdir().unwrap();
+    let witness_key = SignerKey::generate("witness.test/w1").unwrap();
+    write_key_pair(&witness_key, wdir.path()).unwrap();
+    let setup = harness::provision_at(tempfile::tempdir().unwrap());
+    let log_pub = wdir.path().join("the-log.pub");
+    write_verifier_key(setup.verifier(), &log_pub).unwrap();
+    let w = start(wdir.path(), &[&log_pub]);
+    let wkey = wdir.path().join("witness.pub");
+    std::fs::write(&wkey, format!("{}\n", w.cosigner_key)).unwrap();
+    let args = vec![
+        "--witness".to_string(),
+        format!("{}={}", w.url, wkey.display()),
+        "--witness-interval-ms".into(),
+        "50".into(),
+    ];
+    let with = |reuse| harness::Options {
+        reuse: Some(reuse),
+        extra_args: args.clone(),
+        ..harness::Options::default()
+    };
+
+    let mut a = harness::start_with(with(setup));
+    for _ in 0..3 {
+        call(&a);
+    }
+    let (_, now) = a.get("/v1/checkpoint", Some(&a.regulator_key));
+    let size = now["size"].as_u64().unwrap();
+    let body = wait_cosigned(&a, size);
+    let cosigned = body["cosigned"]["checkpoint"].as_str().unwrap();
+    let verifier: CosignatureVerifier = w.cosigner_key.parse().unwrap();
+    verifier.verify(cosigned).unwrap();
+    let cp = Checkpoint::open(cosigned, &a.verifier).unwrap();
+    assert_eq!(cp.size, body["cosigned"]["size"].as_u64().unwrap());
+    assert_eq!(
+        body["cosigned"]["witnesses"],
+        serde_json::json!(["witness.test/w1"])
+    );
+    interop_check(cosigned, &a.verifier, &witness_key);
+
+    // The split: the same log key and history so far, then each its own.
+    a.stop();
+    let other = a.copied();
+    let a = harness::start_with(with(a.reuse()));
+    for _ in 0..3 {
+        call(&a);
+    }
+    let (_, now) = a.get("/v1/checkpoint", Some(&a.regulator_key));
+    wait_cosigned(&a, now["size"].as_u64().unwrap());
+    let b = harness::start_with(with(other));
+    call(&b);
+    call(&b);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (_, seen) = b.get("/v1/checkpoint", Some(&b.regulator_key));
+    assert_eq!(seen["cosigned"], serde_json::Value::Null, "{seen}");
+    let logs = String::from_utf8_lossy(&b.logs()).into_owned();
+    assert!(
+        logs.contains("the witness holds a larger tree than this log")
+            || logs.contains("the witness refused the checkpoint"),
+        "{logs}"
+    );
+    // The first log goes on being cosigned.
+    call(&a);
+    let (_, now) = a.get("/v1/checkpoint", Some(&a.regulator_key));
+    wait_cosigned(&a, now["size"].as_u64().unwrap());
+    // And a witness that is down stops no call.
+    drop(w);
+    call(&a);
+    call(&b);
 }

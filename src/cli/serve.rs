@@ -77,6 +77,23 @@ pub struct Args {
     /// Most exports (`/v1/export`) streaming at once; more are answered 429 [default: 2].
     #[arg(long, env = "VOUCH_MAX_EXPORTS")]
     pub max_exports: Option<usize>,
+    /// A witness to ask for cosignatures, as URL=VERIFIER_KEY_FILE: its `add-checkpoint` prefix
+    /// and its key (from `vouch keygen`, or the cosigner key `vouch witness serve` prints);
+    /// repeatable (VOUCH_WITNESS: comma-separated).
+    #[arg(
+        long = "witness",
+        env = "VOUCH_WITNESS",
+        value_delimiter = ',',
+        value_name = "URL=KEY_FILE"
+    )]
+    pub witnesses: Vec<String>,
+    /// How many witnesses must cosign a checkpoint for it to count as cosigned [default: all].
+    #[arg(long, env = "VOUCH_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
+    /// Shortest time between two rounds of asking the witnesses, in milliseconds (10 to
+    /// 3600000) [default: 1000].
+    #[arg(long, env = "VOUCH_WITNESS_INTERVAL_MS")]
+    pub witness_interval_ms: Option<u64>,
     /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
     /// runs), printed with a working example call.
     #[arg(long)]
@@ -108,6 +125,9 @@ struct FileConfig {
     body_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
     max_exports: Option<usize>,
+    witness: Option<Vec<String>>,
+    witness_quorum: Option<usize>,
+    witness_interval_ms: Option<u64>,
     demo: Option<bool>,
 }
 
@@ -225,6 +245,16 @@ fn settings(args: Args) -> Result<Settings, String> {
         service.workers = n;
     }
     service.tls = tls;
+    let witnesses = if args.witnesses.is_empty() {
+        file.witness.unwrap_or_default()
+    } else {
+        args.witnesses
+    };
+    service.witnesses = witness_settings(
+        &witnesses,
+        args.witness_quorum.or(file.witness_quorum),
+        args.witness_interval_ms.or(file.witness_interval_ms),
+    )?;
     Ok(Settings {
         bind: args
             .bind
@@ -233,6 +263,54 @@ fn settings(args: Args) -> Result<Settings, String> {
         grpc_bind: args.grpc_bind.or(file.grpc_bind),
         demo,
         service,
+    })
+}
+
+/// The witnesses from their `URL=KEY_FILE` forms, the quorum (default: all) and the interval.
+fn witness_settings(
+    given: &[String],
+    quorum: Option<usize>,
+    interval_ms: Option<u64>,
+) -> Result<server::WitnessSettings, String> {
+    let mut witnesses = Vec::new();
+    for w in given {
+        let (url, file) = w
+            .rsplit_once('=')
+            .ok_or_else(|| format!("witness {w:?}: expected URL=VERIFIER_KEY_FILE"))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!(
+                "witness {w:?}: the URL must start with http:// or https://"
+            ));
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| format!("witness key {file}: {e}"))?;
+        let key: crate::ledger::CosignatureVerifier = text
+            .parse()
+            .map_err(|e| format!("witness key {file}: {e}"))?;
+        witnesses.push(server::WitnessEndpoint {
+            url: url.to_string(),
+            key,
+        });
+    }
+    let quorum = quorum.unwrap_or(witnesses.len());
+    if !witnesses.is_empty() && !(1..=witnesses.len()).contains(&quorum) {
+        return Err(format!(
+            "witness_quorum: {quorum} is not between 1 and the {} witnesses given",
+            witnesses.len()
+        ));
+    }
+    if witnesses.is_empty() && quorum > 0 {
+        return Err("witness_quorum needs witnesses (--witness URL=KEY_FILE)".into());
+    }
+    let interval_ms = interval_ms.unwrap_or(1000);
+    if !(10..=3_600_000).contains(&interval_ms) {
+        return Err(format!(
+            "witness_interval_ms: {interval_ms} is not between 10 and 3600000"
+        ));
+    }
+    Ok(server::WitnessSettings {
+        witnesses,
+        quorum,
+        interval: Duration::from_millis(interval_ms),
     })
 }
 

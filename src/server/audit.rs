@@ -406,10 +406,14 @@ async fn latest_checkpoint(
 ) -> Result<HttpResponse, ApiError> {
     admit_or_answer!(&req, &state, Recording::DenialsOnly);
     let (extent, checkpoint) = snapshot(&state)?;
+    // With witnesses, also the newest checkpoint a quorum of them cosigned (`null` until one
+    // is); it may trail the log's own by the witnessing interval.
+    let cosigned = state.witnessing.latest();
     Ok(HttpResponse::Ok().json(json!({
         "checkpoint": checkpoint,
         "size": extent.blocks,
         "entries": extent.entries,
+        "cosigned": cosigned.as_deref(),
     })))
 }
 

@@ -19,6 +19,7 @@ mod metrics;
 mod model_description;
 mod routes;
 mod service;
+mod witnessing;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,6 +34,7 @@ pub use error::{ApiError, Internal, NotFound, QueryError};
 pub use metrics::Metrics;
 pub use model_description::model_description;
 pub use service::{Config, LoadError, Service};
+pub use witnessing::{Cosigned, WitnessEndpoint, WitnessSettings, Witnessing};
 
 use crate::inference::Registry;
 use crate::ledger::Ledger;
@@ -97,6 +99,8 @@ pub struct AppState {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// Where the nonces of commitments and audit reads come from.
     pub nonces: crate::sources::Nonces,
+    /// The log's witnesses and the newest checkpoint they cosigned.
+    pub witnessing: Arc<Witnessing>,
 }
 
 /// The rules' view of each served model version, by model name, then version (looked up by

@@ -38,6 +38,8 @@ pub struct Config {
     /// The PEM certificate chain and private key to serve TLS with, on both listeners.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub nonces: Nonces,
+    /// The witnesses to ask for cosignatures (none by default).
+    pub witnesses: super::WitnessSettings,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             inline_below: crate::inference::INLINE_BELOW,
             tls: None,
             nonces: Nonces::system(),
+            witnesses: super::WitnessSettings::default(),
         }
     }
 }
@@ -186,6 +189,7 @@ impl Service {
             exports: Arc::new(tokio::sync::Semaphore::new(config.limits.max_exports)),
             limits: config.limits,
             nonces: config.nonces,
+            witnessing: Arc::new(super::Witnessing::new(config.witnesses)),
         };
         Ok(Service {
             state: Arc::new(state),
@@ -233,6 +237,11 @@ impl Service {
             shutdown.await;
             on_signal.send_replace(true);
         });
+        if self.state.witnessing.is_enabled() {
+            tokio::spawn(
+                Arc::clone(&self.state.witnessing).run(self.state.ledger.clone(), stopped.clone()),
+            );
+        }
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };

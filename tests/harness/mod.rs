@@ -233,6 +233,20 @@ impl Server {
     /// share their history so far; what each appends next diverges.
     pub fn fork(&mut self) -> Server {
         self.stop();
+        let other = self.copied();
+        *self = start_with(Options {
+            reuse: Some(self.reuse()),
+            ..Options::default()
+        });
+        start_with(Options {
+            reuse: Some(other),
+            ..Options::default()
+        })
+    }
+
+    /// A copy of the data folder of this (stopped) server — ledger, log key, callers — to start
+    /// another server on: the same key and history so far.
+    pub fn copied(&self) -> Reuse {
         let copy = tempfile::tempdir().unwrap();
         let ok = Command::new("cp")
             .arg("-a")
@@ -243,14 +257,7 @@ impl Server {
         assert!(ok.success(), "copying the data folder failed");
         let mut other = self.reuse();
         other.dir = Arc::new(copy);
-        *self = start_with(Options {
-            reuse: Some(self.reuse()),
-            ..Options::default()
-        });
-        start_with(Options {
-            reuse: Some(other),
-            ..Options::default()
-        })
+        other
     }
 
     /// Everything the server has written to stdout and stderr so far (all of it after
