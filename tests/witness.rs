@@ -433,12 +433,42 @@ fn wait_cosigned(s: &harness::Server, at_least: u64) -> serde_json::Value {
     }
 }
 
-fn call(s: &harness::Server) {
+/// One allowed call: its request and response.
+fn call(s: &harness::Server) -> (serde_json::Value, serde_json::Value) {
     let req = harness::breast_cancer_request(serde_json::json!({
         "purpose": "medical-triage", "consent": true, "separate_consent": true,
         "data_categories": ["health"]}));
     let (status, body) = s.post("/v2/models/breast-cancer/infer", Some(&s.caller_key), &req);
     assert_eq!(status, 200, "{body}");
+    (req, body)
+}
+
+/// `vouch receipt verify` with the log's and the witness's keys, and more arguments.
+fn receipt_verify(dir: &Path, receipt: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .current_dir(dir)
+        .args([
+            "receipt",
+            "verify",
+            receipt,
+            "--key",
+            "log.pub",
+            "--witness-key",
+            "witness.pub",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn seq_of(body: &serde_json::Value) -> u64 {
+    let bytes = B64
+        .decode(body["receipt"]["entry"].as_str().unwrap())
+        .unwrap();
+    vouch::ledger::Entry::from_bytes(&bytes)
+        .unwrap()
+        .seq()
+        .get()
 }
 
 /// A vouch server with one witness gets its checkpoints cosigned in the background and serves
@@ -496,7 +526,7 @@ fn a_log_gets_cosigned_and_a_split_view_does_not() {
     wait_cosigned(&a, now["size"].as_u64().unwrap());
     let b = harness::start_with(with(other));
     call(&b);
-    call(&b);
+    let (b_req, b_resp) = call(&b);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let (_, seen) = b.get("/v1/checkpoint", Some(&b.regulator_key));
     assert_eq!(seen["cosigned"], serde_json::Value::Null, "{seen}");
@@ -507,11 +537,131 @@ fn a_log_gets_cosigned_and_a_split_view_does_not() {
         "{logs}"
     );
     // The first log goes on being cosigned.
-    call(&a);
+    let (a_req, a_resp) = call(&a);
     let (_, now) = a.get("/v1/checkpoint", Some(&a.regulator_key));
     wait_cosigned(&a, now["size"].as_u64().unwrap());
+
+    // A caller of the first log gets a receipt of its call against the cosigned checkpoint, and
+    // `vouch receipt verify --witness-key` accepts it — alone, or beside the receipt returned
+    // with the answer (whose nonce opens the commitments).
+    let work = tempfile::tempdir().unwrap();
+    let wd = work.path();
+    write_verifier_key(&a.verifier, &wd.join("log.pub")).unwrap();
+    std::fs::copy(&wkey, wd.join("witness.pub")).unwrap();
+    let save = |name: &str, v: &serde_json::Value| {
+        std::fs::write(wd.join(name), serde_json::to_vec(v).unwrap()).unwrap()
+    };
+    save("a-req.json", &a_req);
+    save("a-resp.json", &a_resp);
+    let path = format!("/v1/receipts/{}?cosigned=true", seq_of(&a_resp));
+    let (status, cosigned) = a.get(&path, Some(&a.caller_key));
+    assert_eq!(status, 200, "{cosigned}");
+    save("a-cosigned.json", &cosigned);
+    let out = receipt_verify(wd, "a-cosigned.json", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("cosigned by witness.test/w1 under a checkpoint of"),
+        "{stdout}"
+    );
+    let out = receipt_verify(
+        wd,
+        "a-resp.json",
+        &[
+            "--cosigned",
+            "a-cosigned.json",
+            "--request",
+            "a-req.json",
+            "--response",
+            "a-resp.json",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["cosigned_by"],
+        serde_json::json!(["witness.test/w1"])
+    );
+    assert_eq!(
+        (&report["input"], &report["output"]),
+        (&serde_json::json!(true), &serde_json::json!(true))
+    );
+    // The answer's own receipt alone is not cosigned: refused, saying where a cosigned one is.
+    let out = receipt_verify(wd, "a-resp.json", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("?cosigned=true"));
+
+    // The split view's receipts: none is cosigned (409 with Retry-After), and one dressed up
+    // with the first log's cosignature line is refused.
+    save("b-resp.json", &b_resp);
+    save("b-req.json", &b_req);
+    let path = format!("/v1/receipts/{}?cosigned=true", seq_of(&b_resp));
+    let resp = ureq::get(&format!("{}{path}", b.url))
+        .set("Authorization", &format!("Bearer {}", b.caller_key))
+        .call();
+    match resp {
+        Err(ureq::Error::Status(409, r)) => assert!(r.header("Retry-After").is_some()),
+        other => panic!("{other:?}"),
+    }
+    let out = receipt_verify(wd, "b-resp.json", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let a_line = cosigned["checkpoint"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("\u{2014} witness.test/w1 "))
+        .unwrap()
+        .to_string();
+    let mut dressed = b_resp["receipt"].clone();
+    let note = format!("{}{a_line}\n", dressed["checkpoint"].as_str().unwrap());
+    dressed["checkpoint"] = note.into();
+    save("b-dressed.json", &dressed);
+    let out = receipt_verify(wd, "b-dressed.json", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = receipt_verify(wd, "b-resp.json", &["--cosigned", "a-cosigned.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "another entry's cosigned receipt"
+    );
     // And a witness that is down stops no call.
     drop(w);
     call(&a);
     call(&b);
+}
+
+/// A log without witnesses has no cosigned receipts.
+#[test]
+fn without_witnesses_no_receipt_is_cosigned() {
+    let s = harness::start();
+    let (_, resp) = call(&s);
+    let (status, body) = s.get(
+        &format!("/v1/receipts/{}?cosigned=true", seq_of(&resp)),
+        Some(&s.caller_key),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s.get("/v1/checkpoint", Some(&s.regulator_key));
+    assert_eq!(status, 200);
+    assert_eq!(body["cosigned"], serde_json::Value::Null);
+    let (status, _) = s.get(
+        &format!("/v1/receipts/{}?cosigned=maybe", seq_of(&resp)),
+        Some(&s.caller_key),
+    );
+    assert_eq!(status, 400);
 }

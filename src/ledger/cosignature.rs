@@ -243,6 +243,50 @@ impl CosignatureVerifier {
     }
 }
 
+/// Fewer of the witnesses given cosigned a checkpoint than the quorum asks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the checkpoint is cosigned by {} of the {given} witnesses given{}, fewer than the quorum of {quorum}",
+    found.len(),
+    if found.is_empty() { String::new() } else { format!(" ({})", found.join(", ")) }
+)]
+pub struct QuorumError {
+    /// The names of the witnesses whose valid cosignature it carries.
+    pub found: Vec<String>,
+    pub given: usize,
+    pub quorum: usize,
+}
+
+/// The names of the witnesses of `witnesses` that validly cosigned the signed checkpoint
+/// `note` (each witness counted once), if they are at least `quorum`. A cosignature line that
+/// does not verify counts as none.
+pub fn cosigned_by(
+    note: &str,
+    witnesses: &[CosignatureVerifier],
+    quorum: usize,
+) -> Result<Vec<String>, QuorumError> {
+    let mut found: Vec<String> = Vec::new();
+    for w in witnesses {
+        let named = format!("{}+{}", w.name(), w.id());
+        if w.verify(note).is_ok() && !found.contains(&named) {
+            found.push(named);
+        }
+    }
+    let found: Vec<String> = found
+        .into_iter()
+        .map(|n| n.split('+').next().unwrap_or_default().to_string())
+        .collect();
+    if found.len() >= quorum && quorum > 0 {
+        Ok(found)
+    } else {
+        Err(QuorumError {
+            found,
+            given: witnesses.len(),
+            quorum,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,9 @@ pub use block::{
     block_hash, proof_from_stored_nodes, BlockHeader, EntriesTree, EntryProof, EntryProofError,
     HeaderError,
 };
-pub use cosignature::{CosignatureVerifier, Cosigner, ALG_COSIGNATURE_V1};
+pub use cosignature::{
+    cosigned_by, CosignatureVerifier, Cosigner, QuorumError, ALG_COSIGNATURE_V1,
+};
 pub use entry::{
     canonical_json, commit, commit_parts, entry_leaf, Decision, Declared, Entry, EntryContext,
     EntryDraft, EntryError, JsonError, ModelRef, SealedDraft, ENTRY_VERSION, ENTRY_VERSIONS,
@@ -346,6 +348,31 @@ impl Ledger {
             .checkpoint
             .ok_or(LedgerError::NoEntry { seq, size: 0 })?;
         receipt_at(&self.inner.store, seq, head.blocks, checkpoint)
+    }
+
+    /// The receipt of entry `seq` against the tree of its first `blocks` blocks, carrying
+    /// `checkpoint` — the note of that tree, signed by the log and possibly cosigned (what a
+    /// witnessed receipt carries). [`LedgerError::NoEntry`] for an entry not in those blocks.
+    pub fn receipt_against(
+        &self,
+        seq: Seq,
+        blocks: u64,
+        checkpoint: String,
+    ) -> Result<Receipt, LedgerError> {
+        let head = self.head();
+        let in_tree = blocks <= head.blocks
+            && self
+                .inner
+                .store
+                .block_of(seq)?
+                .is_some_and(|h| h.get() < blocks);
+        if !in_tree {
+            return Err(LedgerError::NoEntry {
+                seq,
+                size: head.entries,
+            });
+        }
+        receipt_at(&self.inner.store, seq, blocks, checkpoint)
     }
 
     /// The extent of the log at its latest checkpoint, and that checkpoint: what a reader

@@ -57,6 +57,17 @@ pub enum ApiError {
     /// 408: the client did not send its body in time.
     #[error("the request body did not arrive within {0} ms")]
     BodyTimeout(u64),
+    /// 409: the entry is not yet under a checkpoint the witnesses cosigned; try again after
+    /// `retry_after` seconds.
+    #[error("entry {seq} is not yet under a cosigned checkpoint ({}); try again in {retry_after} s", match .cosigned { Some(n) => format!("the newest cosigned has {n} blocks"), None => "none is cosigned yet".to_string() })]
+    NotYetCosigned {
+        seq: u64,
+        cosigned: Option<u64>,
+        retry_after: u64,
+    },
+    /// 404: the log has no witnesses, so no receipt is cosigned.
+    #[error("this log has no witnesses: no receipt is cosigned (ask without `cosigned`)")]
+    NoWitnesses,
     /// 429: too many of these requests at once; try again after `retry_after` seconds.
     #[error("{what}: try again in {retry_after} s")]
     Busy {
@@ -216,6 +227,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotYetCosigned { .. } => StatusCode::CONFLICT,
+            ApiError::NoWitnesses => StatusCode::NOT_FOUND,
             ApiError::Inference(e) => match e.kind() {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
                 ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
@@ -238,6 +251,8 @@ impl ApiError {
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
             ApiError::TooLarge { .. } | ApiError::Busy { .. } => tonic::Code::ResourceExhausted,
+            ApiError::NotYetCosigned { .. } => tonic::Code::Unavailable,
+            ApiError::NoWitnesses => tonic::Code::NotFound,
             ApiError::BodyTimeout(_) | ApiError::Timeout(_) => tonic::Code::DeadlineExceeded,
             _ => match self.status() {
                 StatusCode::UNAUTHORIZED => tonic::Code::Unauthenticated,
@@ -265,7 +280,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allowed, .. } => {
                 r.insert_header((header::ALLOW, *allowed));
             }
-            ApiError::Busy { retry_after, .. } => {
+            ApiError::Busy { retry_after, .. } | ApiError::NotYetCosigned { retry_after, .. } => {
                 r.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::BodyTimeout(_) => {

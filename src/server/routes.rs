@@ -221,6 +221,14 @@ async fn infer_version(
     infer::infer(req, web::Path::from((name, Some(version))), payload, state).await
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptParams {
+    /// Prove the entry against the newest checkpoint the witnesses cosigned.
+    #[serde(default)]
+    cosigned: bool,
+}
+
 /// `GET /v1/receipts/{seq}`: a fresh receipt (against the latest checkpoint, without the nonce)
 /// for one of the caller's own entries. Anyone else's entry is an audit read: judged by the
 /// Cedar action `audit` and, when allowed, recorded like every audit read that reveals an entry.
@@ -235,13 +243,20 @@ async fn receipt(
     let seq: u64 = path
         .parse()
         .map_err(|_| QueryError::NotSeq(path.as_str().to_string()))?;
+    let params: ReceiptParams = super::audit::query(&req)?;
     let receipt = state
         .ledger
         .receipt(crate::ledger::Seq::new(seq))
         .map_err(|_| not_found())?;
     let entry = crate::ledger::Entry::from_bytes(&receipt.entry).map_err(Internal::from)?;
+
+    // Whether it may be read is settled before anything else is said about it.
+    let answer = |receipt| match params.cosigned {
+        true => cosigned_receipt(&state, seq),
+        false => Ok(receipt),
+    };
     if entry.caller() == Some(auth.caller.id()) {
-        return Ok(HttpResponse::Ok().json(receipt));
+        return Ok(HttpResponse::Ok().json(answer(receipt)?));
     }
     let allowed = state
         .policy
@@ -251,10 +266,35 @@ async fn receipt(
     if !allowed {
         return Err(not_found());
     }
+    let receipt = answer(receipt)?;
     match super::audit::admit(&req, &state, super::audit::Recording::All).await {
         Ok(admitted) => Ok(admitted.response().json(receipt)),
         Err(answer) => answer,
     }
+}
+
+/// The receipt of `seq` against the newest checkpoint the witnesses cosigned: the same entry
+/// and block, the block proven in that tree, the checkpoint with their cosignatures.
+fn cosigned_receipt(state: &AppState, seq: u64) -> Result<crate::ledger::Receipt, ApiError> {
+    let w = &state.witnessing;
+    if !w.is_enabled() {
+        return Err(ApiError::NoWitnesses);
+    }
+    let latest = w.latest();
+    let not_yet = || ApiError::NotYetCosigned {
+        seq,
+        cosigned: latest.as_ref().map(|c| c.size),
+        retry_after: w.interval().as_secs().max(1),
+    };
+    let cosigned = latest.as_ref().ok_or_else(not_yet)?;
+    state
+        .ledger
+        .receipt_against(
+            crate::ledger::Seq::new(seq),
+            cosigned.size,
+            cosigned.checkpoint.clone(),
+        )
+        .map_err(|_| not_yet())
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -80,6 +80,11 @@ impl Witnessing {
         !self.settings.witnesses.is_empty()
     }
 
+    /// The shortest time between two rounds.
+    pub fn interval(&self) -> Duration {
+        self.settings.interval
+    }
+
     pub fn quorum(&self) -> usize {
         self.settings.quorum
     }

@@ -54,6 +54,18 @@ pub struct VerifyArgs {
     /// mapping (`docs/LEDGER.md`, "Commitments").
     #[arg(long, conflicts_with_all = ["request_header_length", "response_header_length"])]
     pub grpc: bool,
+    /// Accept only a checkpoint cosigned by witnesses: the key file of one (`vouch keygen`'s
+    /// form or the cosigner key `vouch witness serve` prints); repeatable.
+    #[arg(long = "witness-key", value_name = "FILE")]
+    pub witness_keys: Vec<PathBuf>,
+    /// How many of the --witness-key witnesses must have cosigned [default: all].
+    #[arg(long, requires = "witness_keys")]
+    pub witness_quorum: Option<usize>,
+    /// A receipt of the same entry against a cosigned checkpoint (`GET
+    /// /v1/receipts/{seq}?cosigned=true`), for a receipt whose own checkpoint is not cosigned
+    /// (the one returned with the answer, which carries the nonce).
+    #[arg(long, requires = "witness_keys")]
+    pub cosigned: Option<PathBuf>,
 }
 
 pub fn run(cmd: Command) -> ExitCode {
@@ -81,6 +93,24 @@ pub fn run(cmd: Command) -> ExitCode {
                     text("model"),
                     text("caller")
                 );
+                if let Some(Value::Array(names)) = report.get("cosigned_by") {
+                    let names: Vec<String> = names
+                        .iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
+                        .collect();
+                    println!(
+                        "cosigned by {} under a checkpoint of {}",
+                        names.join(", "),
+                        super::counted(
+                            report
+                                .get("cosigned_size")
+                                .and_then(Value::as_u64)
+                                .unwrap_or(0),
+                            "block",
+                            "blocks"
+                        )
+                    );
+                }
                 if report.get("input") == Some(&Value::Bool(true)) {
                     println!("input commitment opens: true");
                 }
@@ -105,6 +135,69 @@ pub fn run(cmd: Command) -> ExitCode {
     }
 }
 
+/// With `--witness-key`: the witnesses that cosigned the checkpoint the entry is proven under —
+/// the receipt's own, or that of the `--cosigned` receipt of the same entry and block — and that
+/// checkpoint's size; a failure when fewer than the quorum did.
+fn witnessed(
+    args: &VerifyArgs,
+    key: &crate::ledger::VerifierKey,
+    receipt: &Receipt,
+) -> Result<Option<(Vec<String>, u64)>, Failure> {
+    if args.witness_keys.is_empty() {
+        return Ok(None);
+    }
+    let witnesses = args
+        .witness_keys
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::file(p, &e))?;
+            text.parse::<crate::ledger::CosignatureVerifier>()
+                .map_err(|e| Failure::bad_input(format_args!("{}: {e}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = args.witness_quorum.unwrap_or(witnesses.len());
+    if !(1..=witnesses.len()).contains(&quorum) {
+        return Err(Failure::usage(format!(
+            "--witness-quorum {quorum} is not between 1 and the {} witness keys given",
+            witnesses.len()
+        )));
+    }
+    let other;
+    let proven = match &args.cosigned {
+        None => receipt,
+        Some(path) => {
+            let mut doc = Saved::read(path, None)
+                .and_then(|saved| saved.json())
+                .map_err(Failure::bad_input)?;
+            if let Some(inner) = doc.get_mut("receipt") {
+                doc = inner.take();
+            }
+            other = serde_json::from_value::<Receipt>(doc)
+                .map_err(|e| Failure::bad_input(format!("--cosigned is not a receipt: {e}")))?;
+            other.verify(key).map_err(|e| {
+                Failure::verification(format!("the --cosigned receipt does not verify: {e}"))
+            })?;
+            if other.entry != receipt.entry || other.block != receipt.block {
+                return Err(Failure::verification(
+                    "the --cosigned receipt is of another entry or block than the receipt",
+                ));
+            }
+            &other
+        }
+    };
+    let size = crate::ledger::Checkpoint::open(&proven.checkpoint, key)
+        .map_err(|e| Failure::verification(e.to_string()))?
+        .size;
+    let names =
+        crate::ledger::cosigned_by(&proven.checkpoint, &witnesses, quorum).map_err(|e| {
+            Failure::verification(format!(
+                "{e}; a receipt against the newest cosigned checkpoint comes from \
+             GET /v1/receipts/{{seq}}?cosigned=true (pass it with --cosigned)"
+            ))
+        })?;
+    Ok(Some((names, size)))
+}
+
 fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
     let key = read_verifier_key(&args.key).map_err(Failure::bad_input)?;
     let mut doc = Saved::read(&args.receipt, None)
@@ -120,6 +213,7 @@ fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
     let v = receipt
         .verify(&key)
         .map_err(|e| Failure::verification(e.to_string()))?;
+    let witnessed = witnessed(args, &key, &receipt)?;
     let decision = v.entry.decision().as_str();
     let mut report = serde_json::json!({
         "verified": true,
@@ -133,6 +227,10 @@ fn verify(args: &VerifyArgs) -> Result<Value, Failure> {
         "rules": v.entry.rules(),
         "obligations": v.entry.obligations(),
     });
+    if let (Some((names, size)), Some(o)) = (witnessed, report.as_object_mut()) {
+        o.insert("cosigned_by".into(), names.into());
+        o.insert("cosigned_size".into(), size.into());
+    }
     let needs_nonce = args.request.is_some() || args.response.is_some();
     let nonce = match (needs_nonce, receipt.nonce) {
         (false, _) => return Ok(report),
