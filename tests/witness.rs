@@ -640,6 +640,126 @@ fn a_log_gets_cosigned_and_a_split_view_does_not() {
         Some(1),
         "another entry's cosigned receipt"
     );
+    // `vouch verify --witness-key`: the first log is consistent with the checkpoint the witness
+    // cosigned; the split view has none, and held to the first log's cosigned checkpoint it
+    // fails.
+    std::fs::write(wd.join("regulator.key"), &a.regulator_key).unwrap();
+    std::fs::write(
+        wd.join("cosigned.note"),
+        cosigned["checkpoint"].as_str().unwrap(),
+    )
+    .unwrap();
+    let verify = |s: &harness::Server, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .current_dir(wd)
+            .args([
+                "verify",
+                "--url",
+                &s.url,
+                "--key-file",
+                "regulator.key",
+                "--key",
+                "log.pub",
+            ])
+            .args(["--witness-key", "witness.pub"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&a, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cosigned by witness.test/w1"));
+    let out = verify(&b, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no cosigned checkpoint"));
+    let out = verify(&b, &["--from-checkpoint", "cosigned.note"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A checkpoint without the witness's line is not enough.
+    std::fs::write(
+        wd.join("plain.note"),
+        a_resp["receipt"]["checkpoint"].as_str().unwrap(),
+    )
+    .unwrap();
+    let out = verify(&a, &["--from-checkpoint", "plain.note"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fewer than the quorum"));
+
+    // `vouch audit --witness-key`: entries and counts proven against the cosigned checkpoint;
+    // the split view has none to offer.
+    let audit = |s: &harness::Server, state: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .current_dir(wd)
+            .args([
+                "audit",
+                "--url",
+                &s.url,
+                "--key-file",
+                "regulator.key",
+                "--key",
+                "log.pub",
+            ])
+            .args([
+                "--witness-key",
+                "witness.pub",
+                "--state",
+                state,
+                "--format",
+                "json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = audit(&a, "a.state", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cosigned by witness.test/w1"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["entries"].as_array().unwrap().len() >= 7, "{report}");
+    // Every entry proven against the checkpoint the witness cosigned.
+    let cp = Checkpoint::open(cosigned["checkpoint"].as_str().unwrap(), &a.verifier).unwrap();
+    let size = report["checkpoint"]["size"].as_u64().unwrap();
+    assert!(size >= cp.size, "{report}");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains(&format!("checkpoint of {size} blocks cosigned by")),
+        "{said}"
+    );
+    let out = audit(&a, "a.state", &["--stats", "decision"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = audit(&b, "b.state", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no cosigned checkpoint"));
+
     // And a witness that is down stops no call.
     drop(w);
     call(&a);

@@ -78,6 +78,13 @@ pub struct Args {
     /// Where the last checkpoint seen is kept (default: ~/.vouch/audit/<log key id>.checkpoint).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Demand witnesses: answer only from the server's newest checkpoint cosigned by these
+    /// witnesses (key files; repeatable), every page proven against it.
+    #[arg(long = "witness-key", value_name = "FILE")]
+    pub witness_keys: Vec<PathBuf>,
+    /// How many of the --witness-key witnesses must have cosigned [default: all].
+    #[arg(long, requires = "witness_keys")]
+    pub witness_quorum: Option<usize>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -304,6 +311,43 @@ fn audit(args: &Args) -> Result<(), Failure> {
     let page_size = usize::try_from(args.page_size).unwrap_or(1000);
     let state = args.state.clone().unwrap_or_else(|| default_state(&key));
     let mut witness = Witness::load(&key, state)?;
+    // With witnesses, every answer is pinned to the newest checkpoint they cosigned.
+    let cosigned = match super::witness::demanded(&args.witness_keys, args.witness_quorum)? {
+        None => None,
+        Some((witnesses, quorum)) => {
+            let answer = client.get("/v1/checkpoint")?;
+            let note = answer
+                .pointer("/cosigned/checkpoint")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| {
+                    Failure::verification(
+                        "the server has no cosigned checkpoint (no witnesses, or none has \
+                         cosigned yet)",
+                    )
+                })?;
+            let names = crate::ledger::cosigned_by(note, &witnesses, quorum).map_err(|e| {
+                Failure::verification(format!("the server's cosigned checkpoint: {e}"))
+            })?;
+            let cp = witness.see(note, &client)?;
+            eprintln!(
+                "vouch audit: answers proven against the checkpoint of {} cosigned by {}",
+                super::counted(cp.size, "block", "blocks"),
+                names.join(", ")
+            );
+            Some(cp)
+        }
+    };
+    let same_as_cosigned = |cp: &Checkpoint| match &cosigned {
+        Some(c) if c != cp => Err(Failure::verification(format!(
+            "asked for answers under the cosigned checkpoint of {} blocks, got one of {} blocks \
+             or another root",
+            c.size, cp.size
+        ))),
+        _ => Ok(()),
+    };
+    let pin = cosigned
+        .as_ref()
+        .map_or_else(String::new, |c| format!("&size={}", c.size));
     let mut time_params = String::new();
     for (name, v) in [("from", &args.from), ("to", &args.to)] {
         if let Some(v) = v {
@@ -317,10 +361,11 @@ fn audit(args: &Args) -> Result<(), Failure> {
             By::Decision => "decision",
             By::Rule => "rule",
         };
-        let target = format!("/v1/stats?by={by}{time_params}");
+        let target = format!("/v1/stats?by={by}{time_params}{pin}");
         let answer = client.get(&target)?;
         let note: String = field(&answer, "checkpoint")?;
         let cp = witness.see(&note, &client)?;
+        same_as_cosigned(&cp)?;
         let recorded = check_recorded(&answer, &target, &key)?;
         let counts: std::collections::BTreeMap<String, u64> = field(&answer, "counts")?;
         witness.save()?;
@@ -347,7 +392,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
     let mut recorded = vec![];
     // Every page after the first is answered against the first page's tree size, so all are
     // proven against one checkpoint and the walk ends even while the log grows.
-    let mut pinned = String::new();
+    let mut pinned = pin;
     loop {
         let want = args
             .limit
@@ -359,6 +404,7 @@ fn audit(args: &Args) -> Result<(), Failure> {
         let page = client.get(&target)?;
         let note: String = field(&page, "checkpoint")?;
         let cp = witness.see(&note, &client)?;
+        same_as_cosigned(&cp)?;
         recorded.push(check_recorded(&page, &target, &key)?);
         let items: Vec<ProvenEntry> = field(&page, "entries")?;
         if items.len() > want {

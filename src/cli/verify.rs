@@ -56,6 +56,14 @@ pub struct Args {
     /// Write the last verified checkpoint here, for `--from-checkpoint` next time.
     #[arg(long, value_name = "FILE")]
     pub save_checkpoint: Option<PathBuf>,
+    /// Demand witnesses: the log must be consistent with a checkpoint cosigned by these
+    /// witnesses (key files; repeatable) — the `--from-checkpoint` note, which must carry their
+    /// cosignatures, or with `--url` and no `--from-checkpoint`, the server's newest cosigned one.
+    #[arg(long = "witness-key", value_name = "FILE")]
+    pub witness_keys: Vec<PathBuf>,
+    /// How many of the --witness-key witnesses must have cosigned [default: all].
+    #[arg(long, requires = "witness_keys")]
+    pub witness_quorum: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -192,9 +200,38 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         .as_deref()
         .ok_or_else(|| Failure::usage("--key is required"))?;
     let key = read_verifier_key(key_path).map_err(Failure::bad_input)?;
-    let trusted = match &args.from_checkpoint {
+    let given = match &args.from_checkpoint {
         None => None,
         Some(path) => Some(read_checkpoint(path, &key, "the trusted checkpoint")?),
+    };
+    // Where an export from a server starts: the checkpoint given, not a cosigned one fetched.
+    let from = given.as_ref().map(|(cp, _)| cp.size);
+    let trusted = match super::witness::demanded(&args.witness_keys, args.witness_quorum)? {
+        None => given,
+        Some((witnesses, quorum)) => {
+            let (cp, note) = match (given, &args.url, &args.key_file) {
+                (Some(given), _, _) => given,
+                (None, Some(url), Some(key_file)) => {
+                    Server::new(url, key_file, args.ca_file.as_deref())?.cosigned(&key)?
+                }
+                _ => {
+                    return Err(Failure::usage(
+                        "--witness-key needs the cosigned checkpoint to hold the log to: \
+                         --from-checkpoint FILE (a note with the witnesses' cosignatures), or \
+                         --url (the server's newest cosigned checkpoint)",
+                    )
+                    .into())
+                }
+            };
+            let names = crate::ledger::cosigned_by(&note, &witnesses, quorum)
+                .map_err(|e| Failure::verification(format!("the trusted checkpoint: {e}")))?;
+            eprintln!(
+                "vouch verify: holding the log to the checkpoint of {} cosigned by {}",
+                counted(cp.size, "block", "blocks"),
+                names.join(", ")
+            );
+            Some((cp, note))
+        }
     };
     let trusted_ref = trusted.as_ref().map(|(cp, note)| (cp, note.as_str()));
     let bar = Progress::new();
@@ -217,8 +254,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
         let server = Server::new(url, key_file, args.ca_file.as_deref())?;
-        let from = trusted.as_ref().map(|(cp, _)| cp.size);
-        if let Some(trusted) = from {
+        if let Some(trusted) = trusted.as_ref().map(|(cp, _)| cp.size) {
             // A server whose log is now shorter than a checkpoint it signed was rolled back; asked
             // for an export from the trusted size it could only refuse the range.
             let size = server.size(&key)?;
@@ -379,6 +415,29 @@ impl Server {
         let cp = Checkpoint::open(note, key)
             .map_err(|e| Failure::verification(format!("the server's latest checkpoint: {e}")))?;
         Ok(cp.size)
+    }
+
+    /// The server's newest cosigned checkpoint (`cosigned` of `/v1/checkpoint`), opened with the
+    /// log's key: the checkpoint and its whole note with the cosignature lines.
+    fn cosigned(&self, key: &VerifierKey) -> Result<(Checkpoint, String), Failure> {
+        let answer: serde_json::Value = self
+            .get("/v1/checkpoint", &[])
+            .map_err(|e| e.failure("/v1/checkpoint"))?
+            .into_json()
+            .map_err(|e| {
+                Failure::io(format_args!("/v1/checkpoint: the answer is not JSON: {e}"))
+            })?;
+        let note = answer
+            .pointer("/cosigned/checkpoint")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                Failure::verification(
+                    "the server has no cosigned checkpoint (no witnesses, or none has cosigned yet)",
+                )
+            })?;
+        let cp = Checkpoint::open(note, key)
+            .map_err(|e| Failure::verification(format!("the server's cosigned checkpoint: {e}")))?;
+        Ok((cp, note.to_string()))
     }
 
     /// GETs `/v1/export` (from `from_height` on) and returns the body as a stream.

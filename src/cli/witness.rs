@@ -79,3 +79,30 @@ fn serve_witness(args: &ServeArgs) -> Result<(), Failure> {
     witness.close();
     Ok(())
 }
+
+/// The witnesses a client demands (`--witness-key FILE`, repeatable) and how many of them must
+/// have cosigned (`--witness-quorum K`, default all); `None` when none is given.
+pub(super) fn demanded(
+    paths: &[PathBuf],
+    quorum: Option<usize>,
+) -> Result<Option<(Vec<crate::ledger::CosignatureVerifier>, usize)>, Failure> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let keys = paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::file(p, &e))?;
+            text.parse::<crate::ledger::CosignatureVerifier>()
+                .map_err(|e| Failure::bad_input(format_args!("{}: {e}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = quorum.unwrap_or(keys.len());
+    if !(1..=keys.len()).contains(&quorum) {
+        return Err(Failure::usage(format!(
+            "--witness-quorum {quorum} is not between 1 and the {} witness keys given",
+            keys.len()
+        )));
+    }
+    Ok(Some((keys, quorum)))
+}

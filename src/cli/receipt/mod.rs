@@ -143,25 +143,11 @@ fn witnessed(
     key: &crate::ledger::VerifierKey,
     receipt: &Receipt,
 ) -> Result<Option<(Vec<String>, u64)>, Failure> {
-    if args.witness_keys.is_empty() {
+    let Some((witnesses, quorum)) =
+        super::witness::demanded(&args.witness_keys, args.witness_quorum)?
+    else {
         return Ok(None);
-    }
-    let witnesses = args
-        .witness_keys
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p).map_err(|e| Failure::file(p, &e))?;
-            text.parse::<crate::ledger::CosignatureVerifier>()
-                .map_err(|e| Failure::bad_input(format_args!("{}: {e}", p.display())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let quorum = args.witness_quorum.unwrap_or(witnesses.len());
-    if !(1..=witnesses.len()).contains(&quorum) {
-        return Err(Failure::usage(format!(
-            "--witness-quorum {quorum} is not between 1 and the {} witness keys given",
-            witnesses.len()
-        )));
-    }
+    };
     let other;
     let proven = match &args.cosigned {
         None => receipt,
