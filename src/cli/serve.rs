@@ -94,6 +94,10 @@ pub struct Args {
     /// 3600000) [default: 1000].
     #[arg(long, env = "VOUCH_WITNESS_INTERVAL_MS")]
     pub witness_interval_ms: Option<u64>,
+    /// Serve the tiles of block headers and /checkpoint (C2SP tlog-tiles) without a key, for
+    /// monitors and caches; a block's entries still need the audit action.
+    #[arg(long, env = "VOUCH_PUBLIC_TILES")]
+    pub public_tiles: bool,
     /// Set up a demo: a log key, demo callers and their keys in the data folder (kept across
     /// runs), printed with a working example call.
     #[arg(long)]
@@ -128,6 +132,7 @@ struct FileConfig {
     witness: Option<Vec<String>>,
     witness_quorum: Option<usize>,
     witness_interval_ms: Option<u64>,
+    public_tiles: Option<bool>,
     demo: Option<bool>,
 }
 
@@ -245,6 +250,7 @@ fn settings(args: Args) -> Result<Settings, String> {
         service.workers = n;
     }
     service.tls = tls;
+    service.public_tiles = args.public_tiles || file.public_tiles.unwrap_or(false);
     let witnesses = if args.witnesses.is_empty() {
         file.witness.unwrap_or_default()
     } else {

@@ -19,7 +19,7 @@ use crate::ledger::{
 #[command(
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    group(clap::ArgGroup::new("source").required(true).args(["data", "export", "url"]))
+    group(clap::ArgGroup::new("source").required(true).args(["data", "export", "url", "tiles"]))
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -39,8 +39,13 @@ pub struct Args {
     /// A running server: fetch its export from `URL/v1/export` (needs `--key-file`).
     #[arg(long, requires = "key_file")]
     pub url: Option<String>,
-    /// A file holding a regulator's API key, sent as a bearer token with `--url`.
-    #[arg(long, requires = "url")]
+    /// A log's C2SP tlog-tiles prefix (a vouch server's URL): verify the log through its tiles
+    /// alone — checkpoint, header bundles, hash tiles and each block's entries (which need
+    /// `--key-file` with the audit action).
+    #[arg(long, conflicts_with_all = ["from_checkpoint", "witness_keys"])]
+    pub tiles: Option<String>,
+    /// A file holding a regulator's API key, sent as a bearer token with `--url` or `--tiles`.
+    #[arg(long)]
     pub key_file: Option<PathBuf>,
     /// The log's verifier key file (`vouch keygen` writes it as `log.pub`).
     #[arg(long, required = true)]
@@ -200,6 +205,12 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
         .as_deref()
         .ok_or_else(|| Failure::usage("--key is required"))?;
     let key = read_verifier_key(key_path).map_err(Failure::bad_input)?;
+    if args.key_file.is_some() && args.url.is_none() && args.tiles.is_none() {
+        return Err(Failure::usage("--key-file goes with --url or --tiles").into());
+    }
+    if let Some(prefix) = &args.tiles {
+        return verify_through_tiles(prefix, args, &key);
+    }
     let given = match &args.from_checkpoint {
         None => None,
         Some(path) => Some(read_checkpoint(path, &key, "the trusted checkpoint")?),
@@ -212,7 +223,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             let (cp, note) = match (given, &args.url, &args.key_file) {
                 (Some(given), _, _) => given,
                 (None, Some(url), Some(key_file)) => {
-                    Server::new(url, key_file, args.ca_file.as_deref())?.cosigned(&key)?
+                    Server::new(url, Some(key_file), args.ca_file.as_deref())?.cosigned(&key)?
                 }
                 _ => {
                     return Err(Failure::usage(
@@ -253,7 +264,7 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
             verify_export(input, &key, trusted_ref, &mut progress).map_err(WalkError::from)
         }
     } else if let (Some(url), Some(key_file)) = (&args.url, &args.key_file) {
-        let server = Server::new(url, key_file, args.ca_file.as_deref())?;
+        let server = Server::new(url, Some(key_file), args.ca_file.as_deref())?;
         if let Some(trusted) = trusted.as_ref().map(|(cp, _)| cp.size) {
             // A server whose log is now shorter than a checkpoint it signed was rolled back; asked
             // for an export from the trusted size it could only refuse the range.
@@ -302,6 +313,49 @@ fn verify(args: &Args) -> Result<VerifySummary, Outcome> {
     })
 }
 
+/// `--tiles`: the log verified through its tiles alone.
+fn verify_through_tiles(
+    prefix: &str,
+    args: &Args,
+    key: &VerifierKey,
+) -> Result<VerifySummary, Outcome> {
+    let server = Server::new(prefix, args.key_file.as_deref(), args.ca_file.as_deref())?;
+    let bar = Progress::new();
+    let mut progress = |n: u64| bar.set(n);
+    let mut fetch = |path: &str| -> crate::ledger::Fetched {
+        let started = std::time::Instant::now();
+        loop {
+            match server.get(&format!("/{path}"), &[]) {
+                Ok(resp) => {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(resp.into_reader(), 64 << 20),
+                        &mut bytes,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    return Ok(Some(bytes));
+                }
+                Err(Refused::Status(404, _)) => return Ok(None),
+                Err(Refused::Busy(wait)) if started.elapsed() < EXPORT_WAIT_LIMIT => {
+                    std::thread::sleep(Duration::from_secs(wait));
+                }
+                Err(e) => return Err(e.failure(path).to_string()),
+            }
+        }
+    };
+    let result = crate::ledger::verify_tiles(&mut fetch, key, &mut progress);
+    bar.finish();
+    result.map_err(|e| match e {
+        crate::ledger::TilesError::Verify(VerifyError::Fault(f)) => Outcome::Fault(f),
+        crate::ledger::TilesError::Verify(other) => {
+            Outcome::Other(Failure::verification(other.to_string()))
+        }
+        crate::ledger::TilesError::Fetch { path, why } => {
+            Outcome::Other(Failure::io(format_args!("{path}: {why}")))
+        }
+    })
+}
+
 /// Reads and opens a signed checkpoint file: malformed → bad input, not signed by the key →
 /// verification failed.
 fn read_checkpoint(
@@ -346,35 +400,43 @@ impl Refused {
 /// A running server's audit API, reached with a regulator's API key.
 struct Server {
     base: String,
-    api_key: String,
+    /// Sent as a bearer token, when given.
+    api_key: Option<String>,
     agent: ureq::Agent,
 }
 
 impl Server {
-    fn new(url: &str, key_file: &Path, ca_file: Option<&Path>) -> Result<Server, Failure> {
-        let api_key = std::fs::read_to_string(key_file).map_err(|e| Failure::file(key_file, &e))?;
-        let api_key = api_key.trim();
-        if api_key.is_empty() {
-            return Err(Failure::bad_input(format_args!(
-                "{}: the API key file is empty",
-                key_file.display()
-            )));
-        }
+    fn new(url: &str, key_file: Option<&Path>, ca_file: Option<&Path>) -> Result<Server, Failure> {
+        let api_key = match key_file {
+            None => None,
+            Some(key_file) => {
+                let key =
+                    std::fs::read_to_string(key_file).map_err(|e| Failure::file(key_file, &e))?;
+                let key = key.trim().to_string();
+                if key.is_empty() {
+                    return Err(Failure::bad_input(format_args!(
+                        "{}: the API key file is empty",
+                        key_file.display()
+                    )));
+                }
+                Some(key)
+            }
+        };
         let agent = super::http::agent(url, ca_file, Duration::from_secs(3600))
             .map_err(Failure::bad_input)?;
         Ok(Server {
             base: url.trim_end_matches('/').to_string(),
-            api_key: api_key.to_string(),
+            api_key,
             agent,
         })
     }
 
     fn get(&self, path: &str, query: &[(&str, String)]) -> Result<ureq::Response, Refused> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .agent
-            .get(&url)
-            .set("Authorization", &format!("Bearer {}", self.api_key));
+        let mut request = self.agent.get(&url);
+        if let Some(key) = &self.api_key {
+            request = request.set("Authorization", &format!("Bearer {key}"));
+        }
         for (name, value) in query {
             request = request.query(name, value);
         }

@@ -21,6 +21,8 @@ mod query;
 mod receipt;
 mod recover;
 mod store;
+mod tiles;
+mod tiles_verify;
 mod verifier;
 mod walker;
 mod writer;
@@ -64,6 +66,8 @@ pub use receipt::{ProvenEntry, Receipt, ReceiptError, VerifiedReceipt};
 /// For the fuzz target of the blocks file's records (`src/fuzzing.rs`).
 pub(crate) use store::reread_record;
 pub use store::{Corruption, Store, StoreError, Stored, StoredLayout, TailDamage};
+pub use tiles::{encode_index, hash_tile, push_bundled, split_bundle, TilePath, TILE_WIDTH};
+pub use tiles_verify::{verify_tiles, Fetched, TilesError};
 pub use verifier::{
     verify_consistency, ConsistencyError, Fault, Place, VerifyError, VerifySummary,
 };

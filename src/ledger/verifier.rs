@@ -275,19 +275,26 @@ impl<'k> Chain<'k> {
         if cp.root != root {
             return Err(fault(at, "checkpoint root", root, cp.root));
         }
+        self.summary.checkpoint = Some(note.to_string());
+        self.summary.checkpoints += 1;
+        self.advance(header, header_bytes);
+        Ok(cp)
+    }
+
+    /// Moves on to the next block once this one (appended with [`Chain::append`]) is checked:
+    /// the counts, its time and hash for the next block's checks. [`Chain::checkpoint`] does it
+    /// after checking the block's checkpoint; a walk without one per block calls it directly.
+    pub fn advance(&mut self, header: &BlockHeader, header_bytes: &[u8]) {
         let s = &mut self.summary;
         if s.first_time.is_none() {
             s.first_time = Some(header.time.clone());
         }
         s.last_time = Some(header.time.clone());
-        s.checkpoint = Some(note.to_string());
-        s.checkpoints += 1;
         s.blocks += 1;
         s.entries += header.count;
         self.last_time = Some(header.time.clone());
         self.prev = block_hash(header_bytes);
         self.next_seq = Some(header.first_seq + header.count);
-        Ok(cp)
     }
 }
 

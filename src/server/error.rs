@@ -111,6 +111,8 @@ pub enum NotFound {
     Block { height: u64, blocks: u64 },
     #[error("the ledger is empty: no checkpoint yet")]
     NoCheckpoint,
+    #[error("no tile {0}: not a tile path, or the log does not have it (yet)")]
+    Tile(String),
 }
 
 /// Why an audit or export request's parameters are refused (`400`).

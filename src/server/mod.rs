@@ -19,6 +19,7 @@ mod metrics;
 mod model_description;
 mod routes;
 mod service;
+mod tiles;
 mod witnessing;
 
 use std::collections::HashMap;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub nonces: crate::sources::Nonces,
     /// The log's witnesses and the newest checkpoint they cosigned.
     pub witnessing: Arc<Witnessing>,
+    /// Whether the tiles of block headers (and `/checkpoint`) are readable without a key.
+    pub public_tiles: bool,
 }
 
 /// The rules' view of each served model version, by model name, then version (looked up by

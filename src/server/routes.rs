@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/v1/receipts/{seq}").to(receipt))
         .service(get("/metrics").to(metrics))
         .configure(super::audit::configure)
+        .configure(super::tiles::configure)
         .default_service(web::to(not_found));
 }
 

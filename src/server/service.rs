@@ -40,6 +40,8 @@ pub struct Config {
     pub nonces: Nonces,
     /// The witnesses to ask for cosignatures (none by default).
     pub witnesses: super::WitnessSettings,
+    /// Serve the tiles of block headers and `/checkpoint` without a key.
+    pub public_tiles: bool,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             tls: None,
             nonces: Nonces::system(),
             witnesses: super::WitnessSettings::default(),
+            public_tiles: false,
         }
     }
 }
@@ -190,6 +193,7 @@ impl Service {
             limits: config.limits,
             nonces: config.nonces,
             witnessing: Arc::new(super::Witnessing::new(config.witnesses)),
+            public_tiles: config.public_tiles,
         };
         Ok(Service {
             state: Arc::new(state),
